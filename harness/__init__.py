@@ -1,0 +1,1 @@
+"""paradigm-bench harness: run one workload through plain PyTorch, Lightning and Ignite."""

@@ -1,0 +1,66 @@
+"""The baseline: a hand-written PyTorch loop, as the PyTorch tutorials write it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from harness.adapters import LOG_EVERY
+from harness.config import Profile
+from harness.context import DDP_KWARGS, RunContext
+from harness.data import set_loader_epoch
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    """Move a (nested) batch of tensors to ``device``."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    return batch
+
+
+def train(ctx: RunContext) -> nn.Module:
+    if ctx.distributed:
+        dist.init_process_group("nccl" if ctx.device.type == "cuda" else "gloo")
+    model = ctx.build_model().to(ctx.device)
+    net: nn.Module = model
+    if ctx.distributed:
+        ids = [ctx.device.index] if ctx.device.type == "cuda" else None
+        net = DistributedDataParallel(model, device_ids=ids, **DDP_KWARGS)
+    optimizer = ctx.workload.build_optimizer(model.parameters())
+    scaler = ctx.amp.make_scaler()
+    loader = ctx.build_loader()
+    probe, log = ctx.probe, ctx.cfg.profile is Profile.DEFAULTS and ctx.rank == 0
+
+    net.train()
+    epoch = 0
+    while not probe.done:
+        set_loader_epoch(loader, epoch)
+        for batch in loader:
+            batch = to_device(batch, ctx.device)
+            optimizer.zero_grad(set_to_none=True)
+            with ctx.amp.autocast():
+                loss = ctx.workload.loss(net, batch)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+            probe.step_end(loss)
+            if log and probe.step % LOG_EVERY == 0:
+                print(f"epoch {epoch} step {probe.step} loss {loss.item():.4f}", flush=True)
+            if probe.done:
+                break
+        epoch += 1
+    if ctx.distributed:
+        dist.destroy_process_group()
+    return model

@@ -1,0 +1,112 @@
+"""A run as pandas DataFrames: one row per record, and one row per cell with its statistics.
+
+A *cell group* is every paradigm run under the same config (workload, size, profile,
+precision, world size, batch, ...); the plain loop in the group is the baseline that overhead
+and parity are measured against.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.config import Precision
+from harness.stats import Summary, overhead
+
+GROUP_KEYS = ["workload", "size", "profile", "precision", "world_size", "batch_size", "device",
+              "threads", "steps", "warmup", "window", "seed", "workers"]
+BASELINE = "plain"
+# Largest relative per-step loss difference from the baseline that still counts as the same
+# training. CPU fp32 must match bit for bit (the weight digests are compared); GPU fp32 allows
+# for non-deterministic kernels; mixed precision for reduced-precision rounding.
+LOSS_TOLERANCE = {
+    ("cpu", Precision.FP32.value): 0.0,
+    ("cuda", Precision.FP32.value): 1e-3,
+    ("cpu", Precision.BF16_MIXED.value): 5e-2,
+    ("cuda", Precision.BF16_MIXED.value): 5e-2,
+    ("cpu", Precision.FP16_MIXED.value): 2e-2,
+    ("cuda", Precision.FP16_MIXED.value): 2e-2,
+}
+
+
+def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per record: the config, the status and the headline measurements."""
+    rows = []
+    for r in records:
+        m = r.get("measurements") or {}
+        startup, memory = m.get("startup", {}), m.get("memory", {})
+        rows.append({
+            **{k: v for k, v in r["config"].items()},
+            "key": r["key"],
+            "repetition": r["repetition"],
+            "status": r["status"],
+            "message": r.get("message"),
+            "step_time_s": m.get("step_time_s", math.nan),
+            "items_per_s": m.get("items_per_s", math.nan),
+            "item_name": m.get("item_name"),
+            "import_framework_s": startup.get("import_framework_s", math.nan),
+            "to_first_step_s": startup.get("to_first_step_s", math.nan),
+            "spawn_to_first_step_s": startup.get("spawn_to_first_step_s", math.nan),
+            "process_wall_s": r.get("process_wall_s", math.nan),
+            "host_peak_rss_bytes": memory.get("host_peak_rss_bytes"),
+            "cuda_max_allocated_bytes": memory.get("cuda_max_allocated_bytes"),
+            "cuda_max_reserved_bytes": memory.get("cuda_max_reserved_bytes"),
+            "nvml_used_peak_bytes": memory.get("nvml_used_peak_bytes"),
+            "weights_sha256": m.get("weights_sha256"),
+            "losses": m.get("losses"),
+        })
+    return pd.DataFrame(rows)
+
+
+def _loss_gap(losses: list[float], baseline: list[float]) -> float:
+    a, b = np.asarray(losses, float), np.asarray(baseline, float)
+    if a.shape != b.shape or not a.size:
+        return math.inf
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12)))
+
+
+def parity_verdict(row: pd.Series, base: pd.Series | None) -> tuple[str, float]:
+    """('bitwise' | 'close' | 'differs' | 'baseline' | 'n/a', worst relative loss gap)."""
+    if row["paradigm"] == BASELINE:
+        return "baseline", 0.0
+    if base is None or row["losses"] is None or base["losses"] is None:
+        return "n/a", math.nan
+    if row["weights_sha256"] == base["weights_sha256"]:
+        return "bitwise", 0.0
+    gap = _loss_gap(row["losses"], base["losses"])
+    tol = LOSS_TOLERANCE.get((row["device"], row["precision"]), 0.0)
+    return ("close" if gap <= tol else "differs"), gap
+
+
+def cells_frame(records: pd.DataFrame) -> pd.DataFrame:
+    """One row per (cell group, paradigm): statistics over the successful repetitions."""
+    ok = records[records["status"] == "ok"]
+    rows = []
+    for group, g in ok.groupby(GROUP_KEYS, dropna=False, sort=True):
+        base = g[g["paradigm"] == BASELINE]
+        base_steps = base.sort_values("repetition")["step_time_s"].tolist()
+        for paradigm, p in g.groupby("paradigm", sort=False):
+            p = p.sort_values("repetition")
+            steps = Summary(tuple(p["step_time_s"]))
+            row: dict[str, Any] = dict(zip(GROUP_KEYS, group))
+            row.update(paradigm=paradigm, n=steps.n, step_time_s=steps.median,
+                       step_p10_s=steps.p10, step_p90_s=steps.p90, step_ci=steps.ci,
+                       step_cv=steps.cv, unstable=steps.unstable,
+                       step_samples=list(steps.samples),
+                       items_per_s=float(p["items_per_s"].median()),
+                       item_name=p["item_name"].iloc[0])
+            for col in ("import_framework_s", "to_first_step_s", "spawn_to_first_step_s",
+                        "process_wall_s", "host_peak_rss_bytes", "cuda_max_allocated_bytes",
+                        "cuda_max_reserved_bytes", "nvml_used_peak_bytes"):
+                row[col] = float(p[col].astype(float).median())
+            if base_steps and paradigm != BASELINE:
+                ov = overhead(p["step_time_s"].tolist(), base_steps)
+                row.update(overhead_s=ov.seconds, overhead_ci=ov.ci, overhead_frac=ov.fraction,
+                           overhead_frac_ci=ov.fraction_ci, break_even_step_s=ov.break_even_step_s)
+            verdict, gap = parity_verdict(p.iloc[0], base.iloc[0] if len(base) else None)
+            row.update(parity=verdict, loss_gap=gap)
+            rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,249 @@
+"""``python -m harness``: run cells or suites, render and compare reports.
+
+Examples::
+
+    python -m harness run --workload mlp --size tiny --steps 50
+    python -m harness suite benchmarks/suites/smoke.toml --out runs/smoke
+    python -m harness report runs/smoke
+    python -m harness compare runs/before runs/after
+
+Bad input exits with code 2 before anything runs; Ctrl-C exits with 130 after saving.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import itertools
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.config import CellConfig, ConfigError, Paradigm, Precision, Profile
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+class InputError(Exception):
+    """Bad input: printed as one message, exit code 2, nothing runs."""
+
+
+def _choices(kind: type) -> list[str]:
+    return [m.value for m in kind]
+
+
+def _add_cell_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workload", nargs="+", required=True,
+                   help="workload names, modules or .py files (MODULE:CLASS to pick a class)")
+    p.add_argument("--paradigm", nargs="+", default=_choices(Paradigm), metavar="P",
+                   help=f"paradigms ({', '.join(_choices(Paradigm))}; default all)")
+    p.add_argument("--precision", nargs="+", default=["fp32"], metavar="P",
+                   help=f"precisions ({', '.join(_choices(Precision))})")
+    p.add_argument("--profile", nargs="+", default=["minimal"], metavar="P",
+                   help=f"profiles ({', '.join(_choices(Profile))})")
+    p.add_argument("--size", default="default", help="workload size preset (tiny, default, ...)")
+    p.add_argument("--batch-size", type=int, help="per-process batch (default: the workload's)")
+    p.add_argument("--world-size", type=int, nargs="+", default=[1], metavar="N")
+    p.add_argument("--steps", type=int, default=100, help="measured steps after warm-up")
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--window", type=int, default=10, help="steps per timing window")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--threads", type=int, help="CPU threads per process (default cores/world)")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds per cell process")
+    p.add_argument("--repetitions", type=int, default=1)
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, help="run folder (default results/<name>-<time>); "
+                   "an existing folder is resumed")
+    p.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m harness",
+        description="Measure what Lightning and Ignite cost against a plain PyTorch loop.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run cells given on the command line and print a table")
+    _add_cell_options(run)
+    _add_run_options(run)
+    suite = sub.add_parser("suite", help="run a suite file (TOML) and write a report")
+    suite.add_argument("file", type=Path)
+    suite.add_argument("--workload", nargs="+", help="only these workloads")
+    suite.add_argument("--paradigm", nargs="+", help="only these paradigms")
+    suite.add_argument("--repetitions", type=int, help="override the suite's repetitions")
+    suite.add_argument("--device", choices=["cpu", "cuda"], help="override the suite's device")
+    _add_run_options(suite)
+    report = sub.add_parser("report", help="render the HTML report of a stored run")
+    report.add_argument("run_dir", type=Path)
+    report.add_argument("-o", "--output", type=Path, help="default RUN_DIR/report.html")
+    compare = sub.add_parser("compare", help="compare two runs cell by cell")
+    compare.add_argument("before", type=Path)
+    compare.add_argument("after", type=Path)
+    compare.add_argument("-o", "--output", type=Path, help="default AFTER/compare.html")
+    sub.add_parser("list", help="list workloads, paradigms, precisions and profiles")
+    return parser
+
+
+def validate_cells(cells: Sequence[CellConfig]) -> None:
+    """Reject what cannot run, cheaply and before anything starts (no torch import)."""
+    from harness.devices import check_devices
+
+    check_workloads(sorted({c.workload for c in cells}))
+    for cell in cells:
+        problem = check_devices(cell)
+        if problem:
+            raise InputError(problem)
+
+
+def check_workloads(specs: Sequence[str]) -> None:
+    from harness.discovery import UnknownWorkloadError, check_spec
+
+    for spec in specs:
+        try:
+            check_spec(spec)
+        except UnknownWorkloadError as exc:
+            raise InputError(str(exc)) from None
+
+
+def _enum_values(kind: type, values: Sequence[str]) -> list[str]:
+    valid = _choices(kind)
+    bad = [v for v in values if v not in valid]
+    if bad:
+        raise InputError(f"unknown {kind.__name__.lower()} {bad[0]!r}; valid: {', '.join(valid)}")
+    return list(values)
+
+
+def cells_from_args(args: argparse.Namespace) -> list[CellConfig]:
+    """The product of the command-line choices, paradigms innermost (interleaved)."""
+    workloads = [_absolute_if_file(w) for w in args.workload]
+    combos = itertools.product(
+        workloads, _enum_values(Profile, args.profile), _enum_values(Precision, args.precision),
+        args.world_size, _enum_values(Paradigm, args.paradigm),
+    )
+    cells = []
+    try:
+        for workload, profile, precision, world, paradigm in combos:
+            threads = args.threads or max(1, (os.cpu_count() or 1) // max(world, 1))
+            cells.append(CellConfig.from_dict(dict(
+                workload=workload, paradigm=paradigm, size=args.size, profile=profile,
+                precision=precision, batch_size=args.batch_size or _default_batch(workload),
+                steps=args.steps, warmup=args.warmup, window=args.window, seed=args.seed,
+                device=args.device, threads=threads, world_size=world, workers=args.workers,
+                timeout_s=args.timeout,
+            )))
+    except ConfigError as exc:
+        raise InputError(str(exc)) from None
+    return cells
+
+
+def _absolute_if_file(spec: str) -> str:
+    target, sep, cls = spec.partition(":")
+    if target.endswith(".py") or "/" in target:
+        return str(Path(target).resolve()) + sep + cls
+    return spec
+
+
+def _default_batch(spec: str) -> int:
+    from harness.discovery import resolve
+
+    return resolve(spec).default_batch_size
+
+
+def _run_dir(out: Path | None, name: str) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return out or Path("results") / f"{name}-{stamp}"
+
+
+def _execute_and_report(cells: list[CellConfig], run_dir: Path, repetitions: int, name: str,
+                        args: argparse.Namespace) -> int:
+    from harness.matrix import execute
+    from harness.table import print_run_table
+
+    print(f"run folder: {run_dir}  ({len(cells)} cells x {repetitions} repetitions)",
+          file=sys.stderr)
+    try:
+        summary = execute(cells, run_dir, repetitions, name, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished cells are kept in {run_dir}; run the same command "
+              f"with --out {run_dir} to resume", file=sys.stderr)
+        _render(run_dir, args)
+        return EXIT_INTERRUPTED
+    print_run_table(run_dir)
+    print(f"suite wall time {summary['wall_s']:.1f} s for {summary['ran']} cell processes "
+          f"({summary['skipped_done']} already done)")
+    _render(run_dir, args)
+    return 0
+
+
+def _render(run_dir: Path, args: argparse.Namespace) -> None:
+    if getattr(args, "no_report", False):
+        return
+    from reports.render import render_run
+
+    path = render_run(run_dir)
+    print(f"report: {path}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "list":
+        from harness.discovery import declared_names
+
+        print("workloads: ", ", ".join(declared_names()))
+        for kind in (Paradigm, Precision, Profile):
+            print(f"{kind.__name__.lower()}s: ", ", ".join(_choices(kind)))
+        return 0
+    if args.command == "run":
+        if args.repetitions <= 0:
+            raise InputError("repetitions must be > 0")
+        # names first: a typo fails before the batch-size lookup imports torch
+        check_workloads([_absolute_if_file(w) for w in args.workload])
+        cells = cells_from_args(args)
+        validate_cells(cells)
+        return _execute_and_report(cells, _run_dir(args.out, "run"), args.repetitions, "run",
+                                   args)
+    if args.command == "suite":
+        from harness.suite import SuiteError, load_suite
+
+        try:
+            suite = load_suite(args.file, workloads=args.workload, paradigms=args.paradigm,
+                               repetitions=args.repetitions, device=args.device)
+        except SuiteError as exc:
+            raise InputError(str(exc)) from None
+        validate_cells(suite.cells)
+        return _execute_and_report(suite.cells, _run_dir(args.out, suite.name),
+                                   suite.repetitions, suite.name, args)
+    if args.command == "report":
+        _require_run(args.run_dir)
+        from reports.render import render_run
+
+        print(f"report: {render_run(args.run_dir, args.output)}")
+        return 0
+    if args.command == "compare":
+        _require_run(args.before)
+        _require_run(args.after)
+        from reports.render import render_compare
+
+        print(f"compare: {render_compare(args.before, args.after, args.output)}")
+        return 0
+    raise AssertionError(args.command)
+
+
+def _require_run(path: Path) -> None:
+    if not (path / "cells").is_dir():
+        raise InputError(f"{path} is not a run folder (no cells/ inside)")

@@ -1,0 +1,133 @@
+"""The cell config: everything that moves a number, in one frozen, JSON-friendly value.
+
+A cell is one (workload, paradigm, profile, precision, world size, batch size, ...) point of
+the matrix. Its ``key`` names its result file, so a resumed run can tell what is done.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
+"""Names that reach file names and reports: workloads, sizes, suites."""
+
+
+
+class Paradigm(str, Enum):
+    """How the training loop is driven."""
+
+    PLAIN = "plain"
+    LIGHTNING = "lightning"
+    IGNITE = "ignite"
+
+
+class Profile(str, Enum):
+    """Which framework conveniences are on."""
+
+    MINIMAL = "minimal"  # every optional convenience off: the loop-overhead figure
+    DEFAULTS = "defaults"  # what each framework's quick-start gives a new user
+
+
+class Precision(str, Enum):
+    """Numeric precision of the training step."""
+
+    FP32 = "fp32"
+    BF16_MIXED = "bf16-mixed"
+    FP16_MIXED = "fp16-mixed"  # with dynamic loss scaling (GradScaler)
+
+
+class ConfigError(ValueError):
+    """An impossible or unknown setting; raised before anything runs."""
+
+
+def _enum(kind: type[Enum], value: Any) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        valid = ", ".join(m.value for m in kind)  # type: ignore[attr-defined]
+        raise ConfigError(f"unknown {kind.__name__.lower()} {value!r}; valid: {valid}") from None
+
+
+@dataclass(frozen=True)
+class CellConfig:
+    """One benchmark cell. Construct with validated values; ``from_dict`` coerces JSON."""
+
+    workload: str
+    paradigm: Paradigm
+    size: str = "default"
+    profile: Profile = Profile.MINIMAL
+    precision: Precision = Precision.FP32
+    batch_size: int = 32  # per process; global batch = batch_size x world_size
+    steps: int = 100  # measured steps, after warm-up
+    warmup: int = 10
+    window: int = 10  # steps per timing window (device sync only at window edges)
+    seed: int = 0
+    device: str = "cpu"  # "cpu" or "cuda"
+    threads: int = 1  # torch intra-op threads per process (and OMP/MKL_NUM_THREADS)
+    world_size: int = 1
+    workers: int = 0  # DataLoader worker processes
+    timeout_s: float = 600.0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not NAME_PATTERN.match(self.size):
+            problems.append(f"size {self.size!r} must match [A-Za-z0-9_.-]+")
+        for name in ("batch_size", "steps", "warmup", "window", "threads", "world_size"):
+            if getattr(self, name) <= 0:
+                problems.append(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.workers < 0:
+            problems.append(f"workers must be >= 0, got {self.workers}")
+        if self.device not in ("cpu", "cuda"):
+            problems.append(f"device must be 'cpu' or 'cuda', got {self.device!r}")
+        if self.steps % self.window:
+            problems.append(f"steps ({self.steps}) must be a multiple of window ({self.window})")
+        if self.timeout_s <= 0:
+            problems.append(f"timeout_s must be > 0, got {self.timeout_s}")
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+    @property
+    def total_steps(self) -> int:
+        return self.warmup + self.steps
+
+    @property
+    def key(self) -> str:
+        """A stable file-safe name for this cell (readable prefix + hash of the full config)."""
+        digest = hashlib.sha1(
+            json.dumps(self.to_dict(), sort_keys=True).encode()
+        ).hexdigest()[:10]
+        workload = self.workload.rsplit("/", 1)[-1].replace(":", "-").removesuffix(".py")
+        parts = [workload, self.size, self.paradigm.value, self.profile.value,
+                 self.precision.value, f"w{self.world_size}", f"b{self.batch_size}"]
+        safe = "_".join(parts)
+        return "".join(c if NAME_PATTERN.match(c) else "-" for c in safe) + "_" + digest
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        for k, v in out.items():
+            if isinstance(v, Enum):
+                out[k] = v.value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CellConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown cell settings: {', '.join(sorted(unknown))}")
+        values = dict(data)
+        values["paradigm"] = _enum(Paradigm, values["paradigm"])
+        if "profile" in values:
+            values["profile"] = _enum(Profile, values["profile"])
+        if "precision" in values:
+            values["precision"] = _enum(Precision, values["precision"])
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> CellConfig:
+        return dataclasses.replace(self, **changes)

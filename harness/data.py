@@ -1,0 +1,81 @@
+"""One data recipe for all three paradigms (fairness rule 3).
+
+Every paradigm gets the same DataLoader: an explicit epoch-seeded sampler (sharded by rank
+under DDP), a seeded ``torch.Generator``, the same workers and pin_memory, ``drop_last`` so
+every step sees a full batch. The permutation depends only on (seed, epoch), never on how many
+times a framework calls ``iter()`` on the loader: that is what keeps Lightning, which does not
+iterate a loader past its end, in step with loops that do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+
+class EpochShardedSampler(Sampler[int]):
+    """Permutes ``range(length)`` from (seed, epoch) and keeps this rank's share.
+
+    Like ``DistributedSampler(shuffle=True, drop_last=True)`` but with world size 1 allowed
+    and no process group needed: rank ``r`` takes indices ``r, r + world, ...`` of the epoch's
+    permutation, so the global batch at world size N holds the same samples in the same
+    order as N consecutive per-rank batches would.
+
+    >>> s = EpochShardedSampler(8, seed=0, rank=0, world_size=2)
+    >>> len(list(s)) == len(s) == 4
+    True
+    """
+
+    def __init__(self, length: int, seed: int, rank: int = 0, world_size: int = 1) -> None:
+        self.length, self.seed, self.rank, self.world_size = length, seed, rank, world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called at the start of every epoch (Lightning does it itself; plain and Ignite too)."""
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        order = torch.randperm(self.length, generator=g)[: len(self) * self.world_size]
+        return iter(order[self.rank :: self.world_size].tolist())
+
+    def __len__(self) -> int:
+        return self.length // self.world_size
+
+
+def build_loader(
+    dataset: Dataset,
+    batch_size: int,
+    seed: int,
+    *,
+    rank: int = 0,
+    world_size: int = 1,
+    workers: int = 0,
+    pin_memory: bool = False,
+) -> DataLoader:
+    """The training DataLoader every paradigm uses, identical in all three."""
+    sampler = EpochShardedSampler(len(dataset), seed, rank, world_size)  # type: ignore[arg-type]
+    if len(sampler) < batch_size:
+        raise ValueError(
+            f"dataset of {len(dataset)} samples gives {len(sampler)} per rank, "  # type: ignore[arg-type]
+            f"fewer than one batch of {batch_size}"
+        )
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        pin_memory=pin_memory,
+        drop_last=True,
+        generator=torch.Generator().manual_seed(seed),
+        persistent_workers=workers > 0,
+    )
+
+
+def set_loader_epoch(loader: DataLoader, epoch: int) -> None:
+    """Advance the loader's sampler to ``epoch`` (what DDP loops do at each epoch start)."""
+    sampler = loader.sampler
+    if isinstance(sampler, EpochShardedSampler):
+        sampler.set_epoch(epoch)

@@ -1,0 +1,57 @@
+"""Human-readable numbers, shared by the terminal table and the HTML report."""
+
+from __future__ import annotations
+
+import math
+
+
+def _bad(x: float | None) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def duration(seconds: float | None, signed: bool = False) -> str:
+    """``0.000123`` -> ``123 us``; ``0.0123`` -> ``12.3 ms``; ``1.5`` -> ``1.50 s``."""
+    if _bad(seconds):
+        return "—"
+    assert seconds is not None
+    sign = "+" if signed and seconds > 0 else ""
+    a = abs(seconds)
+    if a < 1e-3:
+        return f"{sign}{seconds * 1e6:.0f} us"
+    if a < 1:
+        return f"{sign}{seconds * 1e3:.3g} ms"
+    return f"{sign}{seconds:.2f} s"
+
+
+def interval(ci: tuple[float, float] | None, signed: bool = False) -> str:
+    if ci is None or any(_bad(v) for v in ci):
+        return ""
+    return f"[{duration(ci[0], signed)}, {duration(ci[1], signed)}]"
+
+
+def percent(fraction: float | None, signed: bool = True) -> str:
+    if _bad(fraction):
+        return "—"
+    assert fraction is not None
+    return f"{fraction * 100:+.1f}%" if signed else f"{fraction * 100:.1f}%"
+
+
+def nbytes(n: float | None) -> str:
+    if _bad(n):
+        return "—"
+    assert n is not None
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+def rate(per_s: float | None, item: str = "items") -> str:
+    if _bad(per_s):
+        return "—"
+    assert per_s is not None
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if per_s >= scale:
+            return f"{per_s / scale:.3g}{suffix} {item}/s"
+    return f"{per_s:.3g} {item}/s"

@@ -1,0 +1,85 @@
+"""Result records: one JSON file per cell repetition, written atomically, read back safely.
+
+A record is plain JSON (never pickle or eval): ``schema_version``, the full cell config, the
+environment, a status, the per-rank measurements and the aggregate the report uses. Readers
+refuse files of a newer schema and migrate older ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+class Status(str, Enum):
+    OK = "ok"
+    OOM = "oom"
+    TIMEOUT = "timeout"
+    CRASHED = "crashed"
+    ERROR = "error"
+    UNSUPPORTED = "unsupported"
+    INTERRUPTED = "interrupted"
+
+
+class SchemaError(ValueError):
+    """A result file this version cannot read (corrupt, or written by a newer version)."""
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON so that ``path`` holds either the old content or the new, never a part.
+
+    Temp file in the same directory, fsync, rename over the target, fsync the directory.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1, sort_keys=True, allow_nan=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """Bring an older record up to SCHEMA_VERSION (version 1 is the first; nothing to do yet)."""
+    return data
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    """Read one record; raise SchemaError for corrupt files and newer schema versions."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise SchemaError(f"{path}: not a readable result file ({exc})") from exc
+    if not isinstance(data, dict) or "schema_version" not in data:
+        raise SchemaError(f"{path}: no schema_version; not a result record")
+    version = data["schema_version"]
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise SchemaError(
+            f"{path}: schema_version {version!r} is newer than this harness reads "
+            f"({SCHEMA_VERSION}); upgrade paradigm-bench to read it"
+        )
+    return _migrate(data) if version < SCHEMA_VERSION else data
+
+
+def record_path(run_dir: Path, key: str, repetition: int) -> Path:
+    return run_dir / "cells" / f"{key}__r{repetition}.json"
+
+
+def load_run(run_dir: Path) -> list[dict[str, Any]]:
+    """Every record of a run, in file-name order."""
+    return [read_record(p) for p in sorted((run_dir / "cells").glob("*.json"))]

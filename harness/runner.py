@@ -1,0 +1,179 @@
+"""Run one cell repetition in a fresh process (or a torchrun group) and record what happened.
+
+The child runs in its own session, so a timeout or Ctrl-C ends its whole process tree
+(torchrun, ranks, DataLoader workers) with one ``killpg``. Whatever the child did, exactly one
+record is written, atomically: measurements when it succeeded, status and traceback tail
+when it did not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.aggregate import aggregate
+from harness.config import CellConfig
+from harness.results import SCHEMA_VERSION, Status, record_path, write_json_atomic
+
+SPAWN_TIME_ENV = "PARADIGM_BENCH_SPAWN_TIME"  # wall-clock time the cell process was started
+REPO_ROOT = Path(__file__).resolve().parent.parent
+KILL_GRACE_S = 5.0
+LOG_TAIL_LINES = 40
+# Failure statuses of ranks, most telling first: an OOM on one rank explains the others' errors.
+_RANK_PRIORITY = [Status.OOM, Status.UNSUPPORTED, Status.ERROR, Status.INTERRUPTED]
+
+
+def child_env(cfg: CellConfig) -> dict[str, str]:
+    """The parent's environment, minus anything that would steer one framework (rule 1)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PL_", "LIGHTNING_"))}
+    env.update(
+        OMP_NUM_THREADS=str(cfg.threads),
+        MKL_NUM_THREADS=str(cfg.threads),
+        PYTHONUNBUFFERED="1",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
+    )
+    env[SPAWN_TIME_ENV] = repr(time.time())
+    return env
+
+
+def command(cfg: CellConfig, config_path: Path, out_dir: Path) -> list[str]:
+    worker = ["-m", "harness.worker", str(config_path), str(out_dir)]
+    if cfg.world_size == 1:
+        return [sys.executable, *worker]
+    return [
+        sys.executable, "-m", "torch.distributed.run",
+        "--standalone", f"--nproc-per-node={cfg.world_size}",
+        "--max-restarts=0",  # a benchmark is never restarted elastically
+        *worker,
+    ]
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """End the child's whole session: SIGTERM, a grace period, then SIGKILL."""
+    for sig, wait in ((signal.SIGTERM, KILL_GRACE_S), (signal.SIGKILL, KILL_GRACE_S)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            # the leader is gone; make sure nothing else in the group survives it
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
+        return
+
+
+def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _signal_name(code: int) -> str:
+    try:
+        return signal.Signals(code).name
+    except ValueError:
+        return f"signal {code}"
+
+
+def _crash_message(returncode: int, log: str) -> str:
+    if returncode < 0:
+        return f"process killed by {_signal_name(-returncode)}"
+    # torchrun's failure summary names the failed rank and the worker's exit code
+    rank, code = re.search(r"rank\s*:\s*(\d+)", log), re.search(r"exitcode\s*:\s*(-?\d+)", log)
+    if rank and code:
+        code_i = int(code.group(1))
+        how = _signal_name(-code_i) if code_i < 0 else f"exit code {code_i}"
+        return f"rank {rank.group(1)} died ({how})"
+    return f"process exited with code {returncode} without a result"
+
+
+def _status_from_ranks(ranks: list[dict[str, Any]], world: int) -> tuple[Status, dict[str, Any]]:
+    failed = [r for r in ranks if r["status"] != Status.OK.value]
+    if not failed:
+        return (Status.OK, {}) if len(ranks) == world else (Status.CRASHED, {})
+    failed.sort(key=lambda r: _RANK_PRIORITY.index(Status(r["status"])))
+    first = failed[0]
+    return Status(first["status"]), {
+        "failed_rank": first["rank"],
+        "error_type": first.get("error_type"),
+        "message": f"rank {first['rank']}: {first.get('error_type')}: {first.get('message')}",
+        "traceback_tail": first.get("traceback_tail"),
+    }
+
+
+def run_cell(
+    cfg: CellConfig, run_dir: Path, repetition: int, environment: dict[str, Any]
+) -> dict[str, Any]:
+    """Run one repetition of ``cfg`` in a fresh process; write and return its record.
+
+    KeyboardInterrupt is re-raised after the child's process group is ended and the record
+    is written with status ``interrupted``.
+    """
+    work = run_dir / "work" / f"{cfg.key}__r{repetition}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    config_path = work / "config.json"
+    config_path.write_text(json.dumps(cfg.to_dict(), indent=1))
+    log_path = work / "log.txt"
+
+    record: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "key": cfg.key,
+        "repetition": repetition,
+        "config": cfg.to_dict(),
+        "environment": environment,
+        "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    interrupted = False
+    start = time.perf_counter()
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            command(cfg, config_path, work), stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, env=child_env(cfg), cwd=work, start_new_session=True,
+        )
+        try:
+            returncode: int | None = proc.wait(timeout=cfg.timeout_s)
+        except subprocess.TimeoutExpired:
+            returncode = None
+            _kill_group(proc)
+        except KeyboardInterrupt:
+            interrupted, returncode = True, None
+            _kill_group(proc)
+    record["process_wall_s"] = time.perf_counter() - start
+
+    ranks = sorted(
+        (json.loads(p.read_text()) for p in work.glob("rank*.json")), key=lambda r: r["rank"]
+    )
+    record["ranks"] = ranks
+    if interrupted:
+        status, detail = Status.INTERRUPTED, {"message": "interrupted by the user (Ctrl-C)"}
+    elif returncode is None:
+        status, detail = Status.TIMEOUT, {"message": f"exceeded the {cfg.timeout_s:g} s timeout"}
+    else:
+        status, detail = _status_from_ranks(ranks, cfg.world_size)
+        if status is Status.CRASHED or (status is Status.OK and returncode != 0):
+            status = Status.CRASHED
+            detail = {"message": _crash_message(returncode, _tail(log_path, 200))}
+    record.update(status=status.value, **detail)
+    if status is Status.OK:
+        record["measurements"] = aggregate(ranks, cfg.batch_size)
+    else:
+        record["log_tail"] = _tail(log_path)
+    write_json_atomic(record_path(run_dir, cfg.key, repetition), record)
+    if interrupted:
+        raise KeyboardInterrupt
+    return record

@@ -1,0 +1,150 @@
+"""Peak memory: host RSS, torch's CUDA allocator, and the device as NVML sees it.
+
+Peaks are reset after warm-up (so they describe steady-state training, not start-up) and read
+at the last step, before the framework tears anything down. The host peak comes from the
+kernel's high-water mark (VmHWM), which Linux resets when "5" is written to
+/proc/self/clear_refs; where that is not allowed the whole-process peak is kept and flagged.
+NVML is sampled by a background thread (every 50 ms, GPU hosts only) so that no NVML call
+lands inside a timed window.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+import torch
+
+
+@dataclass
+class MemoryResult:
+    host_rss_bytes: int = 0  # at the last step (psutil)
+    host_peak_rss_bytes: int = 0  # peak since the post-warm-up reset (or whole process)
+    host_peak_is_steady: bool = False  # False when the reset was not possible
+    cuda_max_allocated_bytes: int | None = None
+    cuda_max_reserved_bytes: int | None = None
+    nvml_used_peak_bytes: int | None = None  # device memory used, idle baseline subtracted
+    nvml_used_samples: list[int] = field(default_factory=list)
+    nvml_foreign_pids: list[int] = field(default_factory=list)  # other processes on our GPU
+    power_w_samples: list[float] = field(default_factory=list)
+    energy_j: float | None = None  # from NVML's energy counter over the measured steps
+
+
+def _vm_hwm_bytes() -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _reset_host_peak() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+class NvmlSampler(threading.Thread):
+    """Samples device memory used, power and foreign processes on one GPU until stopped."""
+
+    def __init__(self, index: int, period_s: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        import pynvml
+
+        self.nvml = pynvml
+        pynvml.nvmlInit()
+        self.handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+        self.period_s = period_s
+        self.baseline = pynvml.nvmlDeviceGetMemoryInfo(self.handle).used
+        self.used: list[int] = []
+        self.power: list[float] = []
+        self.foreign: set[int] = set()
+        self._stop = threading.Event()
+        self._energy0: int | None = None
+        self.energy_j: float | None = None
+
+    def _energy_mj(self) -> int | None:
+        try:
+            return int(self.nvml.nvmlDeviceGetTotalEnergyConsumption(self.handle))
+        except self.nvml.NVMLError:
+            return None
+
+    def mark_start(self) -> None:
+        self.used.clear()
+        self.power.clear()
+        self._energy0 = self._energy_mj()
+
+    def mark_end(self) -> None:
+        end = self._energy_mj()
+        if self._energy0 is not None and end is not None:
+            self.energy_j = (end - self._energy0) / 1e3
+
+    def run(self) -> None:
+        me = psutil.Process().pid
+        while not self._stop.wait(self.period_s):
+            nv = self.nvml
+            self.used.append(nv.nvmlDeviceGetMemoryInfo(self.handle).used - self.baseline)
+            try:
+                self.power.append(nv.nvmlDeviceGetPowerUsage(self.handle) / 1e3)
+            except nv.NVMLError:
+                pass
+            try:
+                procs = nv.nvmlDeviceGetComputeRunningProcesses(self.handle)
+                ours = {me, *(p.pid for p in psutil.Process(me).parents())}
+                self.foreign.update(p.pid for p in procs if p.pid not in ours)
+            except (nv.NVMLError, psutil.Error):
+                pass
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.join(timeout=1.0)
+
+
+class MemoryTracker:
+    """Resets peaks after warm-up (``reset``) and reads them at the last step (``read``)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.nvml: NvmlSampler | None = None
+        if device.type == "cuda":
+            try:
+                self.nvml = NvmlSampler(device.index or 0)
+                self.nvml.start()
+            except Exception as exc:  # NVML missing or refused: torch's figures still stand
+                print(f"[harness] NVML unavailable: {exc}", file=sys.stderr)
+        self._steady = False
+        self.result = MemoryResult()
+
+    def reset(self) -> None:
+        self._steady = _reset_host_peak()
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        if self.nvml:
+            self.nvml.mark_start()
+
+    def read(self) -> MemoryResult:
+        r = self.result
+        r.host_rss_bytes = psutil.Process().memory_info().rss
+        hwm = _vm_hwm_bytes()
+        r.host_peak_rss_bytes = hwm or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        r.host_peak_is_steady = self._steady and hwm is not None
+        if self.device.type == "cuda":
+            r.cuda_max_allocated_bytes = torch.cuda.max_memory_allocated(self.device)
+            r.cuda_max_reserved_bytes = torch.cuda.max_memory_reserved(self.device)
+        if self.nvml:
+            self.nvml.mark_end()
+            self.nvml.stop()
+            r.nvml_used_samples = list(self.nvml.used)
+            r.nvml_used_peak_bytes = max(self.nvml.used, default=None)
+            r.nvml_foreign_pids = sorted(self.nvml.foreign)
+            r.power_w_samples = list(self.nvml.power)
+            r.energy_j = self.nvml.energy_j
+        return r

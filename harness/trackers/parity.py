@@ -1,0 +1,45 @@
+"""Parity evidence: the loss at every step and a digest of the final weights.
+
+Losses are kept as detached device tensors and copied to the host once, at the end, so that
+recording them adds no host-device sync inside the timed window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+
+@dataclass
+class ParityResult:
+    losses: list[float] = field(default_factory=list)  # one per step, warm-up included
+    weights_sha256: str = ""
+
+
+def weights_digest(model: nn.Module) -> str:
+    """SHA-256 over every parameter and buffer (name, dtype, shape, bytes), in name order."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+class LossRecorder:
+    def __init__(self) -> None:
+        self._losses: list[Tensor] = []
+
+    def record(self, loss: Tensor | float) -> None:
+        """Keep the step's loss; a tensor stays on its device until ``result``."""
+        self._losses.append(loss.detach() if isinstance(loss, Tensor) else loss)
+
+    def result(self, model: nn.Module) -> ParityResult:
+        if self._losses and all(isinstance(x, Tensor) for x in self._losses):
+            losses = torch.stack(self._losses).float().cpu().tolist()  # type: ignore[arg-type]
+        else:
+            losses = [float(x) for x in self._losses]
+        return ParityResult(losses=losses, weights_sha256=weights_digest(model))

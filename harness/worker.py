@@ -1,0 +1,129 @@
+"""One cell, inside its own fresh process: ``python -m harness.worker CONFIG.json OUT_DIR``.
+
+Launched by the runner directly (world size 1) or by torchrun (one per rank). Each rank writes
+``OUT_DIR/rank<R>.json`` with its status and measurements; the runner merges them. Torch is
+imported first and timed, the framework is imported (and timed) only once the config is known,
+so that the start-up figures are each paradigm's own.
+"""
+
+from __future__ import annotations
+
+import time
+
+_WALL0, _PERF0 = time.time(), time.perf_counter()
+import torch  # noqa: E402  (timed on purpose)
+import torch._dynamo  # noqa: E402, F401
+# torch defers importing torch._dynamo (about 1 s here) until first needed: by the first
+# forward/backward of a plain loop, or by Lightning's and Ignite's own imports. Paid here, it
+# counts as torch's import for every paradigm, instead of inflating one framework's import
+# and the plain loop's first step.
+
+IMPORT_TORCH_S = time.perf_counter() - _PERF0
+
+import dataclasses  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import traceback  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+from harness.config import CellConfig  # noqa: E402
+from harness.results import Status, write_json_atomic  # noqa: E402
+from harness.runner import SPAWN_TIME_ENV  # noqa: E402
+
+TRACEBACK_TAIL_LINES = 30
+
+
+def configure_process(cfg: CellConfig, local_rank: int) -> torch.device:
+    """Threads and backend flags: set by the harness, identically for every paradigm (rule 10)."""
+    torch.set_num_threads(cfg.threads)
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = False
+    torch.backends.cuda.matmul.allow_tf32 = False  # torch's defaults, pinned so no framework
+    torch.backends.cudnn.allow_tf32 = True  # can change them behind the harness's back
+    if cfg.device == "cuda":
+        if not torch.cuda.is_available():
+            raise NotImplementedError("device 'cuda' requested but torch sees no CUDA device")
+        torch.cuda.set_device(local_rank)
+        return torch.device("cuda", local_rank)
+    return torch.device("cpu")
+
+
+def run(cfg: CellConfig, rank: int, local_rank: int, world: int) -> dict[str, Any]:
+    """Build the workload, import the paradigm, train, and return this rank's measurements."""
+    from harness.adapters import load_adapter
+    from harness.context import RunContext
+    from harness.discovery import resolve
+    from harness.environment import capture_runtime
+
+    device = configure_process(cfg, local_rank)
+    workload = resolve(cfg.workload).from_size(cfg.size)
+    dataset = workload.build_dataset()
+
+    t0 = time.perf_counter()
+    adapter = load_adapter(cfg.paradigm)
+    import_framework_s = time.perf_counter() - t0
+
+    ctx = RunContext(cfg, workload, dataset, device, rank, local_rank, world)
+    probe = ctx.start_clock()
+    model = adapter.train(ctx)
+    if probe.step != cfg.total_steps:
+        raise RuntimeError(f"{cfg.paradigm.value} ran {probe.step} of {cfg.total_steps} steps")
+
+    timing = probe.timer.result()
+    first_step_wall = _WALL0 + (probe.timer.first_step_end - _PERF0)
+    spawn = float(os.environ.get(SPAWN_TIME_ENV, _WALL0))
+    return {
+        "timing": dataclasses.asdict(timing),
+        "memory": dataclasses.asdict(probe.memory.result),
+        "parity": dataclasses.asdict(probe.losses.result(model)),
+        "startup": {
+            "import_torch_s": IMPORT_TORCH_S,
+            "import_framework_s": import_framework_s,
+            "to_first_step_s": timing.first_step_s,
+            "spawn_to_first_step_s": first_step_wall - spawn,
+        },
+        "items_per_sample": workload.items_per_sample(),
+        "item_name": workload.item_name,
+        "runtime": capture_runtime(),
+    }
+
+
+def classify(exc: BaseException) -> Status:
+    """Map an exception to a record status."""
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return Status.OOM
+    if isinstance(exc, NotImplementedError):
+        return Status.UNSUPPORTED
+    if isinstance(exc, KeyboardInterrupt):
+        return Status.INTERRUPTED
+    return Status.ERROR
+
+
+def main(argv: list[str]) -> int:
+    config_path, out_dir = Path(argv[0]), Path(argv[1])
+    cfg = CellConfig.from_dict(json.loads(config_path.read_text()))
+    rank = int(os.environ.get("RANK", 0))
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    out: dict[str, Any] = {"rank": rank}
+    try:
+        out.update(run(cfg, rank, local_rank, world), status=Status.OK.value)
+        code = 0
+    except BaseException as exc:  # recorded, never lost: the runner reads this file
+        tail = traceback.format_exc().splitlines()[-TRACEBACK_TAIL_LINES:]
+        out.update(
+            status=classify(exc).value,
+            error_type=type(exc).__name__,
+            message=str(exc)[:2000],
+            traceback_tail="\n".join(tail),
+        )
+        print(f"[harness] rank {rank}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        code = 130 if isinstance(exc, KeyboardInterrupt) else 1
+    write_json_atomic(out_dir / f"rank{rank}.json", out)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

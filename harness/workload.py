@@ -1,0 +1,93 @@
+"""The one interface a user implements: a training problem, written once.
+
+A workload knows nothing about paradigms, devices, precision or distribution. The harness
+builds it from a size preset and hands its parts to each paradigm adapter.
+
+Example (a complete workload; save it as ``workloads/linear.py`` and it is found by name)::
+
+    import torch
+    from torch import nn
+    from torch.utils.data import TensorDataset
+    from harness.workload import Workload
+
+    class Linear(Workload):
+        name = "linear"
+        sizes = {"tiny": dict(features=8, samples=256), "default": dict(features=32, samples=4096)}
+        default_batch_size = 32
+
+        def __init__(self, features: int = 32, samples: int = 4096) -> None:
+            self.features, self.samples = features, samples
+
+        def build_model(self) -> nn.Module:
+            return nn.Linear(self.features, 2)
+
+        def build_dataset(self):
+            g = torch.Generator().manual_seed(0)
+            x = torch.randn(self.samples, self.features, generator=g)
+            return TensorDataset(x, (x.sum(1) > 0).long())
+
+        def loss(self, model, batch):
+            x, y = batch
+            return nn.functional.cross_entropy(model(x), y)
+
+        def build_optimizer(self, params):
+            return torch.optim.SGD(params, lr=0.1)
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+class Workload(ABC):
+    """A model, its data, its loss and its optimizer; nothing about how it is trained.
+
+    Subclasses set ``name`` and implement the four abstract methods. ``sizes`` maps a preset
+    name to the keyword arguments of ``__init__``; ``tiny`` keeps CPU tests fast and
+    ``default`` is the realistic size.
+    """
+
+    name: ClassVar[str]
+    sizes: ClassVar[Mapping[str, Mapping[str, Any]]] = {"default": {}}
+    default_batch_size: ClassVar[int] = 32
+    item_name: ClassVar[str] = "samples"
+    """What throughput counts: "samples", or "tokens" for a language model."""
+
+    @classmethod
+    def from_size(cls, size: str) -> Workload:
+        """Build the workload at a named size preset."""
+        if size not in cls.sizes:
+            raise ValueError(
+                f"workload {cls.name!r} has no size {size!r}; valid: {', '.join(cls.sizes)}"
+            )
+        return cls(**cls.sizes[size])
+
+    @abstractmethod
+    def build_model(self) -> nn.Module:
+        """Return a freshly initialised model; the harness seeds torch just before calling."""
+
+    @abstractmethod
+    def build_dataset(self) -> Dataset:
+        """Return a deterministic map-style training dataset (same items on every call)."""
+
+    @abstractmethod
+    def loss(self, model: nn.Module, batch: Any) -> Tensor:
+        """Run the forward pass on ``batch`` (already on the device) and return a scalar loss."""
+
+    @abstractmethod
+    def build_optimizer(self, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+        """Return the optimizer for ``params``."""
+
+    # ---- optional, with defaults
+    def build_val_dataset(self) -> Dataset | None:
+        """Return a validation dataset, or None when the workload has none."""
+        return None
+
+    def items_per_sample(self) -> int:
+        """How many throughput items one sample holds (1, or the sequence length for tokens)."""
+        return 1

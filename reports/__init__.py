@@ -1,0 +1,1 @@
+"""Render benchmark runs as self-contained HTML reports."""

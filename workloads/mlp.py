@@ -1,0 +1,51 @@
+"""An MLP classifier on MNIST-shaped data (784 features, 10 classes).
+
+The data are synthetic but learnable: each class has a fixed random prototype and a sample is
+its class's prototype plus noise, so the loss falls within a few dozen steps.
+"""
+
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from harness.workload import Workload
+
+
+class MLP(Workload):
+    name = "mlp"
+    sizes = {
+        "tiny": dict(hidden=(32,), samples=512),
+        # the CPU reference size of ../shared/reference/figures.md: 784-512-512-10
+        "small": dict(hidden=(512, 512), samples=8192),
+        # ~0.45 TFLOP per step at batch 2048: ~10 ms per fp32 step on an H100
+        "default": dict(hidden=(4096, 4096, 4096), samples=65536),
+    }
+    default_batch_size = 64
+
+    def __init__(self, hidden: tuple[int, ...] = (512, 512), samples: int = 8192,
+                 features: int = 784, classes: int = 10) -> None:
+        self.hidden, self.samples = tuple(hidden), samples
+        self.features, self.classes = features, classes
+
+    def build_model(self) -> nn.Module:
+        layers: list[nn.Module] = []
+        width = self.features
+        for h in self.hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        layers.append(nn.Linear(width, self.classes))
+        return nn.Sequential(*layers)
+
+    def build_dataset(self) -> TensorDataset:
+        g = torch.Generator().manual_seed(1234)
+        prototypes = torch.randn(self.classes, self.features, generator=g)
+        y = torch.randint(self.classes, (self.samples,), generator=g)
+        x = prototypes[y] + 2.0 * torch.randn(self.samples, self.features, generator=g)
+        return TensorDataset(x, y)
+
+    def loss(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(model(x), y)
+
+    def build_optimizer(self, params) -> torch.optim.Optimizer:
+        return torch.optim.SGD(params, lr=0.01, momentum=0.9)
