@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.config import Precision
+from harness.config import Paradigm, Precision
 from harness.stats import Summary, overhead
 
 GROUP_KEYS = ["workload", "size", "profile", "precision", "world_size", "batch_size", "device",
@@ -88,8 +88,8 @@ def cells_frame(records: pd.DataFrame) -> pd.DataFrame:
     for group, g in ok.groupby(GROUP_KEYS, dropna=False, sort=True):
         base = g[g["paradigm"] == BASELINE]
         base_steps = base.sort_values("repetition")["step_time_s"].tolist()
-        for paradigm, p in g.groupby("paradigm", sort=False):
-            p = p.sort_values("repetition")
+        for paradigm in [m.value for m in Paradigm if m.value in set(g["paradigm"])]:
+            p = g[g["paradigm"] == paradigm].sort_values("repetition")
             steps = Summary(tuple(p["step_time_s"]))
             row: dict[str, Any] = dict(zip(GROUP_KEYS, group))
             row.update(paradigm=paradigm, n=steps.n, step_time_s=steps.median,

@@ -133,7 +133,9 @@ def cells_from_args(args: argparse.Namespace) -> list[CellConfig]:
             threads = args.threads or max(1, (os.cpu_count() or 1) // max(world, 1))
             cells.append(CellConfig.from_dict(dict(
                 workload=workload, paradigm=paradigm, size=args.size, profile=profile,
-                precision=precision, batch_size=args.batch_size or _default_batch(workload),
+                precision=precision,
+                batch_size=(args.batch_size if args.batch_size is not None
+                            else _default_batch(workload)),
                 steps=args.steps, warmup=args.warmup, window=args.window, seed=args.seed,
                 device=args.device, threads=threads, world_size=world, workers=args.workers,
                 timeout_s=args.timeout,

@@ -1,0 +1,89 @@
+"""Sessions: `nox -s tests`, `nox -s lint`, `nox -s bench-cpu`, `nox -s bench-gpu`, ...
+
+Arguments after `--` pass through to the command each session runs, e.g.
+`nox -s bench-cpu -- --workload mlp --repetitions 3 --out runs/mine`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+CPU_CONSTRAINTS = ["-c", "constraints-cpu.txt"]  # the local CPU build of torch, not CUDA's
+
+
+def install_cpu(session: nox.Session, extras: str = "") -> None:
+    session.install(*CPU_CONSTRAINTS, "-e", f".{extras}")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite on CPU (GPU tests are skipped without CUDA)."""
+    install_cpu(session, "[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff over everything, mypy over the public packages."""
+    install_cpu(session, "[lint]")
+    session.run("ruff", "check", ".")
+    session.run("mypy")
+
+
+@nox.session(name="bench-cpu")
+def bench_cpu(session: nox.Session) -> None:
+    """Run the CPU suite and write its HTML report."""
+    install_cpu(session)
+    session.run("python", "-m", "harness", "suite", "benchmarks/suites/cpu.toml", *session.posargs)
+
+
+@nox.session(name="bench-smoke")
+def bench_smoke(session: nox.Session) -> None:
+    """Run the smoke suite (under a minute on CPU)."""
+    install_cpu(session)
+    session.run("python", "-m", "harness", "suite", "benchmarks/suites/smoke.toml",
+                *session.posargs)
+
+
+def _cuda_present() -> bool:
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return False
+    return subprocess.run([smi, "-L"], capture_output=True).returncode == 0
+
+
+@nox.session(name="bench-gpu", venv_params=["--system-site-packages"])
+def bench_gpu(session: nox.Session) -> None:
+    """Run the GPU suite with the host's own CUDA torch and write its HTML report."""
+    if not _cuda_present():
+        session.error("no CUDA GPU found (nvidia-smi sees none): run `nox -s bench-cpu` instead")
+    session.install("-e", ".")  # the host's torch satisfies the requirement; none is pulled
+    session.run("python", "-m", "harness", "suite", "benchmarks/suites/gpu.toml", *session.posargs)
+
+
+@nox.session
+def report(session: nox.Session) -> None:
+    """Re-render the report of a stored run: `nox -s report -- RUN_DIR`."""
+    install_cpu(session)
+    session.run("python", "-m", "harness", "report", *session.posargs)
+
+
+@nox.session
+def compare(session: nox.Session) -> None:
+    """Compare two stored runs: `nox -s compare -- BEFORE_DIR AFTER_DIR`."""
+    install_cpu(session)
+    session.run("python", "-m", "harness", "compare", *session.posargs)
+
+
+@nox.session(name="bench-micro")
+def bench_micro(session: nox.Session) -> None:
+    """pytest-benchmark micro-benchmarks (e.g. what the harness's own trackers cost)."""
+    install_cpu(session, "[test]")
+    session.run("pytest", "benchmarks", "--benchmark-enable", "-p", "no:cacheprovider",
+                *session.posargs)

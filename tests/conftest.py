@@ -1,0 +1,30 @@
+"""Shared fixtures: tiny cell configs and a helper that runs cells in fresh processes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from harness.config import CellConfig, Paradigm
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PARADIGMS = list(Paradigm)
+
+
+def tiny_cell(workload: str, paradigm: Paradigm | str = Paradigm.PLAIN, **overrides) -> CellConfig:
+    """A cell small enough for a CPU test: tiny size, a few steps, one thread."""
+    settings = dict(workload=workload, paradigm=Paradigm(paradigm), size="tiny", batch_size=16,
+                    steps=12, warmup=2, window=4, threads=1, timeout_s=120)
+    settings.update(overrides)
+    return CellConfig(**settings)
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

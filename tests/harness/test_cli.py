@@ -1,0 +1,74 @@
+"""Bad input is refused before anything runs: exit code 2, the valid choices, under a second."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import FIXTURES
+
+BASE = ["run", "--size", "tiny", "--steps", "4", "--warmup", "1", "--window", "2"]
+
+
+def _cli(*args: str, cwd=None):
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True,
+                          text=True, timeout=120, cwd=cwd)
+    return proc, time.monotonic() - start
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--workload", "resnet9000"], "valid: cnn, gpt, linear, mlp"),
+    (["--workload", "mlp", "--paradigm", "keras"], "valid: plain, lightning, ignite"),
+    (["--workload", "mlp", "--precision", "fp8"], "valid: fp32, bf16-mixed, fp16-mixed"),
+    (["--workload", "mlp", "--world-size", "4096"], "more processes than"),
+    (["--workload", "mlp", "--device", "cuda"], "bench-cpu"),
+])
+def test_bad_run_input_exits_2_fast(args, expected, tmp_path):
+    proc, elapsed = _cli(*BASE, *args, "--out", str(tmp_path / "r"))
+    assert proc.returncode == 2, proc.stderr
+    assert expected in proc.stderr
+    assert not (tmp_path / "r").exists()
+    # the interpreter itself takes ~0.1 s; the check must not import torch
+    assert elapsed < 3.0
+
+
+def test_batch_size_zero_exits_2(tmp_path):
+    proc, _ = _cli(*BASE, "--workload", "linear", "--batch-size", "0", "--out", str(tmp_path))
+    assert proc.returncode == 2 and "batch_size must be > 0" in proc.stderr
+
+
+@pytest.mark.parametrize("content, expected", [
+    (None, "cannot read suite file"),
+    ("name = [unclosed", "not valid TOML"),
+    ('name = "bad name!"\n[[matrix]]\nworkload = "mlp"', "must match"),
+])
+def test_bad_suite_files_exit_2(tmp_path, content, expected):
+    path = tmp_path / "s.toml"
+    if content is not None:
+        path.write_text(content)
+    proc, _ = _cli("suite", str(path))
+    assert proc.returncode == 2 and expected in proc.stderr
+
+
+def test_help_and_list():
+    proc, _ = _cli("--help")
+    assert proc.returncode == 0 and "suite" in proc.stdout
+    proc, _ = _cli("list")
+    assert "mlp" in proc.stdout and "lightning" in proc.stdout
+
+
+def test_user_workload_file_runs_through_all_three(tmp_path):
+    """A user's workload, one new file, no other edit: the README's promise."""
+    user_file = tmp_path / "my_workload.py"
+    user_file.write_text((FIXTURES / "user_workload.py").read_text())
+    proc, _ = _cli(*BASE, "--workload", str(user_file), "--out", str(tmp_path / "run"),
+                   "--no-progress", "--no-report", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    for paradigm in ("plain", "lightning", "ignite"):
+        assert any(line.strip().startswith(paradigm) for line in lines), proc.stdout
+    assert proc.stdout.count("bitwise") == 2

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import pytest
+
+from harness.config import CellConfig, ConfigError, Paradigm, Precision
+
+
+def test_round_trip_and_stable_key():
+    cell = CellConfig("mlp", Paradigm.IGNITE, precision=Precision.BF16_MIXED, steps=40)
+    again = CellConfig.from_dict(cell.to_dict())
+    assert again == cell and again.key == cell.key
+    assert cell.key.startswith("mlp_default_ignite_minimal_bf16-mixed_w1_b32_")
+    assert cell.replace(seed=1).key != cell.key
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(batch_size=0), "batch_size must be > 0"),
+    (dict(steps=15, window=10), "multiple of window"),
+    (dict(device="tpu"), "device must be"),
+    (dict(warmup=0), "warmup must be > 0"),
+    (dict(size="../x"), "size"),
+])
+def test_impossible_settings_are_rejected(bad, message):
+    with pytest.raises(ConfigError, match=message):
+        CellConfig("mlp", Paradigm.PLAIN, **bad)
+
+
+def test_unknown_enum_lists_choices():
+    with pytest.raises(ConfigError, match="valid: fp32, bf16-mixed, fp16-mixed"):
+        CellConfig.from_dict({"workload": "mlp", "paradigm": "plain", "precision": "fp8"})
+    with pytest.raises(ConfigError, match="unknown cell settings: colour"):
+        CellConfig.from_dict({"workload": "mlp", "paradigm": "plain", "colour": 1})
