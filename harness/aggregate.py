@@ -6,7 +6,8 @@
   that step time.
 - memory: per rank, and the maximum over ranks.
 - start-up: the slowest rank.
-- parity: rank 0's losses and weight digest; every rank must hold the same weights.
+- parity: rank 0's losses and weight digest; every rank must hold the same parameters
+  (buffers such as BatchNorm running statistics stay rank-local under DDP).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def aggregate(ranks: list[dict[str, Any]], batch_size: int) -> dict[str, Any]:
     per_window = [max(ws) / window for ws in zip(*(r["timing"]["window_s"] for r in ranks))]
     step_time = statistics.median(per_window) if per_window else float("nan")
     items_per_step = batch_size * world * ranks[0]["items_per_sample"]
-    digests = {r["parity"]["weights_sha256"] for r in ranks}
+    digests = {r["parity"]["params_sha256"] for r in ranks}
     out: dict[str, Any] = {
         "world_size": world,
         "step_time_s": step_time,

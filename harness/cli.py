@@ -16,8 +16,10 @@ import argparse
 import datetime as dt
 import itertools
 import os
+import signal
 import sys
 from collections.abc import Sequence
+from enum import Enum
 from pathlib import Path
 
 from harness.config import CellConfig, ConfigError, Paradigm, Precision, Profile
@@ -30,7 +32,7 @@ class InputError(Exception):
     """Bad input: printed as one message, exit code 2, nothing runs."""
 
 
-def _choices(kind: type) -> list[str]:
+def _choices(kind: type[Enum]) -> list[str]:
     return [m.value for m in kind]
 
 
@@ -193,8 +195,13 @@ def _render(run_dir: Path, args: argparse.Namespace) -> None:
     print(f"report: {path}")
 
 
+def _terminate_as_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # a SIGTERM'd suite cleans up exactly like a Ctrl-C'd one
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
         return _dispatch(args)
     except InputError as exc:

@@ -50,7 +50,7 @@ def _enum(kind: type[Enum], value: Any) -> Any:
     try:
         return kind(value)
     except ValueError:
-        valid = ", ".join(m.value for m in kind)  # type: ignore[attr-defined]
+        valid = ", ".join(m.value for m in kind)
         raise ConfigError(f"unknown {kind.__name__.lower()} {value!r}; valid: {valid}") from None
 
 

@@ -66,7 +66,7 @@ def execute(cells: list[CellConfig], run_dir: Path, repetitions: int, name: str 
     run_dir.mkdir(parents=True, exist_ok=True)
     environment = capture_host()
     todo = [(c, r) for c, r in plan(cells, repetitions) if not is_done(run_dir, c, r)]
-    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     _manifest(run_dir, name, cells, repetitions, environment, started_at=started, state="running")
     t0, walls, counts = time.perf_counter(), [], dict.fromkeys((s.value for s in Status), 0)
     state = "finished"

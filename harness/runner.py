@@ -136,7 +136,7 @@ def run_cell(
         "repetition": repetition,
         "config": cfg.to_dict(),
         "environment": environment,
-        "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     interrupted = False
     start = time.perf_counter()

@@ -12,7 +12,8 @@ import time
 
 _WALL0, _PERF0 = time.time(), time.perf_counter()
 import torch  # noqa: E402  (timed on purpose)
-import torch._dynamo  # noqa: E402, F401
+import torch._dynamo  # noqa: E402
+
 # torch defers importing torch._dynamo (about 1 s here) until first needed: by the first
 # forward/backward of a plain loop, or by Lightning's and Ignite's own imports. Paid here, it
 # counts as torch's import for every paradigm, instead of inflating one framework's import

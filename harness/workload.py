@@ -44,6 +44,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+
 class Workload(ABC):
     """A model, its data, its loss and its optimizer; nothing about how it is trained.
 

@@ -1,4 +1,129 @@
-"""Placeholder replaced below."""
+"""Render a run folder (or two) into one self-contained HTML file, plus CSV exports.
+
+``render_run(run_dir)`` writes ``report.html``, ``records.csv`` and ``cells.csv``;
+``render_compare(before, after)`` writes ``compare.html``. The pages load nothing: the CSS is
+inlined, plots are inline SVG, and there is no script. Jinja2 autoescapes every value, so names,
+messages and tracebacks from the records show as text whatever they contain.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import tempfile
 from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+
+from reports import compare as compare_ctx
+from reports import context, meta
+from reports.compare import MATCH_KEYS
+from reports.groups import build_groups
+from reports.load import Run, load
+
+
+@functools.cache
+def environment() -> jinja2.Environment:
+    """The template environment: autoescape on for every template, undefined names fail."""
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("reports", "templates"),
+        autoescape=True,  # every template, whatever its file name ends with
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def run_context(run: Run, csv_links: dict[str, str]) -> dict[str, Any]:
+    """Everything report.html.j2 shows, formatted; ``csv_links`` are hrefs to the exports."""
+    groups = build_groups(run.cells, run.frame)
+    measured = [g for g in groups if len(g.cells)]
+    memory = context.memory_columns(measured)
+    fixed = context.fixed_costs(run.ok)
+    header = meta.header(run.manifest, run.records, run.unreadable, run.path.name,
+                         run.manifest_problem)
+    if run.untimed:
+        header["warnings"].append(f"{run.untimed} successful record(s) carry no step time; "
+                                  "they are left out of the statistics.")
+    return {
+        "title": header["suite"],
+        "sections": context.SECTIONS,
+        "header": header,
+        "summary": context.summary_numbers(fixed),
+        "verdicts": context.verdicts(groups),
+        "groups": [context.group_rows(g, list(memory)) for g in measured],
+        "memory_columns": list(memory.values()),
+        "environment": meta.environment(run.environment, run.records),
+        "failures": meta.failures(run.records, run.unreadable),
+        "csv": csv_links,
+    }
+
+
+def _write_text(path: Path, content: str) -> None:
+    """Write next to the target and rename over it: a reader never sees half a page."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600; a report is meant to be shared
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(content)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _csv_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """Flatten what CSV cannot hold: (lo, hi) intervals to two columns, lists to JSON text."""
+    out = frame.copy()
+    for col in list(out.columns):
+        values = out[col].tolist()
+        if any(isinstance(v, tuple) for v in values):
+            idx = out.columns.get_loc(col)
+            out.insert(idx + 1, f"{col}_lo", [v[0] if isinstance(v, tuple) else math.nan
+                                             for v in values])
+            out.insert(idx + 2, f"{col}_hi", [v[1] if isinstance(v, tuple) else math.nan
+                                             for v in values])
+            out = out.drop(columns=col)
+        elif any(isinstance(v, list) for v in values):
+            out[col] = [json.dumps(v) if isinstance(v, list) else v for v in values]
+    return out
+
+
+def write_csv(run: Run, folder: Path) -> dict[str, Path]:
+    """``records.csv`` (one row per record, no loss curves) and ``cells.csv`` in ``folder``."""
+    paths = {"records": folder / "records.csv", "cells": folder / "cells.csv"}
+    records = run.frame.drop(columns=["losses", "window_step_s"], errors="ignore")
+    _write_text(paths["records"], _csv_ready(records).to_csv(index=False))
+    # No successful cell: still a valid CSV (header only) so that readers get an empty table.
+    cells = run.cells if len(run.cells.columns) else pd.DataFrame(columns=MATCH_KEYS)
+    _write_text(paths["cells"], _csv_ready(cells).to_csv(index=False))
+    return paths
+
+
 def render_run(run_dir: Path, output: Path | None = None) -> Path:
-    return run_dir
+    """Write the run's HTML report (default ``run_dir/report.html``) and its CSV exports.
+
+    The CSV files go into the run folder, beside its records; the page links to them
+    relative to wherever the page itself is written. Returns the HTML path.
+    """
+    run_dir = Path(run_dir)
+    output = Path(output) if output else run_dir / "report.html"
+    run = load(run_dir)
+    csv = write_csv(run, run_dir)
+    ctx = run_context(run, {k: os.path.relpath(p, output.parent) for k, p in csv.items()})
+    _write_text(output, environment().get_template("report.html.j2").render(ctx))
+    return output
+
+
+def render_compare(before: Path, after: Path, output: Path | None = None) -> Path:
+    """Write a cell-by-cell comparison of two runs (default ``after/compare.html``)."""
+    before, after = Path(before), Path(after)
+    output = Path(output) if output else after / "compare.html"
+    ctx = compare_ctx.compare_context(load(before), load(after))
+    _write_text(output, environment().get_template("compare.html.j2").render(ctx))
+    return output

@@ -18,7 +18,7 @@ def tiny_cell(workload: str, paradigm: Paradigm | str = Paradigm.PLAIN, **overri
     settings = dict(workload=workload, paradigm=Paradigm(paradigm), size="tiny", batch_size=16,
                     steps=12, warmup=2, window=4, threads=1, timeout_s=120)
     settings.update(overrides)
-    return CellConfig(**settings)
+    return CellConfig.from_dict({k: getattr(v, "value", v) for k, v in settings.items()})
 
 
 def pytest_collection_modifyitems(config, items):

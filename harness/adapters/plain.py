@@ -62,5 +62,8 @@ def train(ctx: RunContext) -> nn.Module:
                 break
         epoch += 1
     if ctx.distributed:
+        # Free DDP's reducer while the process group lives: destroyed afterwards, the reducer
+        # would tear down gloo's threads while holding the GIL they wait for (a deadlock).
+        del net
         dist.destroy_process_group()
     return model

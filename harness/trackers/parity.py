@@ -16,13 +16,16 @@ from torch import Tensor, nn
 @dataclass
 class ParityResult:
     losses: list[float] = field(default_factory=list)  # one per step, warm-up included
-    weights_sha256: str = ""
+    weights_sha256: str = ""  # parameters and buffers
+    params_sha256: str = ""  # parameters only: equal on every DDP rank (buffers such as
+    # BatchNorm statistics are rank-local after the last forward)
 
 
-def weights_digest(model: nn.Module) -> str:
-    """SHA-256 over every parameter and buffer (name, dtype, shape, bytes), in name order."""
+def weights_digest(model: nn.Module, buffers: bool = True) -> str:
+    """SHA-256 over every parameter (and buffer) as name, dtype, shape, bytes, in name order."""
     h = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
+    state = model.state_dict() if buffers else dict(model.named_parameters())
+    for name, tensor in sorted(state.items()):
         t = tensor.detach().cpu().contiguous()
         h.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
@@ -31,7 +34,7 @@ def weights_digest(model: nn.Module) -> str:
 
 class LossRecorder:
     def __init__(self) -> None:
-        self._losses: list[Tensor] = []
+        self._losses: list[Tensor | float] = []
 
     def record(self, loss: Tensor | float) -> None:
         """Keep the step's loss; a tensor stays on its device until ``result``."""
@@ -42,4 +45,5 @@ class LossRecorder:
             losses = torch.stack(self._losses).float().cpu().tolist()  # type: ignore[arg-type]
         else:
             losses = [float(x) for x in self._losses]
-        return ParityResult(losses=losses, weights_sha256=weights_digest(model))
+        return ParityResult(losses=losses, weights_sha256=weights_digest(model),
+                            params_sha256=weights_digest(model, buffers=False))

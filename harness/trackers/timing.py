@@ -72,7 +72,7 @@ class StepTimer:
         if self._cuda and self._edges:
             self._edges[-1].synchronize()  # type: ignore[union-attr]
             out.window_s = [
-                a.elapsed_time(b) / 1e3  # type: ignore[union-attr]
+                a.elapsed_time(b) / 1e3  # type: ignore[union-attr, arg-type]
                 for a, b in zip(self._edges, self._edges[1:])
             ]
         else:

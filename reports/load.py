@@ -1,0 +1,86 @@
+"""A run folder read back into records, pandas frames and its manifest, gaps included."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.analysis import cells_frame, records_frame
+from harness.results import SchemaError, read_record
+
+
+@dataclass
+class Run:
+    """A run folder read back: records, their frames and the manifest, with what was missing."""
+
+    path: Path
+    manifest: dict[str, Any]
+    manifest_problem: str | None
+    records: list[dict[str, Any]]
+    unreadable: list[str]
+    frame: pd.DataFrame  # records_frame plus the per-window step times
+    cells: pd.DataFrame  # cells_frame: one row per (cell group, paradigm)
+    untimed: int = 0  # successful records without a finite step time, left out of ``cells``
+
+    @property
+    def ok(self) -> pd.DataFrame:
+        """Successful records that have a step time: the ones the statistics use."""
+        if self.frame.empty:
+            return self.frame
+        timed = np.isfinite(self.frame["step_time_s"].astype(float))
+        return self.frame[(self.frame["status"] == "ok") & timed]
+
+    @property
+    def environment(self) -> dict[str, Any]:
+        env = self.manifest.get("environment")
+        if not isinstance(env, dict):
+            env = next((r["environment"] for r in self.records
+                        if isinstance(r.get("environment"), dict)), {})
+        return env
+
+
+def _read_manifest(run_dir: Path) -> tuple[dict[str, Any], str | None]:
+    path = run_dir / "manifest.json"
+    if not path.exists():
+        return {}, "No manifest.json: suite name, wall time and plan are unknown."
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        return {}, f"manifest.json is not readable ({exc}); it is ignored."
+    if not isinstance(data, dict):
+        return {}, "manifest.json holds no object; it is ignored."
+    return data, None
+
+
+def load(run_dir: Path) -> Run:
+    """Read a run folder. Unreadable record files are reported, not fatal.
+
+    Same files and order as ``harness.results.load_run``, which stops at the first bad one;
+    a report of the rest, with the bad file named, is more use than no report.
+    """
+    records, unreadable = [], []
+    for path in sorted((run_dir / "cells").glob("*.json")):
+        try:
+            records.append(read_record(path))
+        except SchemaError as exc:
+            unreadable.append(str(exc))
+    manifest, problem = _read_manifest(run_dir)
+    frame = records_frame(records)
+    if records:
+        frame["window_step_s"] = pd.Series(
+            [(r.get("measurements") or {}).get("window_step_s") for r in records],
+            index=frame.index, dtype=object)
+        # A successful record without a finite step time cannot enter the statistics
+        # (Summary's stdev raises on NaN); it is kept in the frame and named as untimed.
+        untimed = frame["status"].eq("ok") & ~np.isfinite(frame["step_time_s"].astype(float))
+        cells = cells_frame(frame[~untimed])
+    else:
+        untimed, cells = pd.Series(dtype=bool), pd.DataFrame()
+    return Run(run_dir, manifest, problem, records, unreadable, frame, cells, int(untimed.sum()))
+
+

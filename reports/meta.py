@@ -1,0 +1,155 @@
+"""What a run is about rather than what it measured: header, environment, failures.
+
+The manifest may be missing (a folder of copied records), partial (written when the run
+started, never finished) or from an interrupted run; everything here falls back to what the
+records themselves say and turns the gap into a visible warning rather than an error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from harness import formatting as fmt
+from harness.results import Status
+from reports.groups import duration, nbytes, text
+
+# Host fields shown first and how; anything else the manifest carries follows, as text.
+_HOST_FIELDS: dict[str, tuple[str, Callable[[Any], str]]] = {
+    "python": ("Python", str),
+    "platform": ("Platform", str),
+    "hostname": ("Host", str),
+    "cpu": ("CPU", str),
+    "cpu_count": ("CPU threads (logical)", str),
+    "cpu_count_physical": ("CPU cores (physical)", str),
+    "memory_bytes": ("Memory", nbytes),
+    "driver": ("NVIDIA driver", str),
+}
+_LISTED = {*_HOST_FIELDS, "packages", "git_commit", "git_dirty", "gpus", "env"}
+_STATUS_ORDER = [s.value for s in Status]
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def environment(env: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Host facts, package versions, GPUs, variables, torch's runtime view, consistency."""
+    host = [(title, "—" if env.get(k) is None else show(env[k]))
+            for k, (title, show) in _HOST_FIELDS.items() if k in env]
+    host += [(k, _show(v)) for k, v in env.items() if k not in _LISTED]
+    dirty = env.get("git_dirty")
+    runtime = next((r["measurements"].get("runtime") or {} for r in records
+                    if r.get("status") == Status.OK.value and r.get("measurements")), {})
+    distinct = {json.dumps(r.get("environment"), sort_keys=True) for r in records}
+    return {
+        "host": host,
+        "git_commit": text(env.get("git_commit")) or "unknown",
+        "git_dirty": ("uncommitted changes" if dirty else "clean" if dirty is False
+                      else "unknown"),
+        "git_dirty_class": "warn" if dirty else "ok" if dirty is False else "muted",
+        "packages": [(k, _show(v)) for k, v in sorted((env.get("packages") or {}).items())],
+        "gpus": [{"index": _show(g.get("index")), "name": _show(g.get("name")),
+                  "memory": nbytes(g.get("memory_bytes"))} for g in env.get("gpus") or []],
+        "env": [(k, _show(v)) for k, v in sorted((env.get("env") or {}).items())],
+        "runtime": [(k, _show(v)) for k, v in runtime.items()],
+        "mixed": len(distinct) > 1,
+        "n_environments": len(distinct),
+    }
+
+
+def failures(records: list[dict[str, Any]], unreadable: list[str]) -> list[dict[str, Any]]:
+    """Every record that did not succeed, plus result files that could not be read.
+
+    Repetitions of one cell that failed the same way (status and message) are shown once,
+    with their repetition numbers, so a cell that fails every time does not flood the page.
+    """
+    merged: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for r in sorted(records, key=lambda r: (r.get("key", ""), r.get("repetition", 0))):
+        if r.get("status") == Status.OK.value:
+            continue
+        cfg = r.get("config") or {}
+        status, message = text(r.get("status")) or "unknown", text(r.get("message"))
+        entry = merged.setdefault((text(r.get("key")), status, message), {
+            "status": status, "key": text(r.get("key")), "repetitions": [],
+            "workload": text(cfg.get("workload")), "paradigm": text(cfg.get("paradigm")),
+            "message": message or "(no message)",
+            "traceback": text(r.get("traceback_tail")), "log": text(r.get("log_tail")),
+            "walls": [],
+        })
+        entry["repetitions"].append(str(r.get("repetition")))
+        entry["walls"].append(duration(r.get("process_wall_s")))
+    out = list(merged.values())
+    for f in out:
+        f["where"] = (f"repetition{'s' if len(f['repetitions']) > 1 else ''} "
+                      f"{', '.join(f['repetitions'])} · process wall time {', '.join(f['walls'])}")
+    out += [{"status": "unreadable", "key": "", "repetitions": [], "workload": "",
+             "paradigm": "", "message": m, "traceback": "", "log": "", "where": ""}
+            for m in unreadable]
+    return out
+
+
+def header(manifest: dict[str, Any], records: list[dict[str, Any]], unreadable: list[str],
+           run_name: str, manifest_problem: str | None) -> dict[str, Any]:
+    """Suite name, state, wall time, repetitions, status counts and warnings about gaps."""
+    warnings = []
+    if manifest_problem:
+        warnings.append(manifest_problem)
+    state = manifest.get("state") or ("unknown" if not manifest else "running")
+    if state == "running":
+        warnings.append("The manifest says the run is still running: it was interrupted "
+                        "before it could finish, or is in progress. Figures cover the "
+                        "records written so far.")
+    elif state == "interrupted":
+        warnings.append("The run was interrupted (Ctrl-C); figures cover the records written "
+                        "before that. Resume it with the same command and --out.")
+    observed = 1 + max((int(r.get("repetition", 0)) for r in records), default=-1)
+    repetitions = manifest.get("repetitions") or observed
+    planned = len(manifest.get("cells") or []) * int(repetitions or 0)
+    if planned and len(records) < planned:
+        warnings.append(f"{planned - len(records)} of {planned} planned records are missing.")
+    if unreadable:
+        warnings.append(f"{len(unreadable)} result file(s) could not be read; see Failures.")
+    counts = Counter(text(r.get("status")) for r in records)
+    statuses = sorted(counts.items(), key=lambda kv: (_order(kv[0]), kv[0]))
+    walls = manifest.get("cell_process_wall_s") or []
+    if manifest.get("skipped_done"):
+        # a resumed run: the manifest's wall time covers the last invocation only
+        warnings.append(f"The last invocation resumed this run and kept "
+                        f"{manifest['skipped_done']} earlier record(s); the wall time covers "
+                        "that last invocation only.")
+    return {
+        "suite": text(manifest.get("suite")) or run_name,
+        "run_name": run_name,
+        "state": state,
+        "started_at": _when(manifest.get("started_at")),
+        "wall": fmt.duration(manifest.get("wall_s")),
+        "processes": len(walls) if walls else len(records),
+        "records": len(records),
+        "planned": planned,
+        "repetitions": repetitions,
+        "statuses": statuses,
+        "warnings": warnings,
+    }
+
+
+def _when(stamp: Any) -> str:
+    """ISO time stamp -> ``2025-01-01 12:00 UTC``; anything unparsable shown as it is."""
+    try:
+        when = dt.datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return text(stamp) or "—"
+    if when.utcoffset() == dt.timedelta(0):
+        return when.strftime("%Y-%m-%d %H:%M UTC")
+    return when.strftime("%Y-%m-%d %H:%M %z").strip()
+
+
+def _order(status: str) -> int:
+    return _STATUS_ORDER.index(status) if status in _STATUS_ORDER else len(_STATUS_ORDER)

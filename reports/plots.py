@@ -1,0 +1,204 @@
+"""Matplotlib figures rendered to inline SVG strings, one small figure per cell group.
+
+Figures are built with ``matplotlib.figure.Figure`` directly, never through pyplot: nothing is
+registered with a global figure manager, so nothing has to be closed and no GUI backend is
+ever touched. Style lives in an ``rc_context`` so the caller's rcParams are left alone.
+
+Safety and determinism of the SVG:
+- text is written as ``<text>`` (``svg.fonttype = none``); matplotlib XML-escapes it, so a
+  hostile workload name shows as text. ``text.parse_math`` is off so a ``$`` in a name is
+  never read as mathtext (which could fail to parse).
+- ``svg.hashsalt`` is fixed and the date left out, so the same data gives the same bytes.
+- every id gets a caller-chosen prefix, unique on the page: several SVGs share one HTML
+  document, and matplotlib reuses ids such as ``figure_1`` or clip-path hashes across figures.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import matplotlib as mpl
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+# Consistent across plots and the page's CSS badges.
+PARADIGM_COLORS = {"plain": "#475569", "lightning": "#7c3aed", "ignite": "#ea580c"}
+# Distinct line styles keep bitwise-identical loss curves visible on top of each other.
+PARADIGM_LINES = {"plain": ("-", 2.6), "lightning": ("--", 1.6), "ignite": (":", 1.8)}
+STARTUP_FIELDS = {"import_framework_s": "import framework", "to_first_step_s": "to first step",
+                  "spawn_to_first_step_s": "spawn to first step"}
+
+# Any-keyed: matplotlib types rc_context keys as a Literal of every rcParam name.
+STYLE: dict[Any, Any] = {
+    "svg.hashsalt": "paradigm-bench",
+    "svg.fonttype": "none",
+    "text.parse_math": False,
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans", "Arial", "Helvetica"],
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.edgecolor": "#94a3b8",
+    "axes.titlesize": 10,
+    "axes.titleweight": "bold",
+    "axes.grid": True,
+    "axes.axisbelow": True,
+    "grid.color": "#e2e8f0",
+    "grid.linewidth": 0.8,
+    "xtick.color": "#334155",
+    "ytick.color": "#334155",
+    "legend.frameon": False,
+    "legend.fontsize": 8,
+}
+
+# An id definition or an internal reference to one (markers, clip paths).
+_ID_OR_REF = re.compile(r'(\bid="|href="#|url\(#)')
+
+
+def color(paradigm: str) -> str:
+    return PARADIGM_COLORS.get(paradigm, "#0f766e")
+
+
+def time_unit(seconds: Sequence[float]) -> tuple[float, str]:
+    """A scale and unit name (s, ms, us) that gives readable axis numbers for these values."""
+    finite = [abs(s) for s in seconds if s is not None and math.isfinite(s)]
+    top = max(finite, default=1.0)
+    if top < 1e-3:
+        return 1e6, "us"
+    if top < 1:
+        return 1e3, "ms"
+    return 1.0, "s"
+
+
+@contextmanager
+def _figure(width: float = 4.6, height: float = 2.9) -> Iterator[tuple[Figure, Axes]]:
+    with mpl.rc_context(STYLE):
+        fig = Figure(figsize=(width, height), layout="constrained")
+        yield fig, fig.add_subplot()
+
+
+def to_svg(fig: Figure, key: str) -> str:
+    """The figure as an inline ``<svg>`` element: no XML prolog, no metadata, ids prefixed.
+
+    ``key`` must be unique within the page and made of id-safe characters.
+    """
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", key):
+        raise ValueError(f"not an id-safe figure key: {key!r}")
+    buf = io.StringIO()
+    with mpl.rc_context(STYLE):
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+    svg = buf.getvalue()
+    svg = svg[svg.index("<svg"):]
+    # The RDF metadata names the matplotlib version and a URL; the page needs neither.
+    svg = re.sub(r"\s*<metadata>.*?</metadata>", "", svg, flags=re.DOTALL)
+    svg = _ID_OR_REF.sub(lambda m: f"{m.group(1)}{key}-", svg)
+    return svg.replace("<svg ", '<svg role="img" ', 1)
+
+
+def step_distribution(
+    key: str, title: str, windows: Mapping[str, Sequence[Sequence[float]]]
+) -> str:
+    """Box per paradigm over every timing window of every repetition, with the raw points.
+
+    ``windows[paradigm]`` holds one list of per-window step times per repetition. The points of
+    a repetition share one column next to the box, so a slow repetition shows as a column.
+    """
+    flat = [w for reps in windows.values() for rep in reps for w in rep]
+    scale, unit = time_unit(flat)
+    with _figure() as (fig, ax):
+        names = list(windows)
+        data = [[w * scale for rep in windows[p] for w in rep] for p in names]
+        if any(data):
+            box = ax.boxplot(data, positions=range(len(names)), widths=0.55, showfliers=False,
+                             patch_artist=True, medianprops={"color": "#0f172a"})
+            for patch, name in zip(box["boxes"], names, strict=True):
+                patch.set(facecolor=to_rgba(color(name), 0.18), edgecolor=color(name))
+        rng = np.random.default_rng(0)  # fixed jitter: the same data draws the same picture
+        for i, name in enumerate(names):
+            reps = windows[name]
+            for r, rep in enumerate(reps):
+                offset = (r - (len(reps) - 1) / 2) * min(0.1, 0.5 / max(len(reps), 1))
+                x = i + offset + rng.uniform(-0.02, 0.02, len(rep))
+                ax.scatter(x, np.asarray(rep, float) * scale, s=7, color=color(name),
+                           alpha=0.7, linewidths=0)
+        ax.set_xticks(range(len(names)), names)
+        ax.set_ylabel(f"step time per window ({unit})")
+        ax.set_title(title, loc="left")
+        return to_svg(fig, key)
+
+
+def throughput(key: str, title: str, item_name: str, values: Mapping[str, Sequence[float]]) -> str:
+    """Median items/s per paradigm as bars; the whiskers span the repetitions (min to max)."""
+    with _figure(4.2, 2.9) as (fig, ax):
+        names = list(values)
+        med = [float(np.median(v)) if len(v) else math.nan for v in values.values()]
+        lo = [m - min(v) if len(v) else 0 for m, v in zip(med, values.values(), strict=True)]
+        hi = [max(v) - m if len(v) else 0 for m, v in zip(med, values.values(), strict=True)]
+        bars = ax.bar(range(len(names)), med, color=[color(n) for n in names], width=0.6,
+                      yerr=[lo, hi], capsize=3, ecolor="#0f172a", error_kw={"linewidth": 0.8})
+        ax.bar_label(bars, labels=[_si(m) for m in med], padding=3, fontsize=8)
+        ax.set_xticks(range(len(names)), names)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _si(v)))
+        ax.set_ylabel(f"{item_name}/s")
+        ax.margins(y=0.15)
+        ax.set_title(title, loc="left")
+        return to_svg(fig, key)
+
+
+def startup(key: str, title: str, medians: Mapping[str, Mapping[str, float]]) -> str:
+    """Grouped bars: one group per start-up figure, one bar per paradigm.
+
+    Grouped, not stacked: spawn-to-first-step already contains the other two.
+    """
+    with _figure(4.6, 2.9) as (fig, ax):
+        names = list(medians)
+        width = 0.8 / max(len(names), 1)
+        for i, name in enumerate(names):
+            x = np.arange(len(STARTUP_FIELDS)) + (i - (len(names) - 1) / 2) * width
+            y = [medians[name].get(f, math.nan) for f in STARTUP_FIELDS]
+            ax.bar(x, y, width=width * 0.92, color=color(name), label=name)
+        ax.set_xticks(range(len(STARTUP_FIELDS)), list(STARTUP_FIELDS.values()))
+        ax.set_ylabel("seconds")
+        ax.legend(loc="upper left")
+        ax.set_title(title, loc="left")
+        return to_svg(fig, key)
+
+
+def loss_curves(key: str, title: str, losses: Mapping[str, Sequence[float]]) -> str:
+    """Per-step training loss of each paradigm, overlaid; below, the gap to the plain loop."""
+    with mpl.rc_context(STYLE):
+        fig = Figure(figsize=(4.6, 3.6), layout="constrained")
+        top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[2.2, 1])
+        base = losses.get("plain")
+        for name, curve in losses.items():
+            style, width = PARADIGM_LINES.get(name, ("-.", 1.4))
+            y = np.asarray(curve, float)
+            steps = np.arange(1, len(y) + 1)
+            top.plot(steps, y, style, color=color(name), linewidth=width, label=name)
+            if base is not None and name != "plain" and len(base) == len(y):
+                b = np.asarray(base, float)
+                gap = np.abs(y - b) / np.maximum(np.abs(b), 1e-12)
+                bottom.plot(steps, gap, style, color=color(name), linewidth=width)
+        top.set_ylabel("loss")
+        top.legend(loc="upper right")
+        top.set_title(title, loc="left")
+        bottom.set_ylabel("|Δ| / plain")
+        bottom.set_xlabel("step (warm-up included)")
+        return to_svg(fig, key)
+
+
+def _si(value: float) -> str:
+    if not math.isfinite(value):
+        return "—"
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g}{suffix}"
+    return f"{value:.3g}"
