@@ -202,6 +202,8 @@ def _terminate_as_interrupt(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    # a shell starting us in the background leaves SIGINT ignored; Ctrl-C must always work
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return _dispatch(args)
     except InputError as exc:
