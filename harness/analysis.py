@@ -83,7 +83,8 @@ def parity_verdict(row: pd.Series, base: pd.Series | None) -> tuple[str, float]:
 
 def cells_frame(records: pd.DataFrame) -> pd.DataFrame:
     """One row per (cell group, paradigm): statistics over the successful repetitions."""
-    ok = records[records["status"] == "ok"]
+    timed = np.isfinite(records["step_time_s"].astype(float))
+    ok = records[(records["status"] == "ok") & timed]  # a NaN would poison every statistic
     rows = []
     for group, g in ok.groupby(GROUP_KEYS, dropna=False, sort=True):
         base = g[g["paradigm"] == BASELINE]

@@ -124,6 +124,8 @@ def _enum_values(kind: type, values: Sequence[str]) -> list[str]:
 
 def cells_from_args(args: argparse.Namespace) -> list[CellConfig]:
     """The product of the command-line choices, paradigms innermost (interleaved)."""
+    from harness.discovery import default_batch_size
+
     workloads = [_absolute_if_file(w) for w in args.workload]
     combos = itertools.product(
         workloads, _enum_values(Profile, args.profile), _enum_values(Precision, args.precision),
@@ -137,7 +139,7 @@ def cells_from_args(args: argparse.Namespace) -> list[CellConfig]:
                 workload=workload, paradigm=paradigm, size=args.size, profile=profile,
                 precision=precision,
                 batch_size=(args.batch_size if args.batch_size is not None
-                            else _default_batch(workload)),
+                            else default_batch_size(workload)),
                 steps=args.steps, warmup=args.warmup, window=args.window, seed=args.seed,
                 device=args.device, threads=threads, world_size=world, workers=args.workers,
                 timeout_s=args.timeout,
@@ -152,12 +154,6 @@ def _absolute_if_file(spec: str) -> str:
     if target.endswith(".py") or "/" in target:
         return str(Path(target).resolve()) + sep + cls
     return spec
-
-
-def _default_batch(spec: str) -> int:
-    from harness.discovery import resolve
-
-    return resolve(spec).default_batch_size
 
 
 def _run_dir(out: Path | None, name: str) -> Path:

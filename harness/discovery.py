@@ -90,6 +90,12 @@ def _class_name_attr(node: ast.ClassDef) -> list[str]:
     ]
 
 
+def default_batch_size(spec: str) -> int:
+    """The per-process batch size a workload asks for when a cell names none."""
+    check_spec(spec)  # a typo fails here, before the import that resolve() needs
+    return resolve(spec).default_batch_size
+
+
 def check_spec(spec: str) -> None:
     """Reject a workload spec that cannot resolve, cheaply (no torch import for names)."""
     target, _, class_name = spec.partition(":")

@@ -65,7 +65,8 @@ def execute(cells: list[CellConfig], run_dir: Path, repetitions: int, name: str 
     """Run what is not done yet; return a summary. Re-raises KeyboardInterrupt after saving."""
     run_dir.mkdir(parents=True, exist_ok=True)
     environment = capture_host()
-    todo = [(c, r) for c, r in plan(cells, repetitions) if not is_done(run_dir, c, r)]
+    planned = plan(cells, repetitions)
+    todo = [(c, r) for c, r in planned if not is_done(run_dir, c, r)]
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     _manifest(run_dir, name, cells, repetitions, environment, started_at=started, state="running")
     t0, walls, counts = time.perf_counter(), [], dict.fromkeys((s.value for s in Status), 0)
@@ -89,7 +90,7 @@ def execute(cells: list[CellConfig], run_dir: Path, repetitions: int, name: str 
         summary = {
             "state": state,
             "ran": len(walls),
-            "skipped_done": len(plan(cells, repetitions)) - len(todo),
+            "skipped_done": len(planned) - len(todo),
             "statuses": {k: v for k, v in counts.items() if v},
             "wall_s": time.perf_counter() - t0,
             "cell_process_wall_s": walls,

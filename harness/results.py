@@ -31,16 +31,17 @@ class SchemaError(ValueError):
     """A result file this version cannot read (corrupt, or written by a newer version)."""
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON so that ``path`` holds either the old content or the new, never a part.
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write so that ``path`` holds either the old content or the new, never a part.
 
     Temp file in the same directory, fsync, rename over the target, fsync the directory.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True, allow_nan=True)
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600; results and reports are meant to be shared
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -52,6 +53,11 @@ def write_json_atomic(path: Path, data: Any) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """``write_text_atomic`` of ``data`` as JSON (NaN allowed: missing measurements)."""
+    write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True, allow_nan=True))
 
 
 def _migrate(data: dict[str, Any]) -> dict[str, Any]:
@@ -80,6 +86,18 @@ def record_path(run_dir: Path, key: str, repetition: int) -> Path:
     return run_dir / "cells" / f"{key}__r{repetition}.json"
 
 
-def load_run(run_dir: Path) -> list[dict[str, Any]]:
-    """Every record of a run, in file-name order."""
-    return [read_record(p) for p in sorted((run_dir / "cells").glob("*.json"))]
+def load_run(run_dir: Path, unreadable: list[str] | None = None) -> list[dict[str, Any]]:
+    """Every record of a run, in file-name order.
+
+    A bad file raises SchemaError, unless ``unreadable`` is given: then its message is
+    appended there and the rest are still read (a report of the rest beats no report).
+    """
+    records = []
+    for path in sorted((run_dir / "cells").glob("*.json")):
+        try:
+            records.append(read_record(path))
+        except SchemaError as exc:
+            if unreadable is None:
+                raise
+            unreadable.append(str(exc))
+    return records

@@ -8,6 +8,7 @@ when it did not.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -29,7 +30,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 KILL_GRACE_S = 5.0
 LOG_TAIL_LINES = 40
 # Failure statuses of ranks, most telling first: an OOM on one rank explains the others' errors.
-_RANK_PRIORITY = [Status.OOM, Status.UNSUPPORTED, Status.ERROR, Status.INTERRUPTED]
+_RANK_PRIORITY = {s.value: i for i, s in enumerate(
+    [Status.OOM, Status.UNSUPPORTED, Status.ERROR, Status.INTERRUPTED])}
 
 
 def child_env(cfg: CellConfig) -> dict[str, str]:
@@ -58,21 +60,18 @@ def command(cfg: CellConfig, config_path: Path, out_dir: Path) -> list[str]:
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """End the child's whole session: SIGTERM, a grace period, then SIGKILL."""
-    for sig, wait in ((signal.SIGTERM, KILL_GRACE_S), (signal.SIGKILL, KILL_GRACE_S)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            # the leader is gone; make sure nothing else in the group survives it
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        except subprocess.TimeoutExpired:
-            continue
-        return
+    """End the child's whole session: SIGTERM, a grace period, then SIGKILL for everyone.
+
+    The final SIGKILL goes to the group even when the leader exited in time, so that no
+    rank or DataLoader worker that ignored SIGTERM outlives it.
+    """
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=KILL_GRACE_S)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
@@ -105,7 +104,7 @@ def _status_from_ranks(ranks: list[dict[str, Any]], world: int) -> tuple[Status,
     failed = [r for r in ranks if r["status"] != Status.OK.value]
     if not failed:
         return (Status.OK, {}) if len(ranks) == world else (Status.CRASHED, {})
-    failed.sort(key=lambda r: _RANK_PRIORITY.index(Status(r["status"])))
+    failed.sort(key=lambda r: _RANK_PRIORITY.get(r["status"], len(_RANK_PRIORITY)))
     first = failed[0]
     return Status(first["status"]), {
         "failed_rank": first["rank"],

@@ -109,6 +109,8 @@ class Overhead:
 
     @property
     def fraction_ci(self) -> tuple[float, float]:
+        if not self.baseline_s:
+            return (math.nan, math.nan)
         return (self.ci[0] / self.baseline_s, self.ci[1] / self.baseline_s)
 
     @property

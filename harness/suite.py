@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import NAME_PATTERN, CellConfig, ConfigError
+from harness.discovery import default_batch_size
 
 # Expanded in this order; the last varies fastest.
 AXES = ["workload", "size", "batch_size", "world_size", "profile", "precision", "paradigm"]
@@ -60,18 +61,11 @@ def _expand(entry: dict[str, Any], cores: int) -> list[CellConfig]:
         if settings.get("threads", "auto") == "auto":
             settings["threads"] = max(1, cores // settings.get("world_size", 1))
         if "batch_size" not in settings:
-            settings["batch_size"] = _default_batch(settings["workload"])
+            settings["batch_size"] = default_batch_size(settings["workload"])
         if "timeout" in settings:
             settings["timeout_s"] = settings.pop("timeout")
         cells.append(CellConfig.from_dict(settings))
     return cells
-
-
-def _default_batch(spec: str) -> int:
-    from harness.discovery import check_spec, resolve
-
-    check_spec(spec)
-    return resolve(spec).default_batch_size
 
 
 def load_suite(

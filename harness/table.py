@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness import formatting as fmt
-from harness.analysis import cells_frame, records_frame
+from harness.analysis import GROUP_KEYS, cells_frame, records_frame
 from harness.results import load_run
 
 COLUMNS = ["paradigm", "step (median)", "95% CI", "overhead vs plain", "overhead CI",
@@ -38,8 +38,7 @@ def format_table(records: pd.DataFrame) -> str:
     cells = cells_frame(records)
     out: list[str] = []
     if not cells.empty:
-        for _, g in cells.groupby(["workload", "size", "profile", "precision", "world_size",
-                                   "batch_size"], sort=False):
+        for _, g in cells.groupby(GROUP_KEYS, sort=False, dropna=False):
             first = g.iloc[0]
             out.append(f"\n{first['workload']} ({first['size']}), {first['precision']}, "
                        f"{first['profile']}, world {first['world_size']}, batch "

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis import cells_frame, records_frame
-from harness.results import SchemaError, read_record
+from harness.results import load_run
 
 
 @dataclass
@@ -60,25 +60,19 @@ def _read_manifest(run_dir: Path) -> tuple[dict[str, Any], str | None]:
 def load(run_dir: Path) -> Run:
     """Read a run folder. Unreadable record files are reported, not fatal.
 
-    Same files and order as ``harness.results.load_run``, which stops at the first bad one;
-    a report of the rest, with the bad file named, is more use than no report.
+    A report of the rest, with the bad file named, is more use than no report.
     """
-    records, unreadable = [], []
-    for path in sorted((run_dir / "cells").glob("*.json")):
-        try:
-            records.append(read_record(path))
-        except SchemaError as exc:
-            unreadable.append(str(exc))
+    unreadable: list[str] = []
+    records = load_run(run_dir, unreadable)
     manifest, problem = _read_manifest(run_dir)
     frame = records_frame(records)
     if records:
         frame["window_step_s"] = pd.Series(
             [(r.get("measurements") or {}).get("window_step_s") for r in records],
             index=frame.index, dtype=object)
-        # A successful record without a finite step time cannot enter the statistics
-        # (Summary's stdev raises on NaN); it is kept in the frame and named as untimed.
+        # cells_frame leaves out successful records without a finite step time; name them.
         untimed = frame["status"].eq("ok") & ~np.isfinite(frame["step_time_s"].astype(float))
-        cells = cells_frame(frame[~untimed])
+        cells = cells_frame(frame)
     else:
         untimed, cells = pd.Series(dtype=bool), pd.DataFrame()
     return Run(run_dir, manifest, problem, records, unreadable, frame, cells, int(untimed.sum()))

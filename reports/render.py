@@ -12,13 +12,13 @@ import functools
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import jinja2
 import pandas as pd
 
+from harness.results import write_text_atomic
 from reports import compare as compare_ctx
 from reports import context, meta
 from reports.compare import MATCH_KEYS
@@ -63,20 +63,6 @@ def run_context(run: Run, csv_links: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def _write_text(path: Path, content: str) -> None:
-    """Write next to the target and rename over it: a reader never sees half a page."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600; a report is meant to be shared
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _csv_ready(frame: pd.DataFrame) -> pd.DataFrame:
     """Flatten what CSV cannot hold: (lo, hi) intervals to two columns, lists to JSON text."""
     out = frame.copy()
@@ -98,10 +84,10 @@ def write_csv(run: Run, folder: Path) -> dict[str, Path]:
     """``records.csv`` (one row per record, no loss curves) and ``cells.csv`` in ``folder``."""
     paths = {"records": folder / "records.csv", "cells": folder / "cells.csv"}
     records = run.frame.drop(columns=["losses", "window_step_s"], errors="ignore")
-    _write_text(paths["records"], _csv_ready(records).to_csv(index=False))
+    write_text_atomic(paths["records"], _csv_ready(records).to_csv(index=False))
     # No successful cell: still a valid CSV (header only) so that readers get an empty table.
     cells = run.cells if len(run.cells.columns) else pd.DataFrame(columns=MATCH_KEYS)
-    _write_text(paths["cells"], _csv_ready(cells).to_csv(index=False))
+    write_text_atomic(paths["cells"], _csv_ready(cells).to_csv(index=False))
     return paths
 
 
@@ -116,7 +102,7 @@ def render_run(run_dir: Path, output: Path | None = None) -> Path:
     run = load(run_dir)
     csv = write_csv(run, run_dir)
     ctx = run_context(run, {k: os.path.relpath(p, output.parent) for k, p in csv.items()})
-    _write_text(output, environment().get_template("report.html.j2").render(ctx))
+    write_text_atomic(output, environment().get_template("report.html.j2").render(ctx))
     return output
 
 
@@ -125,5 +111,5 @@ def render_compare(before: Path, after: Path, output: Path | None = None) -> Pat
     before, after = Path(before), Path(after)
     output = Path(output) if output else after / "compare.html"
     ctx = compare_ctx.compare_context(load(before), load(after))
-    _write_text(output, environment().get_template("compare.html.j2").render(ctx))
+    write_text_atomic(output, environment().get_template("compare.html.j2").render(ctx))
     return output

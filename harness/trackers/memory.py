@@ -88,7 +88,8 @@ class NvmlSampler(threading.Thread):
             self.energy_j = (end - self._energy0) / 1e3
 
     def run(self) -> None:
-        me = psutil.Process().pid
+        me = psutil.Process()
+        ours = {me.pid, *(p.pid for p in me.parents())}
         while not self._stop.wait(self.period_s):
             nv = self.nvml
             self.used.append(nv.nvmlDeviceGetMemoryInfo(self.handle).used - self.baseline)
@@ -98,9 +99,8 @@ class NvmlSampler(threading.Thread):
                 pass
             try:
                 procs = nv.nvmlDeviceGetComputeRunningProcesses(self.handle)
-                ours = {me, *(p.pid for p in psutil.Process(me).parents())}
                 self.foreign.update(p.pid for p in procs if p.pid not in ours)
-            except (nv.NVMLError, psutil.Error):
+            except nv.NVMLError:
                 pass
 
     def stop(self) -> None:
