@@ -6,6 +6,11 @@
   that step time.
 - memory: per rank, and the maximum over ranks.
 - start-up: the slowest rank.
+- MFU: one rank's FLOPs per step over the step time and the device peak (every rank does the
+  same work); omitted for devices without a known peak.
+- energy per item: the sum over this node's GPUs of NVML's energy counter over the measured
+  steps, over the items those GPUs processed.
+- framework syncs (Lightning's per-step DDP broadcast): per rank the median, then the maximum.
 - parity: rank 0's losses and weight digest; every rank must hold the same parameters
   (buffers such as BatchNorm running statistics stay rank-local under DDP).
 """
@@ -14,6 +19,9 @@ from __future__ import annotations
 
 import statistics
 from typing import Any
+
+from harness.config import CellConfig
+from harness.trackers.flops import peak_flops
 
 MEMORY_FIELDS = ("host_peak_rss_bytes", "cuda_max_allocated_bytes", "cuda_max_reserved_bytes",
                  "nvml_used_peak_bytes", "energy_j")
@@ -24,29 +32,67 @@ def _max_or_none(values: list[Any]) -> Any:
     return max(present) if present else None
 
 
-def aggregate(ranks: list[dict[str, Any]], batch_size: int) -> dict[str, Any]:
-    """Merge successful per-rank measurement dicts (sorted by rank) into cell figures."""
-    world = len(ranks)
-    window = ranks[0]["timing"]["window"]
+def _energy_per_item(ranks: list[dict[str, Any]], cfg: CellConfig, items_per_rank_step: int
+                     ) -> float | None:
+    energies = [r["memory"].get("energy_j") for r in ranks]
+    if not energies or any(e is None for e in energies):
+        return None
+    return sum(energies) / (items_per_rank_step * len(ranks) * cfg.steps)
+
+
+def aggregate(ranks: list[dict[str, Any]], cfg: CellConfig) -> dict[str, Any]:
+    """Merge this node's successful per-rank measurements (sorted by rank) into cell figures."""
+    window = cfg.window
     per_window = [max(ws) / window for ws in zip(*(r["timing"]["window_s"] for r in ranks))]
     step_time = statistics.median(per_window) if per_window else float("nan")
-    items_per_step = batch_size * world * ranks[0]["items_per_sample"]
-    digests = {r["parity"]["params_sha256"] for r in ranks}
-    out: dict[str, Any] = {
-        "world_size": world,
+    items_per_rank_step = cfg.batch_size * ranks[0]["items_per_sample"]
+    items_per_step = items_per_rank_step * cfg.world_size
+    runtime = ranks[0]["runtime"]
+    peak = peak_flops(runtime.get("device_name"), cfg.precision)
+    flops = ranks[0].get("flops_per_step")
+    achieved = flops / step_time if flops and step_time > 0 else None
+    extras = {name: max(statistics.median(r["extras"][name]) for r in ranks
+                        if r.get("extras", {}).get(name))
+              for name in {n for r in ranks for n, v in r.get("extras", {}).items() if v}}
+    return {
+        "world_size": cfg.world_size,
+        "ranks_here": [r["rank"] for r in ranks],
         "step_time_s": step_time,
         "window_step_s": per_window,
         "step_host_s": ranks[0]["timing"]["step_host_s"],
         "items_per_step": items_per_step,
         "item_name": ranks[0]["item_name"],
         "items_per_s": items_per_step / step_time if step_time > 0 else float("nan"),
+        "flops_per_step": flops,
+        "achieved_flops": achieved,
+        "peak_flops": peak,
+        "mfu": achieved / peak if achieved and peak else None,
+        "energy_per_item_j": _energy_per_item(ranks, cfg, items_per_rank_step),
+        "framework_sync_s": extras,
         "startup": {k: max(r["startup"][k] for r in ranks) for k in ranks[0]["startup"]},
         "memory": {k: _max_or_none([r["memory"].get(k) for r in ranks]) for k in MEMORY_FIELDS},
         "memory_per_rank": [r["memory"] for r in ranks],
         "losses": ranks[0]["parity"]["losses"],
         "weights_sha256": ranks[0]["parity"]["weights_sha256"],
-        "ranks_agree": len(digests) == 1,
+        "ranks_agree": len({r["parity"]["params_sha256"] for r in ranks}) == 1,
         "foreign_gpu_pids": sorted({p for r in ranks for p in r["memory"]["nvml_foreign_pids"]}),
-        "runtime": ranks[0]["runtime"],
+        "runtime": runtime,
     }
+
+
+def warnings_for(measurements: dict[str, Any], cfg: CellConfig,
+                 environment: dict[str, Any]) -> list[str]:
+    """What a reader must know before trusting this cell's numbers."""
+    out = []
+    if measurements["foreign_gpu_pids"]:
+        pids = ", ".join(map(str, measurements["foreign_gpu_pids"]))
+        out.append(f"another process used the GPU during this cell (pid {pids})")
+    if not measurements["ranks_agree"]:
+        out.append("ranks ended with different parameters: DDP did not keep them in sync")
+    cores = environment.get("cpu_count")
+    if cfg.device == "cpu" and cores and cfg.threads * cfg.local_world_size > cores:
+        out.append(f"oversubscribed: {cfg.local_world_size} process(es) x {cfg.threads} "
+                   f"thread(s) on {cores} cores")
+    if not all(m.get("host_peak_is_steady", True) for m in measurements["memory_per_rank"]):
+        out.append("host peak RSS covers the whole process (the post-warm-up reset failed)")
     return out

@@ -56,6 +56,8 @@ def _add_cell_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, help="CPU threads per process (default cores/world)")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per cell process")
+    p.add_argument("--nnodes", type=int, default=1,
+                   help="machines in a multi-node cell (world size counts all processes)")
     p.add_argument("--repetitions", type=int, default=1)
 
 
@@ -64,6 +66,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    "an existing folder is resumed")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--node-rank", type=int, default=0, help="this machine's rank (multi-node)")
+    p.add_argument("--rdzv-endpoint", metavar="HOST:PORT",
+                   help="node 0's address for torchrun's c10d rendezvous (multi-node)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,7 +139,8 @@ def cells_from_args(args: argparse.Namespace) -> list[CellConfig]:
     cells = []
     try:
         for workload, profile, precision, world, paradigm in combos:
-            threads = args.threads or max(1, (os.cpu_count() or 1) // max(world, 1))
+            per_node = max(world // max(args.nnodes, 1), 1)
+            threads = args.threads or max(1, (os.cpu_count() or 1) // per_node)
             cells.append(CellConfig.from_dict(dict(
                 workload=workload, paradigm=paradigm, size=args.size, profile=profile,
                 precision=precision,
@@ -142,7 +148,7 @@ def cells_from_args(args: argparse.Namespace) -> list[CellConfig]:
                             else default_batch_size(workload)),
                 steps=args.steps, warmup=args.warmup, window=args.window, seed=args.seed,
                 device=args.device, threads=threads, world_size=world, workers=args.workers,
-                timeout_s=args.timeout,
+                timeout_s=args.timeout, nnodes=args.nnodes,
             )))
     except ConfigError as exc:
         raise InputError(str(exc)) from None
@@ -168,8 +174,14 @@ def _execute_and_report(cells: list[CellConfig], run_dir: Path, repetitions: int
 
     print(f"run folder: {run_dir}  ({len(cells)} cells x {repetitions} repetitions)",
           file=sys.stderr)
+    from harness.runner import Launch
+
+    if any(c.nnodes > 1 for c in cells) and not args.rdzv_endpoint:
+        raise InputError("a multi-node cell needs --rdzv-endpoint HOST:PORT (node 0's address)")
+    launch = Launch(args.node_rank, args.rdzv_endpoint)
     try:
-        summary = execute(cells, run_dir, repetitions, name, progress=not args.no_progress)
+        summary = execute(cells, run_dir, repetitions, name, progress=not args.no_progress,
+                          launch=launch)
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished cells are kept in {run_dir}; run the same command "
               f"with --out {run_dir} to resume", file=sys.stderr)

@@ -70,15 +70,18 @@ class CellConfig:
     seed: int = 0
     device: str = "cpu"  # "cpu" or "cuda"
     threads: int = 1  # torch intra-op threads per process (and OMP/MKL_NUM_THREADS)
-    world_size: int = 1
+    world_size: int = 1  # processes in all; world_size / nnodes per node
+    nnodes: int = 1  # machines joined by torchrun's c10d rendezvous
     workers: int = 0  # DataLoader worker processes
-    timeout_s: float = 600.0
+    timeout_s: float = 600.0  # the harness watchdog: the whole cell process tree
+    collective_timeout_s: float = 120.0  # process-group timeout: a rank stuck in a collective
 
     def __post_init__(self) -> None:
         problems = []
         if not NAME_PATTERN.match(self.size):
             problems.append(f"size {self.size!r} must match [A-Za-z0-9_.-]+")
-        for name in ("batch_size", "steps", "warmup", "window", "threads", "world_size"):
+        for name in ("batch_size", "steps", "warmup", "window", "threads", "world_size",
+                     "nnodes"):
             if getattr(self, name) <= 0:
                 problems.append(f"{name} must be > 0, got {getattr(self, name)}")
         if self.workers < 0:
@@ -87,10 +90,18 @@ class CellConfig:
             problems.append(f"device must be 'cpu' or 'cuda', got {self.device!r}")
         if self.steps % self.window:
             problems.append(f"steps ({self.steps}) must be a multiple of window ({self.window})")
-        if self.timeout_s <= 0:
-            problems.append(f"timeout_s must be > 0, got {self.timeout_s}")
+        if self.timeout_s <= 0 or self.collective_timeout_s <= 0:
+            problems.append("timeout_s and collective_timeout_s must be > 0")
+        if self.nnodes > 0 and self.world_size % self.nnodes:
+            problems.append(f"world_size ({self.world_size}) must be a multiple of nnodes "
+                            f"({self.nnodes})")
         if problems:
             raise ConfigError("; ".join(problems))
+
+    @property
+    def local_world_size(self) -> int:
+        """Processes on each node."""
+        return self.world_size // self.nnodes
 
     @property
     def total_steps(self) -> int:

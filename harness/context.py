@@ -8,6 +8,7 @@ only translates it into its framework's idiom: seeding right before the model is
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,8 @@ class StepProbe:
     def __init__(self, cfg: CellConfig, device: torch.device) -> None:
         self.cfg = cfg
         self.step = 0
+        # framework-specific per-step samples (e.g. Lightning's DDP sync), name -> seconds
+        self.extras: dict[str, list[float]] = {}
         self.memory = MemoryTracker(device)
         self.losses = LossRecorder()
         self.timer = StepTimer(cfg.warmup, cfg.window, device)  # starts the clock
@@ -94,3 +97,13 @@ class RunContext:
     @property
     def distributed(self) -> bool:
         return self.world_size > 1
+
+    @property
+    def backend(self) -> str:
+        """The process-group backend, the same for every paradigm: NCCL on GPU, gloo on CPU."""
+        return "nccl" if self.device.type == "cuda" else "gloo"
+
+    @property
+    def collective_timeout(self) -> dt.timedelta:
+        """Process-group timeout, passed identically to every paradigm."""
+        return dt.timedelta(seconds=self.cfg.collective_timeout_s)

@@ -10,6 +10,7 @@ iterate a loader past its end, in step with loops that do.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -79,3 +80,14 @@ def set_loader_epoch(loader: DataLoader, epoch: int) -> None:
     sampler = loader.sampler
     if isinstance(sampler, EpochShardedSampler):
         sampler.set_epoch(epoch)
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    """Move a (nested) batch of tensors to ``device``."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    return batch

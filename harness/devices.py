@@ -31,10 +31,12 @@ def check_devices(cell: CellConfig) -> str | None:
         gpus = cuda_device_count()
         if gpus == 0:
             return "no CUDA device found; run on CPU instead (--device cpu, nox -s bench-cpu)"
-        if cell.world_size > gpus:
-            return f"world size {cell.world_size} needs {cell.world_size} GPUs; {gpus} present"
+        if cell.local_world_size > gpus:
+            return (f"{cell.local_world_size} processes per node need as many GPUs; "
+                    f"{gpus} present")
         return None
     cores = os.cpu_count() or 1
-    if cell.world_size > cores:
-        return f"world size {cell.world_size} is more processes than the {cores} CPU cores present"
+    if cell.local_world_size > cores:
+        return (f"world size {cell.world_size} puts {cell.local_world_size} processes per node "
+                f"on {cores} CPU cores: more processes than cores")
     return None

@@ -28,7 +28,7 @@ from harness.results import (
     record_path,
     write_json_atomic,
 )
-from harness.runner import run_cell
+from harness.runner import SINGLE_NODE, Launch, run_cell
 
 FINAL_STATUSES = {Status.OK.value, Status.UNSUPPORTED.value}
 
@@ -61,7 +61,7 @@ def _manifest(run_dir: Path, name: str, cells: Iterable[CellConfig], repetitions
 
 
 def execute(cells: list[CellConfig], run_dir: Path, repetitions: int, name: str = "adhoc",
-            progress: bool = True) -> dict[str, Any]:
+            progress: bool = True, launch: Launch = SINGLE_NODE) -> dict[str, Any]:
     """Run what is not done yet; return a summary. Re-raises KeyboardInterrupt after saving."""
     run_dir.mkdir(parents=True, exist_ok=True)
     environment = capture_host()
@@ -76,7 +76,7 @@ def execute(cells: list[CellConfig], run_dir: Path, repetitions: int, name: str 
     try:
         for cell, rep in bar:
             bar.set_postfix_str(f"{cell.workload}/{cell.paradigm.value} r{rep}", refresh=False)
-            record = run_cell(cell, run_dir, rep, environment)
+            record = run_cell(cell, run_dir, rep, environment, launch)
             counts[record["status"]] += 1
             walls.append(record["process_wall_s"])
             if record["status"] != Status.OK.value:

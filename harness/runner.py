@@ -18,10 +18,11 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.aggregate import aggregate
+from harness.aggregate import aggregate, warnings_for
 from harness.config import CellConfig
 from harness.results import SCHEMA_VERSION, Status, record_path, write_json_atomic
 
@@ -31,7 +32,7 @@ KILL_GRACE_S = 5.0
 LOG_TAIL_LINES = 40
 # Failure statuses of ranks, most telling first: an OOM on one rank explains the others' errors.
 _RANK_PRIORITY = {s.value: i for i, s in enumerate(
-    [Status.OOM, Status.UNSUPPORTED, Status.ERROR, Status.INTERRUPTED])}
+    [Status.OOM, Status.TIMEOUT, Status.UNSUPPORTED, Status.ERROR, Status.INTERRUPTED])}
 
 
 def child_env(cfg: CellConfig) -> dict[str, str]:
@@ -47,16 +48,36 @@ def child_env(cfg: CellConfig) -> dict[str, str]:
     return env
 
 
-def command(cfg: CellConfig, config_path: Path, out_dir: Path) -> list[str]:
+@dataclass(frozen=True)
+class Launch:
+    """This machine's part in a multi-node cell; not part of the cell's identity.
+
+    Every node runs the same cell with its own ``node_rank``; all name node 0's address as
+    the c10d rendezvous endpoint. Each node records the ranks it hosts.
+    """
+
+    node_rank: int = 0
+    rdzv_endpoint: str | None = None  # HOST:PORT, required when the cell has nnodes > 1
+
+
+SINGLE_NODE = Launch()
+
+
+def command(cfg: CellConfig, config_path: Path, out_dir: Path, launch: Launch = SINGLE_NODE
+            ) -> list[str]:
     worker = ["-m", "harness.worker", str(config_path), str(out_dir)]
     if cfg.world_size == 1:
         return [sys.executable, *worker]
-    return [
-        sys.executable, "-m", "torch.distributed.run",
-        "--standalone", f"--nproc-per-node={cfg.world_size}",
-        "--max-restarts=0",  # a benchmark is never restarted elastically
-        *worker,
-    ]
+    torchrun = [sys.executable, "-m", "torch.distributed.run",
+                f"--nproc-per-node={cfg.local_world_size}",
+                "--max-restarts=0"]  # a benchmark is never restarted elastically
+    if cfg.nnodes == 1:
+        return [*torchrun, "--standalone", *worker]
+    if not launch.rdzv_endpoint:
+        raise ValueError("a multi-node cell needs a rendezvous endpoint (--rdzv-endpoint)")
+    return [*torchrun, f"--nnodes={cfg.nnodes}", f"--node-rank={launch.node_rank}",
+            "--rdzv-backend=c10d", f"--rdzv-endpoint={launch.rdzv_endpoint}",
+            f"--rdzv-id={cfg.key}", *worker]
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -115,13 +136,15 @@ def _status_from_ranks(ranks: list[dict[str, Any]], world: int) -> tuple[Status,
 
 
 def run_cell(
-    cfg: CellConfig, run_dir: Path, repetition: int, environment: dict[str, Any]
+    cfg: CellConfig, run_dir: Path, repetition: int, environment: dict[str, Any],
+    launch: Launch = SINGLE_NODE,
 ) -> dict[str, Any]:
     """Run one repetition of ``cfg`` in a fresh process; write and return its record.
 
     KeyboardInterrupt is re-raised after the child's process group is ended and the record
     is written with status ``interrupted``.
     """
+    run_dir = run_dir.resolve()  # the child runs in its own folder: relative paths would break
     work = run_dir / "work" / f"{cfg.key}__r{repetition}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -133,6 +156,7 @@ def run_cell(
         "schema_version": SCHEMA_VERSION,
         "key": cfg.key,
         "repetition": repetition,
+        "node_rank": launch.node_rank,
         "config": cfg.to_dict(),
         "environment": environment,
         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -141,7 +165,7 @@ def run_cell(
     start = time.perf_counter()
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            command(cfg, config_path, work), stdout=log, stderr=subprocess.STDOUT,
+            command(cfg, config_path, work, launch), stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, env=child_env(cfg), cwd=work, start_new_session=True,
         )
         try:
@@ -163,13 +187,14 @@ def run_cell(
     elif returncode is None:
         status, detail = Status.TIMEOUT, {"message": f"exceeded the {cfg.timeout_s:g} s timeout"}
     else:
-        status, detail = _status_from_ranks(ranks, cfg.world_size)
+        status, detail = _status_from_ranks(ranks, cfg.local_world_size)
         if status is Status.CRASHED or (status is Status.OK and returncode != 0):
             status = Status.CRASHED
             detail = {"message": _crash_message(returncode, _tail(log_path, 200))}
     record.update(status=status.value, **detail)
     if status is Status.OK:
-        record["measurements"] = aggregate(ranks, cfg.batch_size)
+        record["measurements"] = aggregate(ranks, cfg)
+        record["warnings"] = warnings_for(record["measurements"], cfg, environment)
     else:
         record["log_tail"] = _tail(log_path)
     write_json_atomic(record_path(run_dir, cfg.key, repetition), record)

@@ -41,8 +41,10 @@ def configure_process(cfg: CellConfig, local_rank: int) -> torch.device:
     torch.set_num_threads(cfg.threads)
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = False
-    torch.backends.cuda.matmul.allow_tf32 = False  # torch's defaults, pinned so no framework
-    torch.backends.cudnn.allow_tf32 = True  # can change them behind the harness's back
+    # fp32 means IEEE fp32 for matmuls and convolutions alike (torch's default lets cuDNN use
+    # TF32), pinned here so that no framework changes it and MFU has one meaning.
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
     if cfg.device == "cuda":
         if not torch.cuda.is_available():
             raise NotImplementedError("device 'cuda' requested but torch sees no CUDA device")
@@ -55,8 +57,10 @@ def run(cfg: CellConfig, rank: int, local_rank: int, world: int) -> dict[str, An
     """Build the workload, import the paradigm, train, and return this rank's measurements."""
     from harness.adapters import load_adapter
     from harness.context import RunContext
+    from harness.data import to_device
     from harness.discovery import resolve
     from harness.environment import capture_runtime
+    from harness.trackers.flops import count_step_flops
 
     device = configure_process(cfg, local_rank)
     workload = resolve(cfg.workload).from_size(cfg.size)
@@ -73,12 +77,17 @@ def run(cfg: CellConfig, rank: int, local_rank: int, world: int) -> dict[str, An
         raise RuntimeError(f"{cfg.paradigm.value} ran {probe.step} of {cfg.total_steps} steps")
 
     timing = probe.timer.result()
+    parity = probe.losses.result(model)  # before the FLOP count's extra step touches buffers
+    batch = to_device(next(iter(ctx.build_loader())), device)
+    flops = count_step_flops(workload, model, batch, ctx.amp)
     first_step_wall = _WALL0 + (probe.timer.first_step_end - _PERF0)
     spawn = float(os.environ.get(SPAWN_TIME_ENV, _WALL0))
     return {
         "timing": dataclasses.asdict(timing),
         "memory": dataclasses.asdict(probe.memory.result),
-        "parity": dataclasses.asdict(probe.losses.result(model)),
+        "parity": dataclasses.asdict(parity),
+        "flops_per_step": flops,  # this rank's per-process batch, forward + backward
+        "extras": {k: v[-cfg.steps:] for k, v in probe.extras.items()},  # steady state only
         "startup": {
             "import_torch_s": IMPORT_TORCH_S,
             "import_framework_s": import_framework_s,
@@ -91,10 +100,21 @@ def run(cfg: CellConfig, rank: int, local_rank: int, world: int) -> dict[str, An
     }
 
 
+def _is_collective_timeout(exc: BaseException) -> bool:
+    """A process-group timeout: gloo and NCCL raise DistError / RuntimeError "timed out"."""
+    dist_error = getattr(torch.distributed, "DistError", RuntimeError)
+    text = str(exc).lower()
+    return isinstance(exc, (dist_error, RuntimeError)) and (
+        "timed out" in text or "timeout" in text
+    )
+
+
 def classify(exc: BaseException) -> Status:
     """Map an exception to a record status."""
     if isinstance(exc, torch.cuda.OutOfMemoryError):
         return Status.OOM
+    if _is_collective_timeout(exc):
+        return Status.TIMEOUT
     if isinstance(exc, NotImplementedError):
         return Status.UNSUPPORTED
     if isinstance(exc, KeyboardInterrupt):

@@ -97,8 +97,7 @@ def _train(local_rank: int, ctx: RunContext) -> nn.Module:
 def train(ctx: RunContext) -> nn.Module:
     if not ctx.distributed:
         return _train(0, ctx)
-    backend = "nccl" if ctx.device.type == "cuda" else "gloo"
     result: list[nn.Module] = []
-    with idist.Parallel(backend=backend) as parallel:
+    with idist.Parallel(backend=ctx.backend, timeout=ctx.collective_timeout) as parallel:
         parallel.run(lambda local_rank: result.append(_train(local_rank, ctx)))
     return result[0]

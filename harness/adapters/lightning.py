@@ -7,8 +7,8 @@ checkpoint at each epoch end, model summary) and ``self.log`` of the loss.
 
 from __future__ import annotations
 
-import os
 import tempfile
+import time
 from typing import Any
 
 import pytorch_lightning as pl
@@ -44,6 +44,31 @@ class ProbeCallback(pl.Callback):
         self.probe.step_end(outputs["loss"])
 
 
+DDP_SYNC = "lightning_ddp_sync_s"
+
+
+def _time_ddp_sync(trainer: pl.Trainer, sink: list[float]) -> None:
+    """Time Lightning's per-step SIGTERM broadcast under DDP (>= 2.5.2; upstream issue 21487).
+
+    Every training step Lightning broadcasts a one-element tensor from rank 0 and calls
+    ``.item()`` on it: a collective plus a host-device sync that the other paradigms do not
+    pay. Wrapping the method (two perf_counter calls per step) names and measures that cost.
+    """
+    loop = trainer.fit_loop.epoch_loop
+    original = getattr(loop, "_broadcast_sigterm_tensor", None)
+    if original is None:  # an older Lightning without the per-step broadcast
+        return
+
+    def timed() -> None:
+        start = time.perf_counter()
+        try:
+            original()
+        finally:
+            sink.append(time.perf_counter() - start)
+
+    loop._broadcast_sigterm_tensor = timed  # type: ignore[method-assign]
+
+
 def train(ctx: RunContext) -> nn.Module:
     if ctx.cfg.precision is Precision.FP16_MIXED and ctx.device.type == "cpu":
         # Lightning would silently switch to bf16 here; refuse rather than compare unlike runs.
@@ -54,9 +79,9 @@ def train(ctx: RunContext) -> nn.Module:
     loader = ctx.build_loader()
     strategy: Any = "auto"
     if ctx.distributed:
-        backend = "nccl" if ctx.device.type == "cuda" else "gloo"
-        strategy = DDPStrategy(process_group_backend=backend, **DDP_KWARGS)
-    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", ctx.world_size))
+        strategy = DDPStrategy(process_group_backend=ctx.backend, timeout=ctx.collective_timeout,
+                               **DDP_KWARGS)
+    local_world = ctx.cfg.local_world_size
     with tempfile.TemporaryDirectory(prefix="pl-") as root:
         trainer = pl.Trainer(
             accelerator="gpu" if ctx.device.type == "cuda" else "cpu",
@@ -71,5 +96,7 @@ def train(ctx: RunContext) -> nn.Module:
             default_root_dir=root,
             barebones=not defaults,
         )
+        if ctx.distributed:
+            _time_ddp_sync(trainer, ctx.probe.extras.setdefault(DDP_SYNC, []))
         trainer.fit(module, train_dataloaders=loader)
     return model

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
@@ -12,23 +9,12 @@ from torch.nn.parallel import DistributedDataParallel
 from harness.adapters import LOG_EVERY
 from harness.config import Profile
 from harness.context import DDP_KWARGS, RunContext
-from harness.data import set_loader_epoch
-
-
-def to_device(batch: Any, device: torch.device) -> Any:
-    """Move a (nested) batch of tensors to ``device``."""
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(to_device(b, device) for b in batch)
-    if isinstance(batch, dict):
-        return {k: to_device(v, device) for k, v in batch.items()}
-    return batch
+from harness.data import set_loader_epoch, to_device
 
 
 def train(ctx: RunContext) -> nn.Module:
     if ctx.distributed:
-        dist.init_process_group("nccl" if ctx.device.type == "cuda" else "gloo")
+        dist.init_process_group(ctx.backend, timeout=ctx.collective_timeout)
     model = ctx.build_model().to(ctx.device)
     net: nn.Module = model
     if ctx.distributed:

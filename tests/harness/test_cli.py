@@ -65,7 +65,8 @@ def test_user_workload_file_runs_through_all_three(tmp_path):
     """A user's workload, one new file, no other edit: the README's promise."""
     user_file = tmp_path / "my_workload.py"
     user_file.write_text((FIXTURES / "user_workload.py").read_text())
-    proc, _ = _cli(*BASE, "--workload", str(user_file), "--out", str(tmp_path / "run"),
+    # a relative --out, as a user types it: the cell processes run in other folders
+    proc, _ = _cli(*BASE, "--workload", str(user_file), "--out", "run",
                    "--no-progress", "--no-report", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.splitlines()

@@ -1,0 +1,53 @@
+"""Model FLOPs per training step, counted by torch, and the device peaks MFU is taken against.
+
+FLOPs are counted with ``torch.utils.flop_counter.FlopCounterMode`` over one forward and
+backward on one per-process batch, after training and outside every timed window. MFU is
+those FLOPs over the step time and the device's dense peak for the step's dtype; a GPU not in
+the table gets no MFU rather than a guessed one. The harness runs fp32 with TF32 off (see
+``worker.configure_process``), so fp32 cells are held against the plain fp32 peak.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from harness.config import Precision
+from harness.precision import AmpPolicy
+from harness.workload import Workload
+
+# Dense peak TFLOP/s from the vendors' data sheets: (name fragment, fp32, bf16/fp16 tensor).
+# The first fragment found in torch's device name wins, so specific names come first.
+DEVICE_PEAK_TFLOPS: list[tuple[str, float, float]] = [
+    ("H100 PCIe", 51.0, 756.0),
+    ("H100 NVL", 60.0, 835.0),
+    ("H100", 67.0, 989.4),  # SXM ("H100 80GB HBM3")
+    ("H200", 67.0, 989.4),
+    ("GH200", 67.0, 989.4),
+    ("A100", 19.5, 312.0),
+    ("L40S", 91.6, 362.0),
+    ("L4", 30.3, 121.0),
+    ("A10", 31.2, 125.0),
+]
+
+
+def peak_flops(device_name: str | None, precision: Precision) -> float | None:
+    """The device's dense peak in FLOP/s for ``precision``, or None for an unknown device."""
+    if not device_name:
+        return None
+    for fragment, fp32, half in DEVICE_PEAK_TFLOPS:
+        if fragment in device_name:
+            return (fp32 if precision is Precision.FP32 else half) * 1e12
+    return None
+
+
+def count_step_flops(workload: Workload, model: nn.Module, batch: Any, amp: AmpPolicy) -> int:
+    """FLOPs of one forward + backward of ``workload.loss`` on ``batch``."""
+    with FlopCounterMode(display=False) as counter:
+        with amp.autocast():
+            loss = workload.loss(model, batch)
+        loss.backward()
+    model.zero_grad(set_to_none=True)
+    return int(counter.get_total_flops())
