@@ -109,6 +109,28 @@ def validate_cells(cells: Sequence[CellConfig]) -> None:
             raise InputError(problem)
 
 
+def fitting_cells(cells: Sequence[CellConfig]) -> list[CellConfig]:
+    """A suite's cells that fit this machine; the rest are named and skipped.
+
+    A suite is written once for many machines (its DDP cells go up to 8 GPUs); a cell that
+    needs more devices than this machine has is left out, not a reason to refuse the suite.
+    An explicit ``run`` is strict instead (``validate_cells``).
+    """
+    from harness.devices import check_devices
+
+    check_workloads(sorted({c.workload for c in cells}))
+    fitting: list[tuple[CellConfig, str | None]] = []
+    skipped: list[tuple[CellConfig, str | None]] = []
+    for cell in cells:
+        problem = check_devices(cell)
+        (skipped if problem else fitting).append((cell, problem))
+    if not fitting:
+        raise InputError(skipped[0][1] or "no cell fits this machine")
+    for cell, problem in skipped:
+        print(f"skipped {cell.key}: {problem}", file=sys.stderr)
+    return [cell for cell, _ in fitting]
+
+
 def check_workloads(specs: Sequence[str]) -> None:
     from harness.discovery import UnknownWorkloadError, check_spec
 
@@ -239,13 +261,17 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "suite":
         from harness.suite import SuiteError, load_suite
 
+        if args.paradigm:
+            _enum_values(Paradigm, args.paradigm)
+        if args.workload:
+            check_workloads(args.workload)
         try:
             suite = load_suite(args.file, workloads=args.workload, paradigms=args.paradigm,
                                repetitions=args.repetitions, device=args.device)
         except SuiteError as exc:
             raise InputError(str(exc)) from None
-        validate_cells(suite.cells)
-        return _execute_and_report(suite.cells, _run_dir(args.out, suite.name),
+        cells = fitting_cells(suite.cells)
+        return _execute_and_report(cells, _run_dir(args.out, suite.name),
                                    suite.repetitions, suite.name, args)
     if args.command == "report":
         _require_run(args.run_dir)

@@ -38,8 +38,8 @@ def plan(cells: list[CellConfig], repetitions: int) -> list[tuple[CellConfig, in
     return [(cell, rep) for rep in range(repetitions) for cell in cells]
 
 
-def is_done(run_dir: Path, cell: CellConfig, rep: int) -> bool:
-    path = record_path(run_dir, cell.key, rep)
+def is_done(run_dir: Path, cell: CellConfig, rep: int, node_rank: int = 0) -> bool:
+    path = record_path(run_dir, cell.key, rep, node_rank)
     if not path.exists():
         return False
     try:
@@ -66,7 +66,7 @@ def execute(cells: list[CellConfig], run_dir: Path, repetitions: int, name: str 
     run_dir.mkdir(parents=True, exist_ok=True)
     environment = capture_host()
     planned = plan(cells, repetitions)
-    todo = [(c, r) for c, r in planned if not is_done(run_dir, c, r)]
+    todo = [(c, r) for c, r in planned if not is_done(run_dir, c, r, launch.node_rank)]
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     _manifest(run_dir, name, cells, repetitions, environment, started_at=started, state="running")
     t0, walls, counts = time.perf_counter(), [], dict.fromkeys((s.value for s in Status), 0)

@@ -82,8 +82,11 @@ def read_record(path: Path) -> dict[str, Any]:
     return _migrate(data) if version < SCHEMA_VERSION else data
 
 
-def record_path(run_dir: Path, key: str, repetition: int) -> Path:
-    return run_dir / "cells" / f"{key}__r{repetition}.json"
+def record_path(run_dir: Path, key: str, repetition: int, node_rank: int = 0) -> Path:
+    """Where a cell repetition's record lives; other nodes of a multi-node cell add ``__n<R>``,
+    so that nodes sharing one run folder never overwrite each other."""
+    node = f"__n{node_rank}" if node_rank else ""
+    return run_dir / "cells" / f"{key}__r{repetition}{node}.json"
 
 
 def load_run(run_dir: Path, unreadable: list[str] | None = None) -> list[dict[str, Any]]:

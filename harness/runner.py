@@ -109,22 +109,36 @@ def _signal_name(code: int) -> str:
         return f"signal {code}"
 
 
+def _root_cause(log: str) -> tuple[int, int] | None:
+    """(rank, exit code) of the first failed rank in torchrun's failure summary, if any."""
+    summary = log[log.rfind("Root Cause"):] if "Root Cause" in log else log
+    rank = re.search(r"rank\s*:\s*(\d+)", summary)
+    code = re.search(r"exitcode\s*:\s*(-?\d+)", summary)
+    return (int(rank.group(1)), int(code.group(1))) if rank and code else None
+
+
 def _crash_message(returncode: int, log: str) -> str:
     if returncode < 0:
         return f"process killed by {_signal_name(-returncode)}"
-    # torchrun's failure summary names the failed rank and the worker's exit code
-    rank, code = re.search(r"rank\s*:\s*(\d+)", log), re.search(r"exitcode\s*:\s*(-?\d+)", log)
-    if rank and code:
-        code_i = int(code.group(1))
-        how = _signal_name(-code_i) if code_i < 0 else f"exit code {code_i}"
-        return f"rank {rank.group(1)} died ({how})"
+    cause = _root_cause(log)
+    if cause:
+        rank, code = cause
+        how = _signal_name(-code) if code < 0 else f"exit code {code}"
+        return f"rank {rank} died ({how})"
     return f"process exited with code {returncode} without a result"
 
 
-def _status_from_ranks(ranks: list[dict[str, Any]], world: int) -> tuple[Status, dict[str, Any]]:
+def _status_from_ranks(ranks: list[dict[str, Any]], world: int, log: str
+                       ) -> tuple[Status, dict[str, Any]]:
+    cause = _root_cause(log)
+    reported = {r["rank"] for r in ranks}
+    if len(ranks) < world and (cause is None or cause[0] not in reported):
+        # the first rank to fail died without a result: that is the cause; its peers' errors
+        # (a closed connection, a failed collective) are only the consequence
+        return Status.CRASHED, {}
     failed = [r for r in ranks if r["status"] != Status.OK.value]
     if not failed:
-        return (Status.OK, {}) if len(ranks) == world else (Status.CRASHED, {})
+        return Status.OK, {}
     failed.sort(key=lambda r: _RANK_PRIORITY.get(r["status"], len(_RANK_PRIORITY)))
     first = failed[0]
     return Status(first["status"]), {
@@ -145,7 +159,7 @@ def run_cell(
     is written with status ``interrupted``.
     """
     run_dir = run_dir.resolve()  # the child runs in its own folder: relative paths would break
-    work = run_dir / "work" / f"{cfg.key}__r{repetition}"
+    work = run_dir / "work" / f"{cfg.key}__r{repetition}__n{launch.node_rank}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     config_path = work / "config.json"
@@ -187,17 +201,18 @@ def run_cell(
     elif returncode is None:
         status, detail = Status.TIMEOUT, {"message": f"exceeded the {cfg.timeout_s:g} s timeout"}
     else:
-        status, detail = _status_from_ranks(ranks, cfg.local_world_size)
+        log = _tail(log_path, 200)
+        status, detail = _status_from_ranks(ranks, cfg.local_world_size, log)
         if status is Status.CRASHED or (status is Status.OK and returncode != 0):
             status = Status.CRASHED
-            detail = {"message": _crash_message(returncode, _tail(log_path, 200))}
+            detail = {"message": _crash_message(returncode, log)}
     record.update(status=status.value, **detail)
     if status is Status.OK:
         record["measurements"] = aggregate(ranks, cfg)
         record["warnings"] = warnings_for(record["measurements"], cfg, environment)
     else:
         record["log_tail"] = _tail(log_path)
-    write_json_atomic(record_path(run_dir, cfg.key, repetition), record)
+    write_json_atomic(record_path(run_dir, cfg.key, repetition, launch.node_rank), record)
     if interrupted:
         raise KeyboardInterrupt
     return record

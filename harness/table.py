@@ -43,7 +43,7 @@ def format_table(records: pd.DataFrame) -> str:
             out.append(f"\n{first['workload']} ({first['size']}), {first['precision']}, "
                        f"{first['profile']}, world {first['world_size']}, batch "
                        f"{first['batch_size']}, {first['device']} x{first['threads']} threads, "
-                       f"{first['n']} repetition(s)")
+                       f"{first['steps']} steps, {first['n']} repetition(s)")
             rows = [COLUMNS] + [_line(r) for _, r in g.iterrows()]
             widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
             out += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]

@@ -57,7 +57,7 @@ def run(cfg: CellConfig, rank: int, local_rank: int, world: int) -> dict[str, An
     """Build the workload, import the paradigm, train, and return this rank's measurements."""
     from harness.adapters import load_adapter
     from harness.context import RunContext
-    from harness.data import to_device
+    from harness.data import build_loader, to_device
     from harness.discovery import resolve
     from harness.environment import capture_runtime
     from harness.trackers.flops import count_step_flops
@@ -78,7 +78,8 @@ def run(cfg: CellConfig, rank: int, local_rank: int, world: int) -> dict[str, An
 
     timing = probe.timer.result()
     parity = probe.losses.result(model)  # before the FLOP count's extra step touches buffers
-    batch = to_device(next(iter(ctx.build_loader())), device)
+    # one batch for the FLOP count: no worker processes needed for it
+    batch = to_device(next(iter(build_loader(dataset, cfg.batch_size, cfg.seed))), device)
     flops = count_step_flops(workload, model, batch, ctx.amp)
     first_step_wall = _WALL0 + (probe.timer.first_step_end - _PERF0)
     spawn = float(os.environ.get(SPAWN_TIME_ENV, _WALL0))

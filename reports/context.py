@@ -24,15 +24,18 @@ from reports.groups import (
     ci_text,
     duration,
     is_missing,
+    loss_gap,
     nbytes,
     number,
     percent,
     text,
+    tolerance,
 )
 
 SECTIONS = [("verdict", "Verdict"), ("overhead", "Overhead"), ("distributions", "Step times"),
             ("throughput", "Throughput"), ("startup", "Start-up"), ("memory", "Memory"),
-            ("parity", "Parity"), ("environment", "Environment"), ("failures", "Failures")]
+            ("amp", "Mixed precision"), ("scaling", "DDP scaling"), ("parity", "Parity"),
+            ("environment", "Environment"), ("warnings", "Warnings"), ("failures", "Failures")]
 MEMORY_COLUMNS = {"host_peak_rss_bytes": "host peak RSS",
                   "cuda_max_allocated_bytes": "CUDA max allocated",
                   "cuda_max_reserved_bytes": "CUDA max reserved",
@@ -129,6 +132,7 @@ def overhead_rows(g: Group) -> list[dict[str, Any]]:
             "overhead_ci": ci_text(r["overhead_ci"], True) if has and r["n"] > 1 else "",
             "break_even": duration(be) if has and not is_missing(be) else "—",
             "flags": [f for f in _flags(r) if f[1] != "unstable"],
+            "warnings": text(r.get("warnings")),  # records' warnings, joined; see Warnings
         })
     return rows
 
@@ -151,7 +155,7 @@ def figures(g: Group) -> dict[str, Markup]:
     per_s = {p: [v for v in g.records[g.records["paradigm"] == p]["items_per_s"] if v == v]
              for p in g.paradigms()}
     losses = {}
-    for p in g.paradigms():  # the first successful repetition, as parity_verdict compares
+    for p in g.paradigms():  # the first successful repetition of each, as an illustration
         recs = g.records[g.records["paradigm"] == p]
         if len(recs) and isinstance(recs["losses"].iloc[0], list):
             losses[p] = recs["losses"].iloc[0]
@@ -181,20 +185,13 @@ def group_rows(g: Group, memory_cols: list[str]) -> dict[str, Any]:
             "process": duration(r["process_wall_s"]),
             "memory": [nbytes(r[c]) for c in memory_cols],
             "parity": text(r["parity"]) or "n/a",
-            "loss_gap": _gap(r["loss_gap"], r["parity"]),
+            "loss_gap": loss_gap(r["loss_gap"], r["parity"]),
             "digest": text(digests.iloc[0])[:12] if len(digests) else "",
         })
     return {"id": g.id, "label": g.label, "overhead": overhead_rows(g), "rows": rows,
             "missing": [(p, _missing_text(st)) for p, st in g.missing.items()],
-            "tolerance": "bitwise" if tol == 0 else f"{tol:g}" if tol else "—",
+            "tolerance": tolerance(tol),
             "figures": figures(g)}
-
-
-def _gap(gap: Any, verdict: Any) -> str:
-    if verdict in ("baseline", "bitwise"):
-        return "0"
-    value = number(gap)
-    return "—" if value != value else "∞" if value == float("inf") else f"{value:.2e}"
 
 
 def fixed_costs(records: pd.DataFrame) -> dict[str, list[float]]:

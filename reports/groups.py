@@ -80,7 +80,7 @@ def label(row: pd.Series | dict[str, Any], extra: list[str]) -> str:
     return " · ".join(parts)
 
 
-def _short(text: str, width: int = 44) -> str:
+def shorten(text: str, width: int = 44) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -108,7 +108,7 @@ def build_groups(cells: pd.DataFrame, records: pd.DataFrame) -> list[Group]:
                    for p, f in failed.groupby("paradigm", sort=False)}
         groups.append(Group(
             id=f"g{i}", label=label(first, extra),
-            title=_short(f"{first['workload']} ({first['size']}) · {first['precision']}"),
+            title=shorten(f"{first['workload']} ({first['size']}) · {first['precision']}"),
             cells=g_cells, records=recs[recs["status"] == "ok"].sort_values("repetition"),
             missing=dict(sorted(missing.items(), key=lambda kv: PARADIGM_ORDER.get(kv[0], 99))),
         ))
@@ -124,6 +124,19 @@ def ci_text(ci: Any, signed: bool = False) -> str:
     if hi.endswith(" " + lo_unit):
         return f"{lo_num}..{hi}"
     return f"{lo}..{hi}"
+
+
+def loss_gap(gap: Any, verdict: Any) -> str:
+    """The worst relative per-step loss gap as the parity tables show it."""
+    if verdict in ("baseline", "bitwise"):
+        return "0"
+    value = number(gap)
+    return "—" if value != value else "∞" if value == float("inf") else f"{value:.2e}"
+
+
+def tolerance(tol: float | None) -> str:
+    """A ``LOSS_TOLERANCE`` entry in words: 0 is bitwise, None is no rule."""
+    return "—" if tol is None else "bitwise" if tol == 0 else f"{tol:g}"
 
 
 def duration(value: Any, signed: bool = False) -> str:

@@ -96,6 +96,20 @@ def failures(records: list[dict[str, Any]], unreadable: list[str]) -> list[dict[
     return out
 
 
+def cell_warnings(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every warning successful records carry, once per (cell, warning), with repetitions."""
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in sorted(records, key=lambda r: (r.get("key", ""), r.get("repetition", 0))):
+        cfg = r.get("config") or {}
+        for warning in r.get("warnings") or []:
+            entry = merged.setdefault((text(r.get("key")), text(warning)), {
+                "key": text(r.get("key")), "workload": text(cfg.get("workload")),
+                "paradigm": text(cfg.get("paradigm")), "text": text(warning),
+                "repetitions": []})
+            entry["repetitions"].append(str(r.get("repetition")))
+    return list(merged.values())
+
+
 def header(manifest: dict[str, Any], records: list[dict[str, Any]], unreadable: list[str],
            run_name: str, manifest_problem: str | None) -> dict[str, Any]:
     """Suite name, state, wall time, repetitions, status counts and warnings about gaps."""

@@ -202,3 +202,54 @@ def _si(value: float) -> str:
         if abs(value) >= scale:
             return f"{value / scale:.3g}{suffix}"
     return f"{value:.3g}"
+
+
+def speedups(key: str, title: str, values: Mapping[str, Mapping[str, float]]) -> str:
+    """Grouped bars: one group per config, one bar per paradigm, height fp32 / mixed step time.
+
+    The dashed line at 1x is "no faster than fp32".
+    """
+    configs = list(values)
+    names = list(dict.fromkeys(p for v in values.values() for p in v))
+    with _figure(max(4.2, 1.1 + 1.3 * len(configs)), 2.9) as (fig, ax):
+        width = 0.8 / max(len(names), 1)
+        for i, name in enumerate(names):
+            x = np.arange(len(configs)) + (i - (len(names) - 1) / 2) * width
+            y = [values[c].get(name, math.nan) for c in configs]
+            bars = ax.bar(x, y, width=width * 0.92, color=color(name), label=name)
+            ax.bar_label(bars, labels=[f"{v:.2f}x" if math.isfinite(v) else "" for v in y],
+                         padding=2, fontsize=7)
+        ax.axhline(1.0, color="#0f172a", linewidth=0.9, linestyle="--")
+        ax.set_xticks(range(len(configs)), configs)
+        ax.set_ylabel("speedup (fp32 / mixed)")
+        top = max((v for c in values.values() for v in c.values() if math.isfinite(v)),
+                  default=1.0)
+        ax.set_ylim(0, max(top, 1.0) * 1.4)  # headroom for the labels and the legend row
+        ax.legend(loc="upper left", ncols=max(len(names), 1))
+        ax.set_title(title, loc="left")
+        return to_svg(fig, key)
+
+
+def scaling(key: str, title: str, item_name: str,
+            series: Mapping[str, Sequence[tuple[int, float, float]]]) -> str:
+    """Throughput against world size per paradigm, solid, with its ideal dashed beside it.
+
+    ``series[paradigm]`` holds (world size, items/s, ideal items/s) points; ideal is N x the
+    paradigm's own throughput at world size 1.
+    """
+    with _figure(4.6, 2.9) as (fig, ax):
+        worlds = sorted({w for pts in series.values() for w, _, _ in pts})
+        for name, pts in series.items():
+            w = [p[0] for p in pts]
+            ax.plot(w, [p[1] for p in pts], "-o", color=color(name), linewidth=1.8,
+                    markersize=4, label=name)
+            ax.plot(w, [p[2] for p in pts], "--", color=color(name), linewidth=1.0, alpha=0.7)
+        ax.plot([], [], "--", color="#64748b", linewidth=1.0, label="ideal (N x world 1)")
+        ax.set_xticks(worlds, [str(w) for w in worlds])
+        ax.set_xlabel("world size (processes)")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _si(v)))
+        ax.set_ylabel(f"{item_name}/s")
+        ax.set_ylim(bottom=0)
+        ax.legend(loc="upper left")
+        ax.set_title(title, loc="left")
+        return to_svg(fig, key)

@@ -20,7 +20,7 @@ import pandas as pd
 
 from harness.results import write_text_atomic
 from reports import compare as compare_ctx
-from reports import context, meta
+from reports import context, efficiency, meta, scaling
 from reports.compare import MATCH_KEYS
 from reports.groups import build_groups
 from reports.load import Run, load
@@ -57,6 +57,10 @@ def run_context(run: Run, csv_links: dict[str, str]) -> dict[str, Any]:
         "verdicts": context.verdicts(groups),
         "groups": [context.group_rows(g, list(memory)) for g in measured],
         "memory_columns": list(memory.values()),
+        "efficiency": efficiency.throughput_table(measured),
+        "amp": scaling.amp(run.cells),
+        "scaling": scaling.ddp(run.cells),
+        "cell_warnings": meta.cell_warnings(run.records),
         "environment": meta.environment(run.environment, run.records),
         "failures": meta.failures(run.records, run.unreadable),
         "csv": csv_links,

@@ -9,6 +9,7 @@ the table gets no MFU rather than a guessed one. The harness runs fp32 with TF32
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from torch import nn
@@ -19,7 +20,8 @@ from harness.precision import AmpPolicy
 from harness.workload import Workload
 
 # Dense peak TFLOP/s from the vendors' data sheets: (name fragment, fp32, bf16/fp16 tensor).
-# The first fragment found in torch's device name wins, so specific names come first.
+# The first name found (as whole words) in torch's device name wins, so specific names come
+# first.
 DEVICE_PEAK_TFLOPS: list[tuple[str, float, float]] = [
     ("H100 PCIe", 51.0, 756.0),
     ("H100 NVL", 60.0, 835.0),
@@ -38,7 +40,8 @@ def peak_flops(device_name: str | None, precision: Precision) -> float | None:
     if not device_name:
         return None
     for fragment, fp32, half in DEVICE_PEAK_TFLOPS:
-        if fragment in device_name:
+        # whole words: "L4" must not match an L40, nor "A10" an A10G
+        if re.search(rf"(?<!\w){re.escape(fragment)}(?!\w)", device_name):
             return (fp32 if precision is Precision.FP32 else half) * 1e12
     return None
 

@@ -40,3 +40,13 @@ def test_bf16_runs_in_all_three_with_close_losses(tmp_path):
 def test_lightning_fp16_on_cpu_is_unsupported_not_silently_bf16(tmp_path):
     record = run_cell(tiny_cell("linear", "lightning", precision="fp16-mixed"), tmp_path, 0, {})
     assert record["status"] == "unsupported" and "bf16" in record["message"]
+
+
+def test_fp16_with_loss_scaling_runs_on_cpu_for_plain_and_ignite(tmp_path):
+    records = {p: run_cell(tiny_cell("mlp", p, precision="fp16-mixed"), tmp_path, 0, {})
+               for p in ("plain", "ignite")}
+    for paradigm, record in records.items():
+        assert record["status"] == "ok", (paradigm, record.get("message"))
+    plain, ignite = (records[p]["measurements"]["losses"] for p in ("plain", "ignite"))
+    gaps = [abs(a - b) / abs(b) for a, b in zip(ignite, plain)]
+    assert max(gaps) <= LOSS_TOLERANCE["cpu", "fp16-mixed"]

@@ -17,10 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from harness.aggregate import warnings_for
 from harness.config import CellConfig, Paradigm
 from harness.results import SCHEMA_VERSION, record_path, write_json_atomic
 
 HOSTILE = "</script><img src=x onerror=alert(1)>"
+HOSTILE_WARNING = '<script>alert("warned")</script> check & compare'
 ITEMS_PER_SAMPLE = {"gpt": 128}
 ITEM_NAME = {"gpt": "tokens"}
 IMPORT_FRAMEWORK_S = {"plain": 0.002, "lightning": 0.75, "ignite": 0.3}
@@ -73,12 +75,22 @@ def fake_record(
     message: str | None = None,
     loss_perturb: float = 0.0,
     cuda_memory: bool = False,
+    flops_per_step: float | None = None,
+    peak_flops: float | None = None,
+    energy_per_item_j: float | None = None,
+    lightning_sync_s: float | None = None,
+    extra_warnings: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """One record as ``runner.run_cell`` writes it; failures carry a traceback and log tail."""
+    """One record as ``runner.run_cell`` writes it; failures carry a traceback and log tail.
+
+    ``peak_flops`` stands for the device peak ``aggregate`` looks up (None: unknown device);
+    warnings are ``aggregate.warnings_for``'s, for ``ENVIRONMENT``, plus ``extra_warnings``.
+    """
     record: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "key": cfg.key,
         "repetition": repetition,
+        "node_rank": 0,
         "config": cfg.to_dict(),
         "environment": ENVIRONMENT,
         "started_at": "2025-01-01T12:00:00+00:00",
@@ -115,17 +127,26 @@ def fake_record(
                       nvml_used_peak_bytes=int(2.4e9))
     losses = fake_losses(cfg, loss_perturb)
     digest = hashlib.sha256(repr(losses).encode()).hexdigest()
+    achieved = flops_per_step / step if flops_per_step else None
+    sync = {"lightning_ddp_sync_s": lightning_sync_s} if lightning_sync_s is not None else {}
     record.update(
         status="ok",
         process_wall_s=startup["spawn_to_first_step_s"] + step * cfg.total_steps + 0.4,
         measurements={
             "world_size": cfg.world_size,
+            "ranks_here": list(range(cfg.local_world_size)),
             "step_time_s": step,
             "window_step_s": windows,
             "step_host_s": list(step * (1 + rng.normal(0, noise, cfg.steps))),
             "items_per_step": items,
             "item_name": ITEM_NAME.get(cfg.workload, "samples"),
             "items_per_s": items / step,
+            "flops_per_step": flops_per_step,
+            "achieved_flops": achieved,
+            "peak_flops": peak_flops,
+            "mfu": achieved / peak_flops if achieved and peak_flops else None,
+            "energy_per_item_j": energy_per_item_j,
+            "framework_sync_s": sync,
             "startup": startup,
             "memory": {k: memory[k] for k in ("host_peak_rss_bytes", "cuda_max_allocated_bytes",
                                               "cuda_max_reserved_bytes", "nvml_used_peak_bytes",
@@ -139,6 +160,8 @@ def fake_record(
                         "cuda_available": False},
         },
     )
+    record["warnings"] = [*warnings_for(record["measurements"], cfg, ENVIRONMENT),
+                          *extra_warnings]
     return record
 
 
@@ -203,21 +226,87 @@ def standard_run(run_dir: Path, **kwargs: Any) -> Path:
     return write_run(run_dir, standard_records(**kwargs))
 
 
+def amp_records(
+    fp32_step_s: float,
+    mixed_step_s: dict[str, float],
+    repetitions: int = 2,
+    precision: str = "bf16-mixed",
+    workload: str = "mlp",
+    **cell_overrides: Any,
+) -> list[dict[str, Any]]:
+    """fp32 and mixed-precision cells of one config, without timing noise, so that each
+    paradigm's speedup is exactly ``fp32_step_s / mixed_step_s[paradigm]``. Mixed-precision
+    losses drift a little from the plain loop's (well within the bf16/fp16 tolerance)."""
+    out = []
+    for rep in range(repetitions):
+        for paradigm, mixed in mixed_step_s.items():
+            out.append(fake_record(cell(workload, paradigm, **cell_overrides), rep,
+                                   fp32_step_s, noise=0.0))
+            cfg = cell(workload, paradigm, precision=precision, **cell_overrides)
+            out.append(fake_record(cfg, rep, mixed, noise=0.0,
+                                   loss_perturb=0.0 if paradigm == "plain" else 1e-3))
+    return out
+
+
+def ddp_records(
+    step_s: tuple[float, float] = (0.001, 0.00125),
+    threads: tuple[int, int] = (2, 3),
+    repetitions: int = 2,
+    lightning_sync_s: float = 4e-4,
+    paradigms: Sequence[str] = ("plain", "lightning", "ignite"),
+    workload: str = "mlp",
+    noise: float = 0.0,
+    **cell_overrides: Any,
+) -> list[dict[str, Any]]:
+    """World sizes 1 and 2 of one config, without timing noise by default. A world-2 step
+    covers twice the items, so every paradigm's efficiency is exactly ``step_s[0] / step_s[1]``
+    (80% by default). Lightning reports its per-step DDP sync at world size 2; 2 processes x 3
+    threads on the fixture's 4 cores is oversubscribed, and ``warnings_for`` says so."""
+    out = []
+    for rep in range(repetitions):
+        for world, step, n_threads in zip((1, 2), step_s, threads):
+            for paradigm in paradigms:
+                cfg = cell(workload, paradigm, world_size=world, threads=n_threads,
+                           **cell_overrides)
+                sync = lightning_sync_s if paradigm == "lightning" and world > 1 else None
+                out.append(fake_record(cfg, rep, step * OVERHEAD[paradigm], noise=noise,
+                                       lightning_sync_s=sync))
+    return out
+
+
+# An H100 SXM's dense peaks (harness.trackers.flops) and a plausible GPT step's FLOPs.
+H100_PEAK = {"fp32": 67e12, "bf16-mixed": 989.4e12}
+GPT_FLOPS_PER_STEP = 4e12
+
+
 def showcase_records(repetitions: int = 5) -> list[dict[str, Any]]:
     """A varied run for looking at: bitwise, close and differing parity, an unstable cell,
-    a paradigm that failed everywhere, and a hostile workload name."""
+    a paradigm that failed everywhere, a hostile workload name and warning, GPU cells with
+    MFU and energy in fp32 and bf16 (a mixed-precision speedup), and a DDP world-size pair."""
     out = standard_records(("mlp",), repetitions, base_step_s=0.0009)
+    out += ddp_records(step_s=(0.0009, 0.00115), repetitions=repetitions, noise=0.02,
+                       batch_size=64)
+    gpu = dict(device="cuda", steps=20, window=5)
     for rep in range(repetitions):
-        # Lightning's repetitions drift apart (unstable); bf16 losses agree within tolerance.
+        # Lightning's bf16 repetitions drift apart (unstable); bf16 losses agree within
+        # tolerance, fp32 ones within the GPU fp32 tolerance or bitwise.
         for paradigm, factor, perturb in (("plain", 1.0, 0.0),
                                           ("lightning", 1.12 + 0.2 * (rep % 3 - 1), 2e-3),
                                           ("ignite", 1.01, 1e-4)):
-            cfg = cell("gpt", paradigm, precision="bf16-mixed", steps=20, window=5)
-            out.append(fake_record(cfg, rep, 0.04 * factor, loss_perturb=perturb))
+            for precision, step in (("bf16-mixed", 0.04 * factor),
+                                    ("fp32", 0.092 * (1.12 if paradigm == "lightning"
+                                                      else factor))):
+                cfg = cell("gpt", paradigm, precision=precision, **gpu)
+                out.append(fake_record(
+                    cfg, rep, step, cuda_memory=True, flops_per_step=GPT_FLOPS_PER_STEP,
+                    peak_flops=H100_PEAK[precision], energy_per_item_j=step * 520 / 4096,
+                    loss_perturb=perturb if precision != "fp32" else perturb / 4))
         for paradigm in ("plain", "ignite"):
             cfg = cell(HOSTILE, paradigm, size="default")
             out.append(fake_record(cfg, rep, 0.0005 * (1.1 if paradigm == "ignite" else 1),
-                                   loss_perturb=1e-5 if paradigm == "ignite" else 0.0))
+                                   loss_perturb=1e-5 if paradigm == "ignite" else 0.0,
+                                   extra_warnings=[HOSTILE_WARNING] if paradigm == "ignite"
+                                   else ()))
         out.append(fake_record(cell(HOSTILE, "lightning", size="default"), rep, status="error",
                                message=f"rank 0: ValueError: bad name {HOSTILE}"))
     return out

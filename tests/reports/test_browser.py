@@ -73,8 +73,9 @@ def test_dom_has_every_section_and_plot_and_no_console_errors(report, tmp_path):
     dom = result.stdout
     for section, _ in SECTIONS:
         assert f'id="{section}"' in dom
-    # 3 groups: distributions, throughput, start-up and loss curves each
-    assert len(re.findall(r"<svg\b", dom)) == 12
+    # 6 groups: distributions, throughput, start-up and loss curves each; then the
+    # mixed-precision speedup bars and one DDP scaling plot
+    assert len(re.findall(r"<svg\b", dom)) == 6 * 4 + 2
     assert "<img" not in dom
     assert _console_lines(result.stderr) == []
     assert _page_fetches(net_log) == []

@@ -1,0 +1,57 @@
+"""Ctrl-C during a suite: exit 130, no orphans, finished cells kept, report rendered, resume."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+
+from harness.results import load_run
+
+ARGS = ["-m", "harness", "run", "--workload", "linear", "--size", "tiny", "--steps", "400",
+        "--warmup", "5", "--window", "5", "--repetitions", "2", "--no-progress"]
+
+
+def _survivors(marker: str) -> list[int]:
+    found = []
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if any(marker in part for part in (p.info["cmdline"] or [])):
+                found.append(p.pid)
+        except psutil.Error:
+            pass
+    return found
+
+
+def test_ctrl_c_keeps_finished_cells_and_resume_finishes_the_rest(tmp_path):
+    out = tmp_path / "run"
+    cli = subprocess.Popen([sys.executable, *ARGS, "--out", str(out)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list((out / "cells").glob("*.json"))) < 2:
+        time.sleep(0.2)
+    time.sleep(1.0)  # the third cell is running now
+    cli.send_signal(signal.SIGINT)
+    _, err = cli.communicate(timeout=60)
+    assert cli.returncode == 130, err
+    time.sleep(0.5)
+    assert _survivors(str(out)) == [], "a cell process outlived the Ctrl-C"
+
+    records = load_run(out)  # every file readable: nothing half-written
+    statuses = sorted(r["status"] for r in records)
+    assert statuses.count("ok") >= 2 and statuses.count("interrupted") == 1
+    assert (out / "report.html").exists()
+    assert json.loads((out / "manifest.json").read_text())["state"] == "interrupted"
+
+    done_before = {r["key"] + str(r["repetition"]) for r in records if r["status"] == "ok"}
+    resumed = subprocess.run([sys.executable, *ARGS, "--out", str(out), "--no-report"],
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["skipped_done"] == len(done_before)
+    assert manifest["ran"] == 6 - len(done_before)
+    assert sorted(r["status"] for r in load_run(out)) == ["ok"] * 6
