@@ -201,11 +201,11 @@ def run_cell(
     elif returncode is None:
         status, detail = Status.TIMEOUT, {"message": f"exceeded the {cfg.timeout_s:g} s timeout"}
     else:
-        log = _tail(log_path, 200)
-        status, detail = _status_from_ranks(ranks, cfg.local_world_size, log)
+        log_text = _tail(log_path, 200)
+        status, detail = _status_from_ranks(ranks, cfg.local_world_size, log_text)
         if status is Status.CRASHED or (status is Status.OK and returncode != 0):
             status = Status.CRASHED
-            detail = {"message": _crash_message(returncode, log)}
+            detail = {"message": _crash_message(returncode, log_text)}
     record.update(status=status.value, **detail)
     if status is Status.OK:
         record["measurements"] = aggregate(ranks, cfg)
