@@ -21,8 +21,12 @@ import sys
 from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.config import CellConfig, ConfigError, Paradigm, Precision, Profile
+
+if TYPE_CHECKING:
+    from harness.matrix import Repetitions
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -189,12 +193,14 @@ def _run_dir(out: Path | None, name: str) -> Path:
     return out or Path("results") / f"{name}-{stamp}"
 
 
-def _execute_and_report(cells: list[CellConfig], run_dir: Path, repetitions: int, name: str,
+def _execute_and_report(cells: list[CellConfig], run_dir: Path, repetitions: Repetitions,
+                        name: str,
                         args: argparse.Namespace) -> int:
-    from harness.matrix import execute
+    from harness.matrix import execute, plan
     from harness.table import print_run_table
 
-    print(f"run folder: {run_dir}  ({len(cells)} cells x {repetitions} repetitions)",
+    processes = len(plan(cells, repetitions))
+    print(f"run folder: {run_dir}  ({len(cells)} cells, {processes} cell processes)",
           file=sys.stderr)
     from harness.runner import Launch
 
@@ -272,7 +278,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             raise InputError(str(exc)) from None
         cells = fitting_cells(suite.cells)
         return _execute_and_report(cells, _run_dir(args.out, suite.name),
-                                   suite.repetitions, suite.name, args)
+                                   {c: suite.repetitions[c] for c in cells}, suite.name, args)
     if args.command == "report":
         _require_run(args.run_dir)
         from reports.render import render_run

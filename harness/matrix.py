@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +33,22 @@ from harness.runner import SINGLE_NODE, Launch, run_cell
 FINAL_STATUSES = {Status.OK.value, Status.UNSUPPORTED.value}
 
 
-def plan(cells: list[CellConfig], repetitions: int) -> list[tuple[CellConfig, int]]:
-    """Every (cell, repetition), repetition-major so that repetitions interleave."""
-    return [(cell, rep) for rep in range(repetitions) for cell in cells]
+Repetitions = int | Mapping[CellConfig, int]
+
+
+def reps_of(repetitions: Repetitions, cell: CellConfig) -> int:
+    return repetitions if isinstance(repetitions, int) else repetitions[cell]
+
+
+def plan(cells: list[CellConfig], repetitions: Repetitions) -> list[tuple[CellConfig, int]]:
+    """Every (cell, repetition), repetition-major so that repetitions interleave.
+
+    ``repetitions`` is one count for all cells or a count per cell; a cell with more
+    repetitions than the others keeps running in the later rounds alone.
+    """
+    rounds = max((reps_of(repetitions, c) for c in cells), default=0)
+    return [(cell, rep) for rep in range(rounds) for cell in cells
+            if rep < reps_of(repetitions, cell)]
 
 
 def is_done(run_dir: Path, cell: CellConfig, rep: int, node_rank: int = 0) -> bool:
@@ -48,19 +61,22 @@ def is_done(run_dir: Path, cell: CellConfig, rep: int, node_rank: int = 0) -> bo
         return False
 
 
-def _manifest(run_dir: Path, name: str, cells: Iterable[CellConfig], repetitions: int,
+def _manifest(run_dir: Path, name: str, cells: Iterable[CellConfig], repetitions: Repetitions,
               environment: dict[str, Any], **extra: Any) -> None:
+    cells = list(cells)
+    counts = [reps_of(repetitions, c) for c in cells]
     write_json_atomic(run_dir / "manifest.json", {
         "schema_version": SCHEMA_VERSION,
         "suite": name,
-        "repetitions": repetitions,
-        "cells": [c.to_dict() for c in cells],
+        "repetitions": max(counts, default=0),
+        "cells": [{**c.to_dict(), "repetitions": n} for c, n in zip(cells, counts)],
         "environment": environment,
         **extra,
     })
 
 
-def execute(cells: list[CellConfig], run_dir: Path, repetitions: int, name: str = "adhoc",
+def execute(cells: list[CellConfig], run_dir: Path, repetitions: Repetitions,
+            name: str = "adhoc",
             progress: bool = True, launch: Launch = SINGLE_NODE) -> dict[str, Any]:
     """Run what is not done yet; return a summary. Re-raises KeyboardInterrupt after saving."""
     run_dir.mkdir(parents=True, exist_ok=True)

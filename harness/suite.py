@@ -3,6 +3,7 @@
 A suite has a name, a number of repetitions, ``[defaults]`` and one or more ``[[matrix]]``
 tables. Each matrix table is merged over the defaults; every list-valued setting in it is
 expanded as a product (paradigms innermost, so the paradigms of one config run back to back).
+A matrix table may set its own ``repetitions`` (for the cells whose figure must be tight).
 ``threads = "auto"`` gives each rank its share of the cores (cores // world size). Example::
 
     name = "smoke"
@@ -42,9 +43,12 @@ class SuiteError(ValueError):
 @dataclass(frozen=True)
 class Suite:
     name: str
-    repetitions: int
-    cells: list[CellConfig]
+    repetitions: dict[CellConfig, int]  # per cell: a matrix table may ask for more
     description: str = ""
+
+    @property
+    def cells(self) -> list[CellConfig]:
+        return list(self.repetitions)
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -95,20 +99,25 @@ def load_suite(
     if not data.get("matrix"):
         raise SuiteError(f"{path}: no [[matrix]] tables")
     cores = os.cpu_count() or 1
-    cells: list[CellConfig] = []
+    counts: dict[CellConfig, int] = {}  # insertion-ordered; a cell listed twice runs once
     for i, table in enumerate(data["matrix"]):
         entry = {**data.get("defaults", {}), **table}
+        table_reps = entry.pop("repetitions", reps)
+        if repetitions:  # the command line overrides every table
+            table_reps = repetitions
         if device:
             entry["device"] = device
+        if not isinstance(table_reps, int) or table_reps <= 0:
+            raise SuiteError(f"{path}: [[matrix]] #{i + 1}: repetitions must be a positive "
+                             f"integer, got {table_reps!r}")
         try:
-            cells += _expand(entry, cores)
+            for cell in _expand(entry, cores):
+                counts[cell] = max(counts.get(cell, 0), table_reps)
         except (ConfigError, LookupError, TypeError, ValueError) as exc:
             raise SuiteError(f"{path}: [[matrix]] #{i + 1}: {exc}") from None
-    if workloads:
-        cells = [c for c in cells if c.workload in workloads]
-    if paradigms:
-        cells = [c for c in cells if c.paradigm.value in paradigms]
-    if not cells:
+    counts = {c: n for c, n in counts.items()
+              if (not workloads or c.workload in workloads)
+              and (not paradigms or c.paradigm.value in paradigms)}
+    if not counts:
         raise SuiteError(f"{path}: no cells left after filtering")
-    unique = list(dict.fromkeys(cells))  # the same cell listed twice runs once
-    return Suite(name, reps, unique, str(data.get("description", "")))
+    return Suite(name, counts, str(data.get("description", "")))
