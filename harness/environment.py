@@ -74,7 +74,7 @@ def _gpus() -> tuple[list[dict[str, Any]], str | None]:
 def capture_host() -> dict[str, Any]:
     """Versions, CPU, GPUs, driver, git state and relevant variables, without importing torch."""
     gpus, driver = _gpus()
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    status = _git("status", "--porcelain")  # untracked files count: a new workload file does
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),

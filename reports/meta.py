@@ -125,8 +125,14 @@ def header(manifest: dict[str, Any], records: list[dict[str, Any]], unreadable: 
         warnings.append("The run was interrupted (Ctrl-C); figures cover the records written "
                         "before that. Resume it with the same command and --out.")
     observed = 1 + max((int(r.get("repetition", 0)) for r in records), default=-1)
-    repetitions = manifest.get("repetitions") or observed
-    planned = len(manifest.get("cells") or []) * int(repetitions or 0)
+    default_reps = int(manifest.get("repetitions") or observed or 0)
+    # each planned cell may carry its own count (a suite table can ask for more repetitions)
+    counts_per_cell = [int(c.get("repetitions", default_reps)) if isinstance(c, dict)
+                       else default_reps for c in manifest.get("cells") or []]
+    planned = sum(counts_per_cell)
+    low, high = min(counts_per_cell, default=default_reps), max(counts_per_cell,
+                                                                default=default_reps)
+    repetitions = f"{low}" if low == high else f"{low}–{high}"
     if planned and len(records) < planned:
         warnings.append(f"{planned - len(records)} of {planned} planned records are missing.")
     if unreadable:
