@@ -154,9 +154,11 @@ def _enum_values(kind: type, values: Sequence[str]) -> list[str]:
 
 
 def cells_from_args(args: argparse.Namespace) -> list[CellConfig]:
-    """The product of the command-line choices, paradigms innermost (interleaved)."""
-    from harness.discovery import default_batch_size
+    """The product of the command-line choices, paradigms innermost (interleaved).
 
+    Without ``--batch-size`` the cells carry a placeholder batch of 1 until
+    ``with_default_batches``: everything else is validated first, without importing torch.
+    """
     workloads = [_absolute_if_file(w) for w in args.workload]
     combos = itertools.product(
         workloads, _enum_values(Profile, args.profile), _enum_values(Precision, args.precision),
@@ -170,8 +172,7 @@ def cells_from_args(args: argparse.Namespace) -> list[CellConfig]:
             cells.append(CellConfig.from_dict(dict(
                 workload=workload, paradigm=paradigm, size=args.size, profile=profile,
                 precision=precision,
-                batch_size=(args.batch_size if args.batch_size is not None
-                            else default_batch_size(workload)),
+                batch_size=args.batch_size if args.batch_size is not None else 1,
                 steps=args.steps, warmup=args.warmup, window=args.window, seed=args.seed,
                 device=args.device, threads=threads, world_size=world, workers=args.workers,
                 timeout_s=args.timeout, nnodes=args.nnodes,
@@ -179,6 +180,13 @@ def cells_from_args(args: argparse.Namespace) -> list[CellConfig]:
     except ConfigError as exc:
         raise InputError(str(exc)) from None
     return cells
+
+
+def with_default_batches(cells: list[CellConfig]) -> list[CellConfig]:
+    """Each cell with its workload's default batch size (imports the workloads, so torch)."""
+    from harness.discovery import default_batch_size
+
+    return [c.replace(batch_size=default_batch_size(c.workload)) for c in cells]
 
 
 def _absolute_if_file(spec: str) -> str:
@@ -258,10 +266,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         if args.repetitions <= 0:
             raise InputError("repetitions must be > 0")
-        # names first: a typo fails before the batch-size lookup imports torch
-        check_workloads([_absolute_if_file(w) for w in args.workload])
         cells = cells_from_args(args)
-        validate_cells(cells)
+        validate_cells(cells)  # all of it before the batch-size lookup imports torch
+        if args.batch_size is None:
+            cells = with_default_batches(cells)
         return _execute_and_report(cells, _run_dir(args.out, "run"), args.repetitions, "run",
                                    args)
     if args.command == "suite":

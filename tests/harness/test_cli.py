@@ -26,14 +26,16 @@ def _cli(*args: str, cwd=None):
     (["--workload", "mlp", "--precision", "fp8"], "valid: fp32, bf16-mixed, fp16-mixed"),
     (["--workload", "mlp", "--world-size", "4096"], "more processes than"),
     (["--workload", "mlp", "--device", "cuda"], "bench-cpu"),
+    (["--workload", "mlp", "--size", "../etc"], "must match [A-Za-z0-9_.-]+"),
 ])
 def test_bad_run_input_exits_2_fast(args, expected, tmp_path):
     proc, elapsed = _cli(*BASE, *args, "--out", str(tmp_path / "r"))
     assert proc.returncode == 2, proc.stderr
     assert expected in proc.stderr
     assert not (tmp_path / "r").exists()
-    # the interpreter itself takes ~0.1 s; the check must not import torch
-    assert elapsed < 3.0
+    # the check must not import torch (which alone takes about a second here); the bound
+    # leaves room for a loaded 2-core machine
+    assert elapsed < 1.5
 
 
 def test_batch_size_zero_exits_2(tmp_path):
