@@ -5,10 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
-
-from tests.conftest import FIXTURES
 
 BASE = ["run", "--size", "tiny", "--steps", "4", "--warmup", "1", "--window", "2"]
 
@@ -63,10 +62,17 @@ def test_help_and_list():
     assert "mlp" in proc.stdout and "lightning" in proc.stdout
 
 
+def readme_workload_example() -> str:
+    """The code block of the README's "Add a workload" section, exactly as a user copies it."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("## Add a workload", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
 def test_user_workload_file_runs_through_all_three(tmp_path):
     """A user's workload, one new file, no other edit: the README's promise."""
     user_file = tmp_path / "my_workload.py"
-    user_file.write_text((FIXTURES / "user_workload.py").read_text())
+    user_file.write_text(readme_workload_example())
     # a relative --out, as a user types it: the cell processes run in other folders
     proc, _ = _cli(*BASE, "--workload", str(user_file), "--out", "run",
                    "--no-progress", "--no-report", cwd=tmp_path)
