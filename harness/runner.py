@@ -53,7 +53,8 @@ class Launch:
     """This machine's part in a multi-node cell; not part of the cell's identity.
 
     Every node runs the same cell with its own ``node_rank``; all name node 0's address as
-    the c10d rendezvous endpoint. Each node records the ranks it hosts.
+    the c10d rendezvous endpoint. Each node records the ranks it hosts (c10d hands out global
+    ranks in arrival order, so global rank 0 may live on any node).
     """
 
     node_rank: int = 0
