@@ -13,6 +13,12 @@
 - framework syncs (Lightning's per-step DDP broadcast): per rank the median, then the maximum.
 - parity: rank 0's losses and weight digest; every rank must hold the same parameters
   (buffers such as BatchNorm running statistics stay rank-local under DDP).
+- mean step time: per window the slowest rank, averaged over windows (not the median), so
+  work done every N steps counts in full; the feature costs use it.
+- phases and framework time: rank 0's host times, each a mean over the measured steps;
+  framework time = mean host step time - forward - backward - optimizer.
+- disk: bytes written during the measured steps, summed over this node's ranks.
+- feature events and the attribution profile: rank 0's.
 """
 
 from __future__ import annotations
@@ -40,6 +46,30 @@ def _energy_per_item(ranks: list[dict[str, Any]], cfg: CellConfig, items_per_ran
     return sum(energies) / (items_per_rank_step * len(ranks) * cfg.steps)
 
 
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
+
+
+def phase_figures(rank: dict[str, Any]) -> dict[str, float] | None:
+    """Mean seconds per measured step in each phase and in the framework (one rank)."""
+    phases = rank.get("phases")
+    steps = rank["timing"]["step_host_s"]
+    if not phases or not steps:
+        return None
+    out = {name: _mean(phases[f"{name}_s"]) for name in ("forward", "backward", "optimizer")}
+    out["step_host_s"] = _mean(steps)
+    out["framework_s"] = out["step_host_s"] - out["forward"] - out["backward"] - out["optimizer"]
+    return out
+
+
+def _disk(ranks: list[dict[str, Any]]) -> dict[str, int | None]:
+    out: dict[str, int | None] = {}
+    for key in ("write_chars", "write_bytes"):
+        values = [(r.get("disk") or {}).get(key) for r in ranks]
+        out[key] = None if any(v is None for v in values) else sum(values)
+    return out
+
+
 def aggregate(ranks: list[dict[str, Any]], cfg: CellConfig) -> dict[str, Any]:
     """Merge this node's successful per-rank measurements (sorted by rank) into cell figures."""
     window = cfg.window
@@ -58,7 +88,12 @@ def aggregate(ranks: list[dict[str, Any]], cfg: CellConfig) -> dict[str, Any]:
         "world_size": cfg.world_size,
         "ranks_here": [r["rank"] for r in ranks],
         "step_time_s": step_time,
+        "mean_step_s": _mean(per_window),
         "window_step_s": per_window,
+        "phases": phase_figures(ranks[0]),
+        "disk": _disk(ranks),
+        "events": ranks[0].get("events") or {},
+        "attribution": ranks[0].get("attribution"),
         "step_host_s": ranks[0]["timing"]["step_host_s"],
         "items_per_step": items_per_step,
         "item_name": ranks[0]["item_name"],
@@ -78,6 +113,20 @@ def aggregate(ranks: list[dict[str, Any]], cfg: CellConfig) -> dict[str, Any]:
         "foreign_gpu_pids": sorted({p for r in ranks for p in r["memory"]["nvml_foreign_pids"]}),
         "runtime": runtime,
     }
+
+
+def partial_summary(ranks: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """What the failed ranks measured before failing (rank 0's view, or the first rank's)."""
+    with_partial = [r for r in ranks if r.get("partial")]
+    if not with_partial:
+        return None
+    p = with_partial[0]["partial"]
+    window = p["timing"]["window"]
+    windows = [w / window for w in p["timing"]["window_s"]]
+    return {"rank": with_partial[0]["rank"], "steps_done": p["steps_done"],
+            "windows": len(windows),
+            "step_time_s": statistics.median(windows) if windows else None,
+            "losses": p["losses"], "events": p.get("events") or {}}
 
 
 def warnings_for(measurements: dict[str, Any], cfg: CellConfig,

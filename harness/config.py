@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from harness.features import FeatureError, Features
+
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
 """Names that reach file names and reports: workloads, sizes, suites."""
 
@@ -75,6 +77,9 @@ class CellConfig:
     workers: int = 0  # DataLoader worker processes
     timeout_s: float = 600.0  # the harness watchdog: the whole cell process tree
     collective_timeout_s: float = 120.0  # process-group timeout: a rank stuck in a collective
+    features: Features = Features()  # conveniences on top of the profile (harness.features)
+    phases: bool = True  # time forward / backward / optimizer inside every step
+    profiler: bool = False  # a profiling repetition (attribution), kept out of the timing
 
     def __post_init__(self) -> None:
         problems = []
@@ -92,6 +97,15 @@ class CellConfig:
             problems.append(f"steps ({self.steps}) must be a multiple of window ({self.window})")
         if self.timeout_s <= 0 or self.collective_timeout_s <= 0:
             problems.append("timeout_s and collective_timeout_s must be > 0")
+        if self.features.active() and self.profile is not Profile.MINIMAL:
+            problems.append("features go on top of the minimal profile; use profile "
+                            f"'minimal', not {self.profile.value!r}")
+        if self.features.raise_at_step > self.total_steps:
+            problems.append(f"raise_at_step ({self.features.raise_at_step}) is after the last "
+                            f"step ({self.total_steps})")
+        if self.features.resume_at >= self.total_steps:
+            problems.append(f"resume_at ({self.features.resume_at}) must come before the last "
+                            f"step ({self.total_steps})")
         if self.nnodes > 0 and self.world_size % self.nnodes:
             problems.append(f"world_size ({self.world_size}) must be a multiple of nnodes "
                             f"({self.nnodes})")
@@ -116,14 +130,17 @@ class CellConfig:
         workload = self.workload.rsplit("/", 1)[-1].replace(":", "-").removesuffix(".py")
         parts = [workload, self.size, self.paradigm.value, self.profile.value,
                  self.precision.value, f"w{self.world_size}", f"b{self.batch_size}"]
+        parts += ["f-" + "-".join(self.features.active())] if self.features.active() else []
+        parts += ["profiled"] if self.profiler else []
         safe = "_".join(parts)
         return "".join(c if NAME_PATTERN.match(c) else "-" for c in safe) + "_" + digest
 
     def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         for k, v in out.items():
             if isinstance(v, Enum):
                 out[k] = v.value
+        out["features"] = self.features.to_dict()
         return out
 
     @classmethod
@@ -138,6 +155,11 @@ class CellConfig:
             values["profile"] = _enum(Profile, values["profile"])
         if "precision" in values:
             values["precision"] = _enum(Precision, values["precision"])
+        if not isinstance(values.get("features", {}), Features):
+            try:
+                values["features"] = Features.from_dict(values.get("features"))
+            except FeatureError as exc:
+                raise ConfigError(str(exc)) from None
         return cls(**values)
 
     def replace(self, **changes: Any) -> CellConfig:

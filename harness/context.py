@@ -2,14 +2,17 @@
 
 Everything that must be identical across paradigms is built here, once, so that an adapter
 only translates it into its framework's idiom: seeding right before the model is built
-(fairness rule 2), the data loader (rule 3), the AMP policy (rule 7), the DDP arguments
-(rule 9). Adapters call ``probe.step_end(loss)`` after every optimizer step.
+(fairness rule 2), the data loaders (rule 3), the AMP policy (rule 7), the DDP arguments
+(rule 9), the folders features write to. Adapters call ``probe.step_end(loss)`` after every
+optimizer step, ``probe.resume_at(step)`` when they restored a checkpoint, and report what
+their features did through ``probe.events``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -17,10 +20,14 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from harness.config import CellConfig
-from harness.data import build_loader
-from harness.precision import AmpPolicy
+from harness.data import build_loader, build_val_loader
+from harness.precision import AmpPolicy, UnsupportedConfig
+from harness.trackers.attribution import AttributionProfiler
+from harness.trackers.disk import DiskTracker
+from harness.trackers.events import FeatureEvents
 from harness.trackers.memory import MemoryTracker
 from harness.trackers.parity import LossRecorder
+from harness.trackers.phases import PhaseTimer
 from harness.trackers.timing import StepTimer
 from harness.workload import Workload
 
@@ -34,29 +41,61 @@ DDP_KWARGS: dict[str, Any] = {
 
 
 class StepProbe:
-    """The adapters' single call into the harness: ``step_end(loss)`` after each step."""
+    """The adapters' single call into the harness: ``step_end(loss)`` after each step.
 
-    def __init__(self, cfg: CellConfig, device: torch.device) -> None:
+    ``step`` counts optimizer steps globally: a run resumed from a checkpoint at step N starts
+    at N (``resume_at``) and still ends at ``cfg.total_steps``; warm-up and timing windows
+    count the steps this process ran.
+    """
+
+    def __init__(self, cfg: CellConfig, device: torch.device, phases: PhaseTimer | None
+                 ) -> None:
         self.cfg = cfg
         self.step = 0
+        self.first_step = 0  # the global step this process started from
         # framework-specific per-step samples (e.g. Lightning's DDP sync), name -> seconds
         self.extras: dict[str, list[float]] = {}
+        self.phases = phases
+        self.events = FeatureEvents()
         self.memory = MemoryTracker(device)
+        self.disk = DiskTracker()
         self.losses = LossRecorder()
+        self.profiler = AttributionProfiler() if cfg.profiler else None
         self.timer = StepTimer(cfg.warmup, cfg.window, device)  # starts the clock
+
+    def resume_at(self, step: int) -> None:
+        """The adapter restored a checkpoint taken after global step ``step``."""
+        self.step = self.first_step = step
+
+    @property
+    def ran(self) -> int:
+        """Optimizer steps this process has run."""
+        return self.step - self.first_step
 
     def step_end(self, loss: Tensor | float) -> None:
         self.step += 1
         self.losses.record(loss)
-        if self.step == self.cfg.warmup:  # before the clock: the reset lands in warm-up time
+        if self.phases is not None:
+            self.phases.step_end()
+        if self.ran == self.cfg.warmup:  # before the clock: the resets land in warm-up time
             self.memory.reset()
-        self.timer.step_end(self.step)
+            self.disk.reset()
+        self.timer.step_end(self.ran)
+        if self.ran == self.cfg.warmup and self.profiler:
+            self.profiler.start()  # after the clock: starting it costs no measured step
         if self.step == self.cfg.total_steps:  # after the clock: read before any teardown
-            self.memory.read()
+            self.finish()
+
+    def finish(self) -> None:
+        """Read the peaks and stop the profiler (the last step, an early stop or an error)."""
+        if self.profiler:
+            self.profiler.stop()
+        self.memory.read()
+        self.disk.read()
 
     @property
     def done(self) -> bool:
-        return self.step >= self.cfg.total_steps
+        return self.step >= self.cfg.total_steps or self.events.stopped_at is not None
 
 
 @dataclass
@@ -70,12 +109,17 @@ class RunContext:
     world_size: int = 1
     probe: StepProbe = field(init=False)
 
+    work_dir: Path = field(default_factory=Path.cwd)  # the cell's own folder, on a real disk
+    phases: PhaseTimer | None = None
+    train_loader: DataLoader | None = field(default=None, init=False)  # the last one built
+
     def __post_init__(self) -> None:
         self.amp = AmpPolicy(self.cfg.precision, self.device.type)
+        self.features = self.cfg.features
 
     def start_clock(self) -> StepProbe:
         """Create the probe (and so start the construction-to-first-step clock)."""
-        self.probe = StepProbe(self.cfg, self.device)
+        self.probe = StepProbe(self.cfg, self.device, self.phases)
         return self.probe
 
     def build_model(self) -> nn.Module:
@@ -84,7 +128,7 @@ class RunContext:
         return self.workload.build_model()
 
     def build_loader(self) -> DataLoader:
-        return build_loader(
+        loader = build_loader(
             self.dataset,
             self.cfg.batch_size,
             self.cfg.seed,
@@ -93,6 +137,37 @@ class RunContext:
             workers=self.cfg.workers,
             pin_memory=self.device.type == "cuda",
         )
+        k = self.features.accumulate
+        if len(loader) % k:
+            # the three disagree on the leftover micro-batches of an epoch: Lightning steps on
+            # a partial accumulation, Ignite carries it into the next epoch, a plain loop that
+            # restarts its count per epoch drops it; no common behaviour to compare
+            raise UnsupportedConfig(
+                f"{len(loader)} batches per epoch is not a multiple of accumulate={k}: "
+                "Lightning would step on a partial accumulation at each epoch end and Ignite "
+                "carry it into the next epoch; choose a batch size whose epoch divides by k")
+        self.train_loader = loader
+        return loader
+
+    def build_val_loader(self) -> DataLoader:
+        """The validation loader (the whole set on every rank), or ``unsupported``."""
+        dataset = self.workload.build_val_dataset()
+        if dataset is None:
+            raise UnsupportedConfig(f"workload {self.workload.name!r} defines no validation "
+                                    "dataset (build_val_dataset)")
+        return build_val_loader(dataset, self.cfg.batch_size, workers=self.cfg.workers,
+                                pin_memory=self.device.type == "cuda")
+
+    def folder(self, name: str) -> Path:
+        """A folder for what a feature writes (checkpoints, metric logs), one per rank."""
+        path = self.work_dir / (name if self.rank == 0 else f"{name}-rank{self.rank}")
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def optimizer_steps(self) -> int:
+        """The optimizer steps the whole run makes (what a scheduler spans)."""
+        return self.cfg.total_steps
 
     @property
     def distributed(self) -> bool:

@@ -32,15 +32,24 @@ class EpochShardedSampler(Sampler[int]):
     def __init__(self, length: int, seed: int, rank: int = 0, world_size: int = 1) -> None:
         self.length, self.seed, self.rank, self.world_size = length, seed, rank, world_size
         self.epoch = 0
+        self.skip = 0  # samples of this epoch's share to leave out once (an exact resume)
+        self.passes: list[tuple[int, int]] = []  # (epoch, first position) of every iter()
 
     def set_epoch(self, epoch: int) -> None:
         """Called at the start of every epoch (Lightning does it itself; plain and Ignite too)."""
         self.epoch = epoch
 
+    def skip_once(self, samples: int) -> None:
+        """Start the next pass ``samples`` into the epoch's share: how a hand-written loop
+        resumes mid-epoch exactly. Frameworks that restart the epoch's data do not call it."""
+        self.skip = samples
+
     def __iter__(self) -> Iterator[int]:
         g = torch.Generator().manual_seed(self.seed + self.epoch)
         order = torch.randperm(self.length, generator=g)[: len(self) * self.world_size]
-        return iter(order[self.rank :: self.world_size].tolist())
+        start, self.skip = self.skip, 0
+        self.passes.append((self.epoch, start))
+        return iter(order[self.rank :: self.world_size][start:].tolist())
 
     def __len__(self) -> int:
         return self.length // self.world_size
@@ -73,6 +82,27 @@ def build_loader(
         generator=torch.Generator().manual_seed(seed),
         persistent_workers=workers > 0,
     )
+
+
+def build_val_loader(dataset: Dataset, batch_size: int, *, workers: int = 0,
+                     pin_memory: bool = False) -> DataLoader:
+    """The validation DataLoader: fixed order, full batches only, the training batch size.
+
+    Every rank evaluates the whole set (validation is not sharded), so every paradigm and every
+    rank computes the same metrics; equal batches make the mean of batch means the mean.
+    """
+    if len(dataset) < batch_size:  # type: ignore[arg-type]
+        raise ValueError(f"validation set of {len(dataset)} samples is smaller than one "  # type: ignore[arg-type]
+                         f"batch of {batch_size}")
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, drop_last=True,
+                      num_workers=workers, pin_memory=pin_memory,
+                      persistent_workers=workers > 0)
+
+
+def data_passes(loader: DataLoader) -> list[tuple[int, int]]:
+    """(epoch, first sample position) of every pass the loader's sampler started."""
+    sampler = loader.sampler
+    return list(sampler.passes) if isinstance(sampler, EpochShardedSampler) else []
 
 
 def set_loader_epoch(loader: DataLoader, epoch: int) -> None:

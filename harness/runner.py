@@ -9,6 +9,7 @@ when it did not.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.aggregate import aggregate, warnings_for
+from harness.aggregate import aggregate, partial_summary, warnings_for
 from harness.config import CellConfig
 from harness.results import SCHEMA_VERSION, Status, record_path, write_json_atomic
 
@@ -150,34 +151,39 @@ def _status_from_ranks(ranks: list[dict[str, Any]], world: int, log: str
     }
 
 
-def run_cell(
-    cfg: CellConfig, run_dir: Path, repetition: int, environment: dict[str, Any],
-    launch: Launch = SINGLE_NODE,
-) -> dict[str, Any]:
-    """Run one repetition of ``cfg`` in a fresh process; write and return its record.
+KEPT_FILES = {"config.json", "log.txt"}
 
-    KeyboardInterrupt is re-raised after the child's process group is ended and the record
-    is written with status ``interrupted``.
-    """
-    run_dir = run_dir.resolve()  # the child runs in its own folder: relative paths would break
-    work = run_dir / "work" / f"{cfg.key}__r{repetition}__n{launch.node_rank}"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+
+def _clean_work(work: Path) -> None:
+    """Remove what features wrote (checkpoints, metric logs, Lightning's folder): a suite
+    would otherwise keep gigabytes of checkpoints. The config, log and rank files stay."""
+    for path in work.iterdir():
+        if path.name in KEPT_FILES or (path.name.startswith("rank") and path.suffix == ".json"):
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+@dataclass
+class Outcome:
+    """What one launch of the worker (or of a torchrun group) ended with."""
+
+    status: Status
+    detail: dict[str, Any]
+    ranks: list[dict[str, Any]]
+    log_path: Path
+    interrupted: bool = False
+
+
+def _launch(cfg: CellConfig, work: Path, launch: Launch) -> Outcome:
+    """Run the worker for ``cfg`` in ``work`` and classify how it ended."""
+    work.mkdir(parents=True, exist_ok=True)
     config_path = work / "config.json"
     config_path.write_text(json.dumps(cfg.to_dict(), indent=1))
     log_path = work / "log.txt"
-
-    record: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "key": cfg.key,
-        "repetition": repetition,
-        "node_rank": launch.node_rank,
-        "config": cfg.to_dict(),
-        "environment": environment,
-        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
     interrupted = False
-    start = time.perf_counter()
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             command(cfg, config_path, work, launch), stdout=log, stderr=subprocess.STDOUT,
@@ -191,12 +197,9 @@ def run_cell(
         except KeyboardInterrupt:
             interrupted, returncode = True, None
             _kill_group(proc)
-    record["process_wall_s"] = time.perf_counter() - start
-
     ranks = sorted(
         (json.loads(p.read_text()) for p in work.glob("rank*.json")), key=lambda r: r["rank"]
     )
-    record["ranks"] = ranks
     if interrupted:
         status, detail = Status.INTERRUPTED, {"message": "interrupted by the user (Ctrl-C)"}
     elif returncode is None:
@@ -207,13 +210,76 @@ def run_cell(
         if status is Status.CRASHED or (status is Status.OK and returncode != 0):
             status = Status.CRASHED
             detail = {"message": _crash_message(returncode, log_text)}
-    record.update(status=status.value, **detail)
-    if status is Status.OK:
-        record["measurements"] = aggregate(ranks, cfg)
+    return Outcome(status, detail, ranks, log_path, interrupted)
+
+
+def first_leg(cfg: CellConfig) -> CellConfig:
+    """The run a ``resume_at=N`` cell resumes from: the same cell trained to step N, with a
+    checkpoint at N (its timing is not used, so it runs with the shortest windows)."""
+    n = cfg.features.resume_at
+    features = dataclasses.replace(cfg.features.without("resume"), ckpt_every=n)
+    return cfg.replace(features=features, warmup=1, window=1, steps=n - 1)
+
+
+def _resume_from_first_leg(cfg: CellConfig, work: Path, launch: Launch
+                           ) -> tuple[CellConfig, Outcome | None]:
+    """Run the first leg; return the cell set to resume from its checkpoint, or the failure."""
+    leg = _launch(first_leg(cfg), work / "first-leg", launch)
+    if leg.status is not Status.OK:
+        leg.detail["message"] = (f"training to the resume point (step "
+                                 f"{cfg.features.resume_at}) failed: {leg.detail.get('message')}")
+        return cfg, leg
+    files = [c["file"] for c in leg.ranks[0]["events"]["checkpoints"]
+             if c["file"].startswith("periodic")]
+    path = work / "first-leg" / "ckpt" / files[-1]
+    return cfg.replace(features=dataclasses.replace(cfg.features, resume_from=str(path))), None
+
+
+def run_cell(
+    cfg: CellConfig, run_dir: Path, repetition: int, environment: dict[str, Any],
+    launch: Launch = SINGLE_NODE, keep_files: bool = False,
+) -> dict[str, Any]:
+    """Run one repetition of ``cfg`` in a fresh process; write and return its record.
+
+    KeyboardInterrupt is re-raised after the child's process group is ended and the record
+    is written with status ``interrupted``. ``keep_files`` keeps what the cell's features
+    wrote (checkpoints, logs) in its work folder, ``record["work_dir"]``. A cell with
+    ``resume_at=N`` runs twice, each time in a fresh process: to step N with a checkpoint,
+    then resumed from that checkpoint to the end; its record is the second run's.
+    """
+    run_dir = run_dir.resolve()  # the child runs in its own folder: relative paths would break
+    work = run_dir / "work" / f"{cfg.key}__r{repetition}__n{launch.node_rank}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    record: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "key": cfg.key,
+        "repetition": repetition,
+        "node_rank": launch.node_rank,
+        "config": cfg.to_dict(),
+        "environment": environment,
+        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "work_dir": str(work),
+    }
+    start = time.perf_counter()
+    worker_cfg, outcome = cfg, None
+    if cfg.features.resume_at and not cfg.features.resume_from:
+        worker_cfg, outcome = _resume_from_first_leg(cfg, work, launch)
+        record["resumed_from"] = worker_cfg.features.resume_from or None
+    if outcome is None:
+        outcome = _launch(worker_cfg, work, launch)
+    record["process_wall_s"] = time.perf_counter() - start
+    record["ranks"] = outcome.ranks
+    record.update(status=outcome.status.value, **outcome.detail)
+    if outcome.status is Status.OK:
+        record["measurements"] = aggregate(outcome.ranks, cfg)
         record["warnings"] = warnings_for(record["measurements"], cfg, environment)
     else:
-        record["log_tail"] = _tail(log_path)
+        record["log_tail"] = _tail(outcome.log_path)
+        record["partial"] = partial_summary(outcome.ranks)  # what it measured before it failed
+    if not keep_files:
+        _clean_work(work)
     write_json_atomic(record_path(run_dir, cfg.key, repetition, launch.node_rank), record)
-    if interrupted:
+    if outcome.interrupted:
         raise KeyboardInterrupt
     return record

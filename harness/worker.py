@@ -53,52 +53,114 @@ def configure_process(cfg: CellConfig, local_rank: int) -> torch.device:
     return torch.device("cpu")
 
 
-def run(cfg: CellConfig, rank: int, local_rank: int, world: int) -> dict[str, Any]:
-    """Build the workload, import the paradigm, train, and return this rank's measurements."""
+def run(cfg: CellConfig, rank: int, local_rank: int, world: int, cell: dict[str, Any]
+        ) -> dict[str, Any]:
+    """Build the workload, import the paradigm, train, and return this rank's measurements.
+
+    ``cell`` receives the run context as soon as it exists, so that a failure later on can
+    still report what was measured up to it (``partial``).
+    """
     from harness.adapters import load_adapter
     from harness.context import RunContext
-    from harness.data import build_loader, to_device
     from harness.discovery import resolve
-    from harness.environment import capture_runtime
-    from harness.trackers.flops import count_step_flops
+    from harness.faults import inject_bug
+    from harness.trackers.phases import PhaseTimer
 
     device = configure_process(cfg, local_rank)
     workload = resolve(cfg.workload).from_size(cfg.size)
     dataset = workload.build_dataset()
+    pristine = workload.loss  # the FLOP count after training runs the workload's own code
 
     t0 = time.perf_counter()
     adapter = load_adapter(cfg.paradigm)
     import_framework_s = time.perf_counter() - t0
 
-    ctx = RunContext(cfg, workload, dataset, device, rank, local_rank, world)
+    if cfg.features.raise_at_step:
+        inject_bug(workload, cfg.features.raise_at_step, cfg.features.accumulate)
+    phases = PhaseTimer() if cfg.phases else None
+    if phases is not None:
+        phases.attach(workload)
+    ctx = RunContext(cfg, workload, dataset, device, rank, local_rank, world,
+                     work_dir=Path.cwd(), phases=phases)
+    cell["ctx"] = ctx
     probe = ctx.start_clock()
     model = adapter.train(ctx)
-    if probe.step != cfg.total_steps:
+    if probe.events.stopped_at is not None:
+        probe.finish()  # stopped early: read the peaks the last step would have read
+    elif probe.step != cfg.total_steps:
         raise RuntimeError(f"{cfg.paradigm.value} ran {probe.step} of {cfg.total_steps} steps")
+    workload.loss = pristine  # type: ignore[method-assign]
+    out = measurements(ctx, model)
+    first_step_wall = _WALL0 + (probe.timer.first_step_end - _PERF0)
+    spawn = float(os.environ.get(SPAWN_TIME_ENV, _WALL0))
+    out["startup"] = {
+        "import_torch_s": IMPORT_TORCH_S,
+        "import_framework_s": import_framework_s,
+        "to_first_step_s": out["timing"]["first_step_s"],
+        "spawn_to_first_step_s": first_step_wall - spawn,
+    }
+    return out
 
+
+def measurements(ctx: Any, model: torch.nn.Module) -> dict[str, Any]:
+    """Everything the probe and its trackers gathered, after training, as plain data."""
+    from harness.data import build_loader, to_device
+    from harness.environment import capture_runtime
+    from harness.trackers.flops import count_step_flops
+
+    cfg, probe = ctx.cfg, ctx.probe
     timing = probe.timer.result()
     parity = probe.losses.result(model)  # before the FLOP count's extra step touches buffers
     # one batch for the FLOP count: no worker processes needed for it
-    batch = to_device(next(iter(build_loader(dataset, cfg.batch_size, cfg.seed))), device)
-    flops = count_step_flops(workload, model, batch, ctx.amp)
-    first_step_wall = _WALL0 + (probe.timer.first_step_end - _PERF0)
-    spawn = float(os.environ.get(SPAWN_TIME_ENV, _WALL0))
-    return {
+    batch = to_device(next(iter(build_loader(ctx.dataset, cfg.batch_size, cfg.seed))),
+                      ctx.device)
+    flops = count_step_flops(ctx.workload, model, batch, ctx.amp)
+    out = {
         "timing": dataclasses.asdict(timing),
         "memory": dataclasses.asdict(probe.memory.result),
+        "disk": dataclasses.asdict(probe.disk.result),
         "parity": dataclasses.asdict(parity),
         "flops_per_step": flops,  # this rank's per-process batch, forward + backward
         "extras": {k: v[-cfg.steps:] for k, v in probe.extras.items()},  # steady state only
-        "startup": {
-            "import_torch_s": IMPORT_TORCH_S,
-            "import_framework_s": import_framework_s,
-            "to_first_step_s": timing.first_step_s,
-            "spawn_to_first_step_s": first_step_wall - spawn,
-        },
-        "items_per_sample": workload.items_per_sample(),
-        "item_name": workload.item_name,
+        "events": _events(ctx),
+        "items_per_sample": ctx.workload.items_per_sample(),
+        "item_name": ctx.workload.item_name,
         "runtime": capture_runtime(),
     }
+    if ctx.phases is not None:
+        out["phases"] = dataclasses.asdict(ctx.phases.result(first=cfg.warmup))
+    if probe.profiler is not None:
+        steps = max(probe.ran - cfg.warmup, 0)
+        code = ctx.phases.optimizer_step_code if ctx.phases else None
+        out["attribution"] = dataclasses.asdict(probe.profiler.result(steps, code))
+    return out
+
+
+def _events(ctx: Any) -> dict[str, Any]:
+    from harness.data import data_passes
+    from harness.trackers.events import checkpoint_files
+
+    events = ctx.probe.events
+    events.checkpoints = checkpoint_files(ctx.work_dir / "ckpt")
+    if ctx.train_loader is not None:
+        events.data_passes = data_passes(ctx.train_loader)
+        events.batches_per_epoch = len(ctx.train_loader)
+    return dataclasses.asdict(events)
+
+
+def partial(ctx: Any) -> dict[str, Any]:
+    """What a failed run measured before it failed: steps, timing windows, losses, events."""
+    probe = ctx.probe
+    try:
+        probe.finish()
+    except Exception as exc:  # a broken device must not hide what was measured before
+        print(f"[harness] reading peaks after the failure failed: {exc}", file=sys.stderr)
+    out = {"steps_done": probe.step, "timing": dataclasses.asdict(probe.timer.result()),
+           "losses": probe.losses.values(), "memory": dataclasses.asdict(probe.memory.result),
+           "events": dataclasses.asdict(probe.events)}
+    if ctx.phases is not None:
+        out["phases"] = dataclasses.asdict(ctx.phases.result(first=ctx.cfg.warmup))
+    return out
 
 
 def _is_collective_timeout(exc: BaseException) -> bool:
@@ -130,8 +192,9 @@ def main(argv: list[str]) -> int:
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     world = int(os.environ.get("WORLD_SIZE", 1))
     out: dict[str, Any] = {"rank": rank}
+    cell: dict[str, Any] = {}
     try:
-        out.update(run(cfg, rank, local_rank, world), status=Status.OK.value)
+        out.update(run(cfg, rank, local_rank, world, cell), status=Status.OK.value)
         code = 0
     except BaseException as exc:  # recorded, never lost: the runner reads this file
         tail = traceback.format_exc().splitlines()[-TRACEBACK_TAIL_LINES:]
@@ -143,6 +206,8 @@ def main(argv: list[str]) -> int:
         )
         print(f"[harness] rank {rank}: {type(exc).__name__}: {exc}", file=sys.stderr)
         code = 130 if isinstance(exc, KeyboardInterrupt) else 1
+        if "ctx" in cell and getattr(cell["ctx"], "probe", None) is not None:
+            out["partial"] = partial(cell["ctx"])  # nothing measured before the failure is lost
     write_json_atomic(out_dir / f"rank{rank}.json", out)
     return code
 

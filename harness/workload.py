@@ -86,9 +86,37 @@ class Workload(ABC):
 
     # ---- optional, with defaults
     def build_val_dataset(self) -> Dataset | None:
-        """Return a validation dataset, or None when the workload has none."""
+        """Return a deterministic validation dataset, or None when the workload has none
+        (cells with validation are then recorded ``unsupported``)."""
         return None
+
+    def evaluate(self, model: nn.Module, batch: Any) -> Mapping[str, Tensor]:
+        """Validation metrics of one batch, each a scalar batch mean; ``loss`` is required.
+
+        Called under ``torch.no_grad()`` (or inference mode) with the model in eval mode.
+        Classification workloads add ``accuracy``; any other name is the workload's own.
+        """
+        return {"loss": self.loss(model, batch)}
+
+    def build_scheduler(
+        self, optimizer: torch.optim.Optimizer, total_steps: int
+    ) -> torch.optim.lr_scheduler.LRScheduler:
+        """The LR scheduler for cells with ``scheduler`` on, stepped after every optimizer
+        step; ``total_steps`` counts those steps. Default: cosine annealing over the run."""
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
 
     def items_per_sample(self) -> int:
         """How many throughput items one sample holds (1, or the sequence length for tokens)."""
         return 1
+
+
+def classification_metrics(logits: Tensor, targets: Tensor) -> dict[str, Tensor]:
+    """Cross-entropy and accuracy of one batch, for ``Workload.evaluate`` of a classifier.
+
+    ``logits`` is (N, classes) and ``targets`` (N,); sequence models flatten first.
+    """
+    return {
+        "loss": nn.functional.cross_entropy(logits, targets),
+        "accuracy": (logits.argmax(dim=-1) == targets).float().mean(),
+    }
+

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from harness.workload import Workload
+from harness.workload import Workload, classification_metrics
 
 
 class BasicBlock(nn.Module):
@@ -66,17 +66,27 @@ class CNN(Workload):
     def build_model(self) -> nn.Module:
         return ResNet(self.width, self.stages, self.blocks, self.classes)
 
-    def build_dataset(self) -> TensorDataset:
-        g = torch.Generator().manual_seed(1234)
-        coarse = torch.randn(self.classes, 3, 4, 4, generator=g)
+    def _data(self, samples: int, seed: int) -> TensorDataset:
+        coarse = torch.randn(self.classes, 3, 4, 4, generator=torch.Generator().manual_seed(1234))
         patterns = nn.functional.interpolate(coarse, size=self.image, mode="bilinear")
-        y = torch.randint(self.classes, (self.samples,), generator=g)
-        noise = torch.randn(self.samples, 3, self.image, self.image, generator=g)
+        g = torch.Generator().manual_seed(seed)
+        y = torch.randint(self.classes, (samples,), generator=g)
+        noise = torch.randn(samples, 3, self.image, self.image, generator=g)
         return TensorDataset(patterns[y] + noise, y)
+
+    def build_dataset(self) -> TensorDataset:
+        return self._data(self.samples, seed=1235)
+
+    def build_val_dataset(self) -> TensorDataset:
+        return self._data(self.samples // 8, seed=4321)
 
     def loss(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         x, y = batch
         return nn.functional.cross_entropy(model(x), y)
+
+    def evaluate(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]):
+        x, y = batch
+        return classification_metrics(model(x), y)
 
     def build_optimizer(self, params) -> torch.optim.Optimizer:
         return torch.optim.SGD(params, lr=0.05, momentum=0.9, weight_decay=5e-4)

@@ -12,7 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import Dataset
 
-from harness.workload import Workload
+from harness.workload import Workload, classification_metrics
 
 
 class Block(nn.Module):
@@ -49,9 +49,12 @@ class TinyGPT(nn.Module):
 class MarkovTokens(Dataset):
     """``samples`` sequences of ``seq_len + 1`` tokens; item i is (tokens[:-1], tokens[1:])."""
 
-    def __init__(self, vocab: int, seq_len: int, samples: int, successors: int = 4) -> None:
-        g = torch.Generator().manual_seed(1234)
-        nxt = torch.randint(vocab, (vocab, successors), generator=g)
+    def __init__(self, vocab: int, seq_len: int, samples: int, successors: int = 4,
+                 seed: int = 1235) -> None:
+        # the chain is fixed; the seed only picks which sequences are drawn from it
+        nxt = torch.randint(vocab, (vocab, successors),
+                            generator=torch.Generator().manual_seed(1234))
+        g = torch.Generator().manual_seed(seed)
         seqs = torch.empty(samples, seq_len + 1, dtype=torch.long)
         seqs[:, 0] = torch.randint(vocab, (samples,), generator=g)
         choice = torch.randint(successors, (samples, seq_len), generator=g)
@@ -92,10 +95,18 @@ class GPT(Workload):
     def build_dataset(self) -> MarkovTokens:
         return MarkovTokens(self.vocab, self.seq_len, self.samples)
 
+    def build_val_dataset(self) -> MarkovTokens:
+        return MarkovTokens(self.vocab, self.seq_len, self.samples // 8, seed=4321)
+
     def loss(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         x, y = batch
         logits = model(x)
         return F.cross_entropy(logits.view(-1, logits.size(-1)), y.reshape(-1))
+
+    def evaluate(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]):
+        x, y = batch
+        logits = model(x)
+        return classification_metrics(logits.view(-1, logits.size(-1)), y.reshape(-1))
 
     def build_optimizer(self, params) -> torch.optim.Optimizer:
         return torch.optim.AdamW(params, lr=3e-3, weight_decay=0.1)

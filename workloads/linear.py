@@ -5,7 +5,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from harness.workload import Workload
+from harness.workload import Workload, classification_metrics
 
 
 class Linear(Workload):
@@ -19,15 +19,24 @@ class Linear(Workload):
     def build_model(self) -> nn.Module:
         return nn.Linear(self.features, 2)
 
-    def build_dataset(self) -> TensorDataset:
-        g = torch.Generator().manual_seed(1234)  # data never depends on the training seed
-        x = torch.randn(self.samples, self.features, generator=g)
-        w = torch.randn(self.features, generator=g)
+    def _data(self, samples: int, seed: int) -> TensorDataset:
+        w = torch.randn(self.features, generator=torch.Generator().manual_seed(1234))
+        x = torch.randn(samples, self.features, generator=torch.Generator().manual_seed(seed))
         return TensorDataset(x, (x @ w > 0).long())
+
+    def build_dataset(self) -> TensorDataset:
+        return self._data(self.samples, seed=1235)  # data never depends on the training seed
+
+    def build_val_dataset(self) -> TensorDataset:
+        return self._data(self.samples // 4, seed=4321)
 
     def loss(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         x, y = batch
         return nn.functional.cross_entropy(model(x), y)
+
+    def evaluate(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]):
+        x, y = batch
+        return classification_metrics(model(x), y)
 
     def build_optimizer(self, params) -> torch.optim.Optimizer:
         return torch.optim.SGD(params, lr=0.1)

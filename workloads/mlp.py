@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from harness.workload import Workload
+from harness.workload import Workload, classification_metrics
 
 
 class MLP(Workload):
@@ -36,16 +36,27 @@ class MLP(Workload):
         layers.append(nn.Linear(width, self.classes))
         return nn.Sequential(*layers)
 
-    def build_dataset(self) -> TensorDataset:
-        g = torch.Generator().manual_seed(1234)
-        prototypes = torch.randn(self.classes, self.features, generator=g)
-        y = torch.randint(self.classes, (self.samples,), generator=g)
-        x = prototypes[y] + 2.0 * torch.randn(self.samples, self.features, generator=g)
+    def _data(self, samples: int, seed: int) -> TensorDataset:
+        prototypes = torch.randn(self.classes, self.features,
+                                 generator=torch.Generator().manual_seed(1234))
+        g = torch.Generator().manual_seed(seed)
+        y = torch.randint(self.classes, (samples,), generator=g)
+        x = prototypes[y] + 2.0 * torch.randn(samples, self.features, generator=g)
         return TensorDataset(x, y)
+
+    def build_dataset(self) -> TensorDataset:
+        return self._data(self.samples, seed=1235)
+
+    def build_val_dataset(self) -> TensorDataset:
+        return self._data(self.samples // 8, seed=4321)
 
     def loss(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         x, y = batch
         return nn.functional.cross_entropy(model(x), y)
+
+    def evaluate(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]):
+        x, y = batch
+        return classification_metrics(model(x), y)
 
     def build_optimizer(self, params) -> torch.optim.Optimizer:
         return torch.optim.SGD(params, lr=0.01, momentum=0.9)

@@ -4,55 +4,85 @@ Ignite's supervised trainer splits a step into ``model_fn`` (forward) and ``loss
 workload's ``loss`` does both, so ``model_fn`` calls it and ``loss_fn`` passes it through.
 ``minimal`` replaces the default ``loss.item()`` output with the detached loss (no host sync);
 ``defaults`` keeps ``loss.item()`` and prints the loss every 50 iterations, as Ignite's
-quick-start does. bf16, and fp16 on CPU, use a custom update step: Ignite's AMP step only
-autocasts CUDA to fp16.
+quick-start does. Gradient accumulation uses the supervised trainer's own
+``gradient_accumulation_steps`` on one process.
+
+Where the supervised trainer cannot do what the cell asks, the adapter writes its own update
+function, which is what Ignite's documentation recommends for anything custom: mixed precision
+(Ignite's ``amp_mode`` autocasts only to fp16, and with the weight-cast cache on, unlike the
+harness's shared policy), gradient clipping (no argument for it), and accumulation under DDP
+(the supervised trainer does not skip the gradient all-reduce on non-final micro-batches).
+Features are handlers (``harness.adapters.ignite_parts``).
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import ignite.distributed as idist
+import torch
 from ignite.engine import Engine, Events, create_supervised_trainer
+from ignite.handlers import Checkpoint
 from ignite.utils import convert_tensor
 from torch import nn
 
 from harness.adapters import LOG_EVERY
+from harness.adapters import ignite_parts as parts
+from harness.calibration import busy_wait
 from harness.config import Precision, Profile
 from harness.context import DDP_KWARGS, RunContext
 from harness.data import set_loader_epoch
 
 
-def _custom_amp_trainer(ctx: RunContext, net: nn.Module, optimizer: Any, output: Any) -> Engine:
-    scaler = ctx.amp.make_scaler()
+def _custom_update(ctx: RunContext, net: nn.Module, model: nn.Module, optimizer: Any,
+                   scaler: torch.amp.GradScaler | None, output: Any) -> Engine:
+    """The supervised step written out: AMP policy, clipping, accumulation with no_sync."""
+    f = ctx.features
+    k = f.accumulate
 
     def update(engine: Engine, batch: Any) -> Any:
-        optimizer.zero_grad()
+        first, last = (engine.state.iteration - 1) % k == 0, engine.state.iteration % k == 0
+        if first:
+            optimizer.zero_grad()
         net.train()
         batch = convert_tensor(batch, ctx.device, non_blocking=True)
-        with ctx.amp.autocast():
-            loss = ctx.workload.loss(net, batch)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            optimizer.step()
-        return output(None, None, None, loss)
+        sync = contextlib.nullcontext() if last or not ctx.distributed else net.no_sync()
+        with sync:  # type: ignore[attr-defined]
+            with ctx.amp.autocast():
+                loss = ctx.workload.loss(net, batch)
+            scaled = loss / k if k > 1 else loss
+            (scaler.scale(scaled) if scaler is not None else scaled).backward()
+        if last:
+            if f.clip_norm:
+                if scaler is not None:
+                    scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), f.clip_norm)
+            if scaler is not None:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+        return output(None, None, loss, loss)
 
     return Engine(update)
 
 
-def _make_trainer(ctx: RunContext, net: nn.Module, optimizer: Any) -> Engine:
+def _needs_custom_update(ctx: RunContext) -> bool:
+    f = ctx.features
+    return (ctx.cfg.precision is not Precision.FP32 or bool(f.clip_norm)
+            or (f.accumulate > 1 and ctx.distributed))
+
+
+def _make_trainer(ctx: RunContext, net: nn.Module, model: nn.Module, optimizer: Any,
+                  scaler: torch.amp.GradScaler | None) -> Engine:
     defaults = ctx.cfg.profile is Profile.DEFAULTS
-    output = (lambda x, y, y_pred, loss: loss.item()) if defaults else (
-        lambda x, y, y_pred, loss: loss.detach()
+    # y_pred is the workload's own loss (model_fn returns it), before any accumulation scaling
+    output = (lambda x, y, y_pred, loss: y_pred.item()) if defaults else (
+        lambda x, y, y_pred, loss: y_pred.detach()
     )
-    precision, cuda = ctx.cfg.precision, ctx.device.type == "cuda"
-    if precision is Precision.BF16_MIXED or (precision is Precision.FP16_MIXED and not cuda):
-        return _custom_amp_trainer(ctx, net, optimizer, output)
-    fp16 = precision is Precision.FP16_MIXED
+    if _needs_custom_update(ctx):
+        return _custom_update(ctx, net, model, optimizer, scaler, output)
     return create_supervised_trainer(
         net,
         optimizer,
@@ -65,32 +95,66 @@ def _make_trainer(ctx: RunContext, net: nn.Module, optimizer: Any) -> Engine:
         ),
         model_fn=lambda model, batch: ctx.workload.loss(model, batch),
         output_transform=output,
-        amp_mode="amp" if fp16 else None,
-        scaler=fp16,
+        gradient_accumulation_steps=ctx.features.accumulate,
     )
 
 
-def _train(local_rank: int, ctx: RunContext) -> nn.Module:
-    model = ctx.build_model()
-    if ctx.distributed:
-        net = idist.auto_model(model, **DDP_KWARGS)  # moves to the device and wraps in DDP
-    else:
-        net = model.to(ctx.device)  # auto_model would pick DataParallel on a multi-GPU host
-    optimizer = ctx.workload.build_optimizer(model.parameters())
-    loader = ctx.build_loader()
-    trainer = _make_trainer(ctx, net, optimizer)
-    probe = ctx.probe
+def _attach_features(ctx: RunContext, trainer: Engine, net: nn.Module,
+                     to_save: dict[str, Any], scheduler: Any) -> list[Any]:
+    """Every feature handler the cell asks for; returns the loggers to close at the end."""
+    f = ctx.features
+    if scheduler is not None:
+        parts.attach_scheduler(ctx, trainer, scheduler)
+    if f.validates:
+        parts.attach_validation(ctx, trainer, net, to_save)
+    if f.ckpt_every:
+        parts.attach_checkpoints(ctx, trainer, to_save)
+    if f.progress_bar and ctx.rank == 0:
+        parts.attach_progress_bar(trainer)
+    return parts.attach_loggers(ctx, trainer) if f.log and ctx.rank == 0 else []
+
+
+def _attach_probe(ctx: RunContext, trainer: Engine, loader: Any) -> None:
+    probe, k, delay = ctx.probe, ctx.features.accumulate, ctx.features.hook_delay_us
     trainer.add_event_handler(
         Events.EPOCH_STARTED, lambda e: set_loader_epoch(loader, e.state.epoch - 1)
     )
-    trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda e: probe.step_end(e.state.output))
+    trainer.add_event_handler(parts.every_step(k), lambda e: probe.step_end(e.state.output))
+    if delay:
+        trainer.add_event_handler(parts.every_step(k), lambda e: busy_wait(delay))
     if ctx.cfg.profile is Profile.DEFAULTS and ctx.rank == 0:
 
         @trainer.on(Events.ITERATION_COMPLETED(every=LOG_EVERY))
         def log_training_loss(engine: Engine) -> None:
             print(f"Epoch[{engine.state.epoch}] Loss: {engine.state.output:.2f}", flush=True)
 
-    trainer.run(loader, max_iters=ctx.cfg.total_steps)
+
+def _train(local_rank: int, ctx: RunContext) -> nn.Module:
+    f = ctx.features
+    model = ctx.build_model()
+    if ctx.distributed:
+        net = idist.auto_model(model, **DDP_KWARGS)  # moves to the device and wraps in DDP
+    else:
+        net = model.to(ctx.device)  # auto_model would pick DataParallel on a multi-GPU host
+    optimizer = ctx.workload.build_optimizer(model.parameters())
+    scheduler = (ctx.workload.build_scheduler(optimizer, ctx.optimizer_steps)
+                 if f.scheduler else None)
+    scaler = ctx.amp.make_scaler()
+    loader = ctx.build_loader()
+    trainer = _make_trainer(ctx, net, model, optimizer, scaler)
+    to_save: dict[str, Any] = {"model": model, "optimizer": optimizer, "trainer": trainer}
+    to_save.update({name: obj for name, obj in
+                    (("lr_scheduler", scheduler), ("scaler", scaler)) if obj is not None})
+    _attach_probe(ctx, trainer, loader)
+    opened = _attach_features(ctx, trainer, net, to_save, scheduler)
+    if f.resume_from:
+        Checkpoint.load_objects(to_load=to_save, checkpoint=f.resume_from)
+        ctx.probe.resume_at(trainer.state.iteration // f.accumulate)
+    try:
+        trainer.run(loader, max_iters=ctx.cfg.total_steps * f.accumulate)
+    finally:
+        for handle in opened:
+            handle.close()
     return model
 
 

@@ -2,47 +2,27 @@
 
 ``minimal`` is ``Trainer(barebones=True)``, Lightning's own mode for measuring Trainer
 overhead. ``defaults`` is what a new user gets: the Trainer's defaults (progress bar, logger,
-checkpoint at each epoch end, model summary) and ``self.log`` of the loss.
+checkpoint at each epoch end, model summary) and ``self.log`` of the loss. Features need a
+Trainer that is not barebones (barebones refuses checkpointing and ``self.log``), so a feature
+cell switches each of barebones' conveniences off by hand (the same Trainer: barebones only
+sets those flags and forbids ``self.log``) and then turns on what the cell asks for, through
+Trainer flags and callbacks (``harness.adapters.lightning_parts``).
 """
 
 from __future__ import annotations
 
-import tempfile
 import time
 from typing import Any
 
 import pytorch_lightning as pl
 from pytorch_lightning.strategies import DDPStrategy
-from torch import Tensor, nn
+from torch import nn
 
+from harness.adapters.lightning_parts import WorkloadModule, callbacks, feature_loggers
 from harness.config import Precision, Profile
-from harness.context import DDP_KWARGS, RunContext, StepProbe
+from harness.context import DDP_KWARGS, RunContext
+from harness.features.logs import METRIC
 from harness.precision import LIGHTNING_PRECISION, UnsupportedConfig
-from harness.workload import Workload
-
-
-class WorkloadModule(pl.LightningModule):
-    def __init__(self, workload: Workload, model: nn.Module, log_loss: bool) -> None:
-        super().__init__()
-        self.workload, self.model, self.log_loss = workload, model, log_loss
-
-    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
-        loss = self.workload.loss(self.model, batch)
-        if self.log_loss:
-            self.log("train_loss", loss)
-        return loss
-
-    def configure_optimizers(self) -> Any:
-        return self.workload.build_optimizer(self.model.parameters())
-
-
-class ProbeCallback(pl.Callback):
-    def __init__(self, probe: StepProbe) -> None:
-        self.probe = probe
-
-    def on_train_batch_end(self, trainer: pl.Trainer, module: Any, outputs: Any, *_: Any) -> None:
-        self.probe.step_end(outputs["loss"])
-
 
 DDP_SYNC = "lightning_ddp_sync_s"
 
@@ -69,34 +49,65 @@ def _time_ddp_sync(trainer: pl.Trainer, sink: list[float]) -> None:
     loop._broadcast_sigterm_tensor = timed  # type: ignore[method-assign]
 
 
-def train(ctx: RunContext) -> nn.Module:
-    if ctx.cfg.precision is Precision.FP16_MIXED and ctx.device.type == "cpu":
-        # Lightning would silently switch to bf16 here; refuse rather than compare unlike runs.
-        raise UnsupportedConfig("Lightning runs fp16-mixed on CPU as bf16-mixed")
-    defaults = ctx.cfg.profile is Profile.DEFAULTS
-    model = ctx.build_model()
-    module = WorkloadModule(ctx.workload, model, log_loss=defaults)
-    loader = ctx.build_loader()
+def _feature_flags(ctx: RunContext) -> dict[str, Any]:
+    """Trainer flags of a feature cell: barebones' switches off, then the cell's features."""
+    f = ctx.features
+    loggers = feature_loggers(ctx)
+    flags: dict[str, Any] = dict(
+        enable_checkpointing=bool(f.ckpt_every or f.ckpt_best_k), logger=loggers or False,
+        enable_progress_bar=f.progress_bar, enable_model_summary=False,
+        log_every_n_steps=f.log_every if loggers else 0,
+        accumulate_grad_batches=f.accumulate,
+    )
+    if not f.validates:
+        flags["num_sanity_val_steps"] = 0
+    if f.clip_norm:
+        flags.update(gradient_clip_val=f.clip_norm, gradient_clip_algorithm="norm")
+    if f.val_every:  # counted in batches, globally (not per epoch): N optimizer steps
+        flags.update(val_check_interval=f.val_every * f.accumulate, check_val_every_n_epoch=None)
+    return flags
+
+
+def _trainer(ctx: RunContext, root: str) -> pl.Trainer:
     strategy: Any = "auto"
     if ctx.distributed:
         strategy = DDPStrategy(process_group_backend=ctx.backend, timeout=ctx.collective_timeout,
                                **DDP_KWARGS)
+    if ctx.cfg.profile is Profile.DEFAULTS:
+        mode: dict[str, Any] = {}
+    elif ctx.features.active():
+        mode = _feature_flags(ctx)
+    else:
+        mode = {"barebones": True}
     local_world = ctx.cfg.local_world_size
-    with tempfile.TemporaryDirectory(prefix="pl-") as root:
-        trainer = pl.Trainer(
-            accelerator="gpu" if ctx.device.type == "cuda" else "cpu",
-            devices=local_world,
-            num_nodes=ctx.world_size // local_world,
-            strategy=strategy,
-            precision=LIGHTNING_PRECISION[ctx.cfg.precision],  # type: ignore[arg-type]
-            max_steps=ctx.cfg.total_steps,
-            max_epochs=-1,
-            use_distributed_sampler=False,  # keep the shared sampler (fairness rule 3)
-            callbacks=[ProbeCallback(ctx.probe)],
-            default_root_dir=root,
-            barebones=not defaults,
-        )
-        if ctx.distributed:
-            _time_ddp_sync(trainer, ctx.probe.extras.setdefault(DDP_SYNC, []))
-        trainer.fit(module, train_dataloaders=loader)
+    return pl.Trainer(
+        accelerator="gpu" if ctx.device.type == "cuda" else "cpu",
+        devices=local_world,
+        num_nodes=ctx.world_size // local_world,
+        strategy=strategy,
+        precision=LIGHTNING_PRECISION[ctx.cfg.precision],  # type: ignore[arg-type]
+        max_steps=ctx.cfg.total_steps,
+        max_epochs=-1,
+        use_distributed_sampler=False,  # keep the shared sampler (fairness rule 3)
+        callbacks=callbacks(ctx),
+        default_root_dir=root,
+        **mode,
+    )
+
+
+def train(ctx: RunContext) -> nn.Module:
+    if ctx.cfg.precision is Precision.FP16_MIXED and ctx.device.type == "cpu":
+        # Lightning would silently switch to bf16 here; refuse rather than compare unlike runs.
+        raise UnsupportedConfig("Lightning runs fp16-mixed on CPU as bf16-mixed")
+    f = ctx.features
+    model = ctx.build_model()
+    log_name = METRIC if (ctx.cfg.profile is Profile.DEFAULTS or f.log) else None
+    module = WorkloadModule(ctx, model, log_name)
+    loader = ctx.build_loader()
+    val_loader = ctx.build_val_loader() if f.validates else None
+    trainer = _trainer(ctx, str(ctx.folder("lightning")))
+    if ctx.distributed:
+        _time_ddp_sync(trainer, ctx.probe.extras.setdefault(DDP_SYNC, []))
+    trainer.fit(module, train_dataloaders=loader, val_dataloaders=val_loader,
+                ckpt_path=f.resume_from or None)
     return model

@@ -40,10 +40,12 @@ class LossRecorder:
         """Keep the step's loss; a tensor stays on its device until ``result``."""
         self._losses.append(loss.detach() if isinstance(loss, Tensor) else loss)
 
-    def result(self, model: nn.Module) -> ParityResult:
+    def values(self) -> list[float]:
+        """The recorded losses as floats (one host copy)."""
         if self._losses and all(isinstance(x, Tensor) for x in self._losses):
-            losses = torch.stack(self._losses).float().cpu().tolist()  # type: ignore[arg-type]
-        else:
-            losses = [float(x) for x in self._losses]
-        return ParityResult(losses=losses, weights_sha256=weights_digest(model),
+            return torch.stack(self._losses).float().cpu().tolist()  # type: ignore[arg-type]
+        return [float(x) for x in self._losses]
+
+    def result(self, model: nn.Module) -> ParityResult:
+        return ParityResult(losses=self.values(), weights_sha256=weights_digest(model),
                             params_sha256=weights_digest(model, buffers=False))

@@ -36,6 +36,13 @@ class TimingResult:
     def window_step_s(self) -> list[float]:
         return [w / self.window for w in self.window_s]
 
+    @property
+    def mean_step_s(self) -> float:
+        """Every measured step's time over the number of steps: unlike the median window it
+        includes work done every N steps (a checkpoint, a validation pass) in full."""
+        return sum(self.window_s) / (len(self.window_s) * self.window) if self.window_s else \
+            float("nan")
+
 
 class StepTimer:
     """Marks step ends and window edges; ``result()`` syncs once and returns the samples."""

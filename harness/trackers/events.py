@@ -1,0 +1,33 @@
+"""What the features did during a run, as each paradigm reports it to the probe.
+
+Validation results, the step at which early stopping ended training, checkpoints on disk and
+where the data passes began: the evidence that the three paradigms *behaved* the same, kept
+beside the timings of the same run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class FeatureEvents:
+    validations: list[dict[str, float]] = field(default_factory=list)  # {"step": s, metric: v}
+    stopped_at: int | None = None  # the optimizer step after which early stopping ended it
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)  # files on disk at the end
+    data_passes: list[tuple[int, int]] = field(default_factory=list)  # (epoch, first position)
+    batches_per_epoch: int | None = None  # of this rank's training loader
+    log_dir: str | None = None  # where the metric loggers wrote
+
+    def validated(self, step: int, metrics: dict[str, float]) -> None:
+        self.validations.append({"step": step, **{k: float(v) for k, v in metrics.items()}})
+
+
+def checkpoint_files(folder: Path) -> list[dict[str, Any]]:
+    """Every file under ``folder`` (recursively) with its size, by relative path."""
+    if not folder.is_dir():
+        return []
+    return [{"file": str(p.relative_to(folder)), "bytes": p.stat().st_size}
+            for p in sorted(folder.rglob("*")) if p.is_file()]
