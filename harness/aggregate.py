@@ -62,11 +62,38 @@ def phase_figures(rank: dict[str, Any]) -> dict[str, float] | None:
     return out
 
 
+CALIBRATION_TRIM = 0.1  # trimmed means: a GC pause in one group must not decide the check
+
+
+def calibration(rank: dict[str, Any], cfg: CellConfig) -> dict[str, float] | None:
+    """For a cell whose hook delays a random part of the steps: the framework time of the
+    steps after a delay minus that of the others, in the same process (one rank)."""
+    from scipy.stats import trim_mean
+
+    f, phases = cfg.features, rank.get("phases")
+    if not f.hook_delay_us or f.hook_delay_every < 2 or not phases:
+        return None
+    steps = rank["timing"]["step_host_s"]
+    framework = [s - a - b - c for s, a, b, c in
+                 zip(steps, phases["forward_s"], phases["backward_s"], phases["optimizer_s"])]
+    # a delay after step s lands in the interval that ends at step s + 1; sample j ends at
+    # step warmup + 1 + j (counted from where this process started)
+    first = cfg.warmup + (rank.get("events") or {}).get("first_step", 0)
+    delayed = [x for j, x in enumerate(framework) if f.delays(first + j)]
+    other = [x for j, x in enumerate(framework) if not f.delays(first + j)]
+    if len(delayed) < 2 or len(other) < 2:
+        return None
+    return {"injected_s": f.hook_delay_us * 1e-6, "delayed_steps": len(delayed),
+            "framework_s": float(trim_mean(delayed, CALIBRATION_TRIM)
+                                 - trim_mean(other, CALIBRATION_TRIM))}
+
+
 def _disk(ranks: list[dict[str, Any]]) -> dict[str, int | None]:
     out: dict[str, int | None] = {}
     for key in ("write_chars", "write_bytes"):
         values = [(r.get("disk") or {}).get(key) for r in ranks]
-        out[key] = None if any(v is None for v in values) else sum(values)
+        present = [int(v) for v in values if v is not None]
+        out[key] = sum(present) if len(present) == len(values) else None
     return out
 
 
@@ -91,6 +118,7 @@ def aggregate(ranks: list[dict[str, Any]], cfg: CellConfig) -> dict[str, Any]:
         "mean_step_s": _mean(per_window),
         "window_step_s": per_window,
         "phases": phase_figures(ranks[0]),
+        "calibration": calibration(ranks[0], cfg),
         "disk": _disk(ranks),
         "events": ranks[0].get("events") or {},
         "attribution": ranks[0].get("attribution"),

@@ -7,6 +7,7 @@ and parity are measured against.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -14,10 +15,13 @@ import numpy as np
 import pandas as pd
 
 from harness.config import Paradigm, Precision
-from harness.stats import Summary, overhead
+from harness.features import Features
+from harness.stats import Summary, mean_difference, mean_estimate, overhead
 
 GROUP_KEYS = ["workload", "size", "profile", "precision", "world_size", "nnodes", "batch_size",
-              "device", "threads", "steps", "warmup", "window", "seed", "workers"]
+              "device", "threads", "steps", "warmup", "window", "seed", "workers", "features",
+              "phases"]
+PHASE_COLUMNS = ("forward_s", "backward_s", "optimizer_s", "framework_s")
 BASELINE = "plain"
 # Largest relative per-step loss difference from the baseline that still counts as the same
 # training. CPU fp32 must match bit for bit (the weight digests are compared); GPU fp32 allows
@@ -32,19 +36,37 @@ LOSS_TOLERANCE = {
 }
 
 
+def feature_key(features: dict[str, Any] | None) -> str:
+    """A cell's features as one hashable, readable value (its label; "none" for bare)."""
+    return Features.from_dict(features or {}).label
+
+
 def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per record: the config, the status and the headline measurements."""
+    """One row per record: the config, the status and the headline measurements.
+
+    ``features`` holds the feature label (a cell group key); ``profiler`` marks profiling
+    repetitions, which carry an attribution and no timing the statistics may use.
+    """
     rows = []
     for r in records:
         m = r.get("measurements") or {}
         startup, memory = m.get("startup", {}), m.get("memory", {})
+        phases, disk = m.get("phases") or {}, m.get("disk") or {}
+        config = {"features": {}, "phases": True, "profiler": False, **r["config"]}
         rows.append({
-            **{k: v for k, v in r["config"].items()},
+            **config,
+            "features": feature_key(config["features"]),
+            "features_json": json.dumps(config["features"], sort_keys=True),
+            "feature_names": ",".join(Features.from_dict(config["features"]).active()),
             "key": r["key"],
             "repetition": r["repetition"],
             "status": r["status"],
             "message": r.get("message"),
             "step_time_s": m.get("step_time_s", math.nan),
+            "mean_step_s": m.get("mean_step_s", math.nan),
+            **{f"{k}_s": phases.get(k, math.nan) for k in ("forward", "backward", "optimizer")},
+            "framework_s": phases.get("framework_s", math.nan),
+            "write_chars": disk.get("write_chars"),
             "items_per_s": m.get("items_per_s", math.nan),
             "item_name": m.get("item_name"),
             "import_framework_s": startup.get("import_framework_s", math.nan),
@@ -62,8 +84,18 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             "warnings": "; ".join(r.get("warnings") or []),
             "weights_sha256": m.get("weights_sha256"),
             "losses": m.get("losses"),
+            "events": m.get("events"),
+            "attribution": m.get("attribution"),
         })
     return pd.DataFrame(rows)
+
+
+def timed(records: pd.DataFrame) -> pd.DataFrame:
+    """Successful, timed records of timing repetitions (profiling repetitions left out)."""
+    if records.empty:
+        return records
+    finite = np.isfinite(records["step_time_s"].astype(float))
+    return records[(records["status"] == "ok") & finite & ~records["profiler"].astype(bool)]
 
 
 def _loss_gap(losses: list[float], baseline: list[float]) -> float:
@@ -99,10 +131,25 @@ def _worst_parity(reps: pd.DataFrame, base: pd.Series | None) -> tuple[str, floa
     return max(verdicts, key=lambda v: (_PARITY_RANK[v[0]], np.nan_to_num(v[1], nan=0.0)))
 
 
+def _framework(row: dict[str, Any], p: pd.DataFrame, base: pd.DataFrame) -> None:
+    """Phase means, framework time (t interval) and its excess over the plain loop."""
+    for col in PHASE_COLUMNS:
+        row[col] = float(p[col].astype(float).mean())
+    fw = p["framework_s"].astype(float)
+    if fw.isna().all():
+        return
+    est = mean_estimate(fw.tolist())
+    row.update(framework_ci=est.ci, framework_method=est.method)
+    base_fw = base.sort_values("repetition")["framework_s"].astype(float)
+    if len(base_fw) and not base_fw.isna().any() and row["paradigm"] != BASELINE:
+        d = mean_difference(fw.tolist(), base_fw.tolist())
+        row.update(framework_excess_s=d.value, framework_excess_ci=d.ci,
+                   framework_excess_method=d.method)
+
+
 def cells_frame(records: pd.DataFrame) -> pd.DataFrame:
     """One row per (cell group, paradigm): statistics over the successful repetitions."""
-    timed = np.isfinite(records["step_time_s"].astype(float))
-    ok = records[(records["status"] == "ok") & timed]  # a NaN would poison every statistic
+    ok = timed(records)  # a NaN would poison every statistic
     rows = []
     for group, g in ok.groupby(GROUP_KEYS, dropna=False, sort=True):
         base = g[g["paradigm"] == BASELINE]
@@ -121,10 +168,13 @@ def cells_frame(records: pd.DataFrame) -> pd.DataFrame:
                 row[col] = float(p[col].astype(float).median())
             row["warnings"] = "; ".join(sorted({w for joined in p["warnings"] if joined
                                                 for w in joined.split("; ")}))
+            row["mean_step_s"] = float(p["mean_step_s"].astype(float).median())
             if base_steps and paradigm != BASELINE:
                 ov = overhead(p["step_time_s"].tolist(), base_steps)
                 row.update(overhead_s=ov.seconds, overhead_ci=ov.ci, overhead_frac=ov.fraction,
-                           overhead_frac_ci=ov.fraction_ci, break_even_step_s=ov.break_even_step_s)
+                           overhead_frac_ci=ov.fraction_ci, break_even_step_s=ov.break_even_step_s,
+                           overhead_method=ov.method)
+            _framework(row, p, base)
             verdict, gap = _worst_parity(p, base.iloc[0] if len(base) else None)
             row.update(parity=verdict, loss_gap=gap)
             rows.append(row)

@@ -3,6 +3,7 @@
 Examples::
 
     python -m harness run --workload mlp --size tiny --steps 50
+    python -m harness run --workload mlp --features none val_every=20 ckpt_every=50
     python -m harness suite benchmarks/suites/smoke.toml --out runs/smoke
     python -m harness report runs/smoke
     python -m harness compare runs/before runs/after
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.config import CellConfig, ConfigError, Paradigm, Precision, Profile
+from harness.features import FeatureError, Features
 
 if TYPE_CHECKING:
     from harness.matrix import Repetitions
@@ -62,7 +64,18 @@ def _add_cell_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per cell process")
     p.add_argument("--nnodes", type=int, default=1,
                    help="machines in a multi-node cell (world size counts all processes)")
-    p.add_argument("--repetitions", type=int, default=1)
+    p.add_argument("--features", nargs="+", default=["none"], metavar="F",
+                   help="feature sets, one cell each: 'none' or NAME=VALUE,... "
+                        "(e.g. val_every=20,log=csv+tensorboard; see harness.features)")
+    p.add_argument("--no-phases", action="store_true",
+                   help="turn the forward/backward/optimizer probes off")
+    p.add_argument("--repetitions", type=int, default=1,
+                   help="repetitions per cell (the most, with --until-ci)")
+    p.add_argument("--until-ci", type=float, metavar="PCT",
+                   help="stop a cell group once every overhead's 95%% interval is within PCT%% "
+                        "of the plain step time (at least 6 repetitions)")
+    p.add_argument("--attribution", action="store_true",
+                   help="one extra profiling repetition per cell: where framework time goes")
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -160,13 +173,18 @@ def cells_from_args(args: argparse.Namespace) -> list[CellConfig]:
     ``with_default_batches``: everything else is validated first, without importing torch.
     """
     workloads = [_absolute_if_file(w) for w in args.workload]
+    try:
+        feature_sets = [Features.parse(f) for f in args.features]
+    except FeatureError as exc:
+        raise InputError(str(exc)) from None
     combos = itertools.product(
-        workloads, _enum_values(Profile, args.profile), _enum_values(Precision, args.precision),
-        args.world_size, _enum_values(Paradigm, args.paradigm),
+        workloads, _enum_values(Profile, args.profile), feature_sets,
+        _enum_values(Precision, args.precision), args.world_size,
+        _enum_values(Paradigm, args.paradigm),
     )
     cells = []
     try:
-        for workload, profile, precision, world, paradigm in combos:
+        for workload, profile, features, precision, world, paradigm in combos:
             per_node = max(world // max(args.nnodes, 1), 1)
             threads = args.threads or max(1, (os.cpu_count() or 1) // per_node)
             cells.append(CellConfig.from_dict(dict(
@@ -175,7 +193,8 @@ def cells_from_args(args: argparse.Namespace) -> list[CellConfig]:
                 batch_size=args.batch_size if args.batch_size is not None else 1,
                 steps=args.steps, warmup=args.warmup, window=args.window, seed=args.seed,
                 device=args.device, threads=threads, world_size=world, workers=args.workers,
-                timeout_s=args.timeout, nnodes=args.nnodes,
+                timeout_s=args.timeout, nnodes=args.nnodes, features=features,
+                phases=not args.no_phases,
             )))
     except ConfigError as exc:
         raise InputError(str(exc)) from None
@@ -264,14 +283,19 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"{kind.__name__.lower()}s: ", ", ".join(_choices(kind)))
         return 0
     if args.command == "run":
-        if args.repetitions <= 0:
-            raise InputError("repetitions must be > 0")
+        from harness.stopping import Plan
+
+        try:
+            run_plan = Plan(args.repetitions, until_ci_pct=args.until_ci,
+                            attribution=args.attribution)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
         cells = cells_from_args(args)
         validate_cells(cells)  # all of it before the batch-size lookup imports torch
         if args.batch_size is None:
             cells = with_default_batches(cells)
-        return _execute_and_report(cells, _run_dir(args.out, "run"), args.repetitions, "run",
-                                   args)
+        return _execute_and_report(cells, _run_dir(args.out, "run"),
+                                   dict.fromkeys(cells, run_plan), "run", args)
     if args.command == "suite":
         from harness.suite import SuiteError, load_suite
 
@@ -286,7 +310,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             raise InputError(str(exc)) from None
         cells = fitting_cells(suite.cells)
         return _execute_and_report(cells, _run_dir(args.out, suite.name),
-                                   {c: suite.repetitions[c] for c in cells}, suite.name, args)
+                                   {c: suite.plans[c] for c in cells}, suite.name, args)
     if args.command == "report":
         _require_run(args.run_dir)
         from reports.render import render_run

@@ -77,7 +77,7 @@ class CellConfig:
     workers: int = 0  # DataLoader worker processes
     timeout_s: float = 600.0  # the harness watchdog: the whole cell process tree
     collective_timeout_s: float = 120.0  # process-group timeout: a rank stuck in a collective
-    features: Features = Features()  # conveniences on top of the profile (harness.features)
+    features: Features = Features()  # noqa: RUF009 - frozen, so one shared default is safe
     phases: bool = True  # time forward / backward / optimizer inside every step
     profiler: bool = False  # a profiling repetition (attribution), kept out of the timing
 

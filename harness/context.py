@@ -10,6 +10,7 @@ their features did through ``probe.events``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
 from harness.config import CellConfig
@@ -38,6 +40,14 @@ DDP_KWARGS: dict[str, Any] = {
     "gradient_as_bucket_view": False,
     "bucket_cap_mb": 25,
 }
+
+
+def gradient_sync(net: nn.Module, sync: bool) -> contextlib.AbstractContextManager[Any]:
+    """DDP's gradient all-reduce on for this backward, or off (``no_sync``) for a non-final
+    micro-batch of gradient accumulation; without DDP there is nothing to sync."""
+    if sync or not isinstance(net, DistributedDataParallel):
+        return contextlib.nullcontext()
+    return net.no_sync()
 
 
 class StepProbe:
@@ -65,7 +75,7 @@ class StepProbe:
 
     def resume_at(self, step: int) -> None:
         """The adapter restored a checkpoint taken after global step ``step``."""
-        self.step = self.first_step = step
+        self.step = self.first_step = self.events.first_step = step
 
     @property
     def ran(self) -> int:

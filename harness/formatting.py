@@ -23,9 +23,13 @@ def duration(seconds: float | None, signed: bool = False) -> str:
     return f"{sign}{seconds:.2f} s"
 
 
-def interval(ci: tuple[float, float] | None, signed: bool = False) -> str:
-    if ci is None or any(_bad(v) for v in ci):
-        return ""
+TOO_FEW = "n too small"
+
+
+def interval(ci: object, signed: bool = False) -> str:
+    """``[lo, hi]`` as durations; "n too small" where there is no valid interval."""
+    if not isinstance(ci, tuple | list) or len(ci) != 2 or any(_bad(v) for v in ci):
+        return TOO_FEW
     return f"[{duration(ci[0], signed)}, {duration(ci[1], signed)}]"
 
 

@@ -1,18 +1,21 @@
-"""Run a matrix of cells: interleaved repetitions, resume, progress, Ctrl-C.
+"""Run a matrix of cells: interleaved repetitions, adaptive stops, resume, progress, Ctrl-C.
 
 Repetitions are interleaved (rep 0 of every cell, then rep 1, ...; within a rep the paradigms
 of one config follow each other), so slow drift of the machine hits every paradigm alike.
-A run folder holds ``manifest.json`` and ``cells/<key>__r<rep>.json``; running into an existing
-folder resumes it: records that are ``ok`` or ``unsupported`` are kept, everything else
-(missing, error, oom, timeout, crashed, interrupted) is run again.
+Each cell has a ``Plan`` (``harness.stopping``): a number of repetitions, optionally "until the
+overhead interval is tight", and optionally one profiling repetition, run after the timed
+ones. A run folder holds ``manifest.json`` and ``cells/<key>__r<rep>.json``; running into an
+existing folder resumes it: records that are ``ok`` or ``unsupported`` are kept, everything
+else (missing, error, oom, timeout, crashed, interrupted) is run again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,50 +32,127 @@ from harness.results import (
     write_json_atomic,
 )
 from harness.runner import SINGLE_NODE, Launch, run_cell
+from harness.stopping import Plan, Stop, decide, group_of
 
 FINAL_STATUSES = {Status.OK.value, Status.UNSUPPORTED.value}
+PROFILE_REPETITION = 0
+
+Repetitions = int | Mapping[CellConfig, Plan | int]
 
 
-Repetitions = int | Mapping[CellConfig, int]
+def plans_of(cells: list[CellConfig], repetitions: Repetitions) -> dict[CellConfig, Plan]:
+    """Every cell's plan, from one count for all or a count or plan per cell."""
+    def as_plan(value: Plan | int) -> Plan:
+        return value if isinstance(value, Plan) else Plan(int(value))
 
-
-def reps_of(repetitions: Repetitions, cell: CellConfig) -> int:
-    return repetitions if isinstance(repetitions, int) else repetitions[cell]
+    if isinstance(repetitions, int):
+        return {c: Plan(repetitions) for c in cells}
+    return {c: as_plan(repetitions[c]) for c in cells}
 
 
 def plan(cells: list[CellConfig], repetitions: Repetitions) -> list[tuple[CellConfig, int]]:
-    """Every (cell, repetition), repetition-major so that repetitions interleave.
-
-    ``repetitions`` is one count for all cells or a count per cell; a cell with more
-    repetitions than the others keeps running in the later rounds alone.
-    """
-    rounds = max((reps_of(repetitions, c) for c in cells), default=0)
+    """Every (cell, repetition) that may run, repetition-major so that repetitions interleave
+    (adaptive cells may stop earlier); profiling repetitions are not included."""
+    plans = plans_of(cells, repetitions)
+    rounds = max((p.repetitions for p in plans.values()), default=0)
     return [(cell, rep) for rep in range(rounds) for cell in cells
-            if rep < reps_of(repetitions, cell)]
+            if rep < plans[cell].repetitions]
+
+
+def _record(run_dir: Path, cell: CellConfig, rep: int, node_rank: int) -> dict[str, Any] | None:
+    path = record_path(run_dir, cell.key, rep, node_rank)
+    if not path.exists():
+        return None
+    try:
+        return read_record(path)
+    except SchemaError:
+        return None
 
 
 def is_done(run_dir: Path, cell: CellConfig, rep: int, node_rank: int = 0) -> bool:
-    path = record_path(run_dir, cell.key, rep, node_rank)
-    if not path.exists():
-        return False
-    try:
-        return read_record(path)["status"] in FINAL_STATUSES
-    except SchemaError:
-        return False
+    record = _record(run_dir, cell, rep, node_rank)
+    return record is not None and record["status"] in FINAL_STATUSES
 
 
-def _manifest(run_dir: Path, name: str, cells: Iterable[CellConfig], repetitions: Repetitions,
-              environment: dict[str, Any], **extra: Any) -> None:
-    cells = list(cells)
-    counts = [reps_of(repetitions, c) for c in cells]
+def _step_times(run_dir: Path, members: list[CellConfig], rounds: int, node_rank: int
+                ) -> dict[str, list[float]]:
+    """Each paradigm's successful step times over the first ``rounds`` repetitions."""
+    out: dict[str, list[float]] = {}
+    for cell in members:
+        for rep in range(rounds):
+            record = _record(run_dir, cell, rep, node_rank)
+            step = ((record or {}).get("measurements") or {}).get("step_time_s")
+            if record and record["status"] == Status.OK.value and step and math.isfinite(step):
+                out.setdefault(cell.paradigm.value, []).append(step)
+    return out
+
+
+def _manifest(run_dir: Path, name: str, plans: dict[CellConfig, Plan],
+              stops: dict[CellConfig, Stop], environment: dict[str, Any], **extra: Any) -> None:
+    def entry(cell: CellConfig, p: Plan) -> dict[str, Any]:
+        stop = stops.get(group_of(cell))
+        return {**cell.to_dict(), "repetitions": p.repetitions, "until_ci_pct": p.until_ci_pct,
+                "attribution": p.attribution, "stop": stop.to_dict() if stop else None}
+
     write_json_atomic(run_dir / "manifest.json", {
         "schema_version": SCHEMA_VERSION,
         "suite": name,
-        "repetitions": max(counts, default=0),
-        "cells": [{**c.to_dict(), "repetitions": n} for c, n in zip(cells, counts)],
+        "repetitions": max((p.repetitions for p in plans.values()), default=0),
+        "cells": [entry(c, p) for c, p in plans.items()],
         "environment": environment,
         **extra,
     })
+
+
+class _Matrix:
+    """The state of one execution: plans, stops, progress, counts."""
+
+    def __init__(self, cells: list[CellConfig], run_dir: Path, plans: dict[CellConfig, Plan],
+                 launch: Launch, bar: Any) -> None:
+        self.cells, self.run_dir, self.plans, self.launch, self.bar = cells, run_dir, plans, \
+            launch, bar
+        self.environment = capture_host()
+        self.stops: dict[CellConfig, Stop] = {}
+        self.groups: dict[CellConfig, list[CellConfig]] = {}
+        for cell in cells:
+            self.groups.setdefault(group_of(cell), []).append(cell)
+        self.walls: list[float] = []
+        self.skipped = 0
+        self.counts = dict.fromkeys((s.value for s in Status), 0)
+
+    def run(self, cell: CellConfig, rep: int) -> None:
+        if is_done(self.run_dir, cell, rep, self.launch.node_rank):
+            self.skipped += 1
+            self.bar.update()
+            return
+        self.bar.set_postfix_str(f"{cell.workload}/{cell.paradigm.value} r{rep}", refresh=False)
+        record = run_cell(cell, self.run_dir, rep, self.environment, self.launch)
+        self.counts[record["status"]] += 1
+        self.walls.append(record["process_wall_s"])
+        self.bar.update()
+        if record["status"] != Status.OK.value:
+            self.bar.write(f"[{record['status']}] {cell.key} r{rep}: {record.get('message')}")
+
+    def round(self, rep: int) -> None:
+        for cell in self.cells:
+            if rep < self.plans[cell].repetitions and group_of(cell) not in self.stops:
+                self.run(cell, rep)
+        for group, members in self.groups.items():
+            if group in self.stops:
+                continue
+            plan = self.plans[members[0]]
+            times = _step_times(self.run_dir, members, rep + 1, self.launch.node_rank)
+            stop = decide(plan, rep + 1, times)
+            if stop:
+                self.stops[group] = stop
+                left = sum(max(self.plans[m].repetitions - rep - 1, 0) for m in members)
+                self.bar.total -= left
+                self.bar.refresh()
+
+    def profile(self) -> None:
+        for cell in self.cells:
+            if self.plans[cell].attribution:
+                self.run(cell.replace(profiler=True), PROFILE_REPETITION)
 
 
 def execute(cells: list[CellConfig], run_dir: Path, repetitions: Repetitions,
@@ -80,36 +160,31 @@ def execute(cells: list[CellConfig], run_dir: Path, repetitions: Repetitions,
             progress: bool = True, launch: Launch = SINGLE_NODE) -> dict[str, Any]:
     """Run what is not done yet; return a summary. Re-raises KeyboardInterrupt after saving."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    environment = capture_host()
-    planned = plan(cells, repetitions)
-    todo = [(c, r) for c, r in planned if not is_done(run_dir, c, r, launch.node_rank)]
-    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    _manifest(run_dir, name, cells, repetitions, environment, started_at=started, state="running")
-    t0, walls, counts = time.perf_counter(), [], dict.fromkeys((s.value for s in Status), 0)
-    state = "finished"
-    bar = tqdm(todo, desc=name, unit="cell", disable=not progress, file=sys.stderr,
+    plans = plans_of(cells, repetitions)
+    total = sum(p.repetitions + p.attribution for p in plans.values())
+    bar = tqdm(total=total, desc=name, unit="cell", disable=not progress, file=sys.stderr,
                dynamic_ncols=True)
+    m = _Matrix(cells, run_dir, plans, launch, bar)
+    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    _manifest(run_dir, name, plans, m.stops, m.environment, started_at=started, state="running")
+    t0, state = time.perf_counter(), "finished"
     try:
-        for cell, rep in bar:
-            bar.set_postfix_str(f"{cell.workload}/{cell.paradigm.value} r{rep}", refresh=False)
-            record = run_cell(cell, run_dir, rep, environment, launch)
-            counts[record["status"]] += 1
-            walls.append(record["process_wall_s"])
-            if record["status"] != Status.OK.value:
-                bar.write(f"[{record['status']}] {cell.key} r{rep}: {record.get('message')}")
+        for rep in range(max((p.repetitions for p in plans.values()), default=0)):
+            m.round(rep)
+        m.profile()
     except KeyboardInterrupt:
         state = "interrupted"
-        counts[Status.INTERRUPTED.value] += 1
+        m.counts[Status.INTERRUPTED.value] += 1
         raise
     finally:
         bar.close()
         summary = {
             "state": state,
-            "ran": len(walls),
-            "skipped_done": len(planned) - len(todo),
-            "statuses": {k: v for k, v in counts.items() if v},
+            "ran": len(m.walls),
+            "skipped_done": m.skipped,
+            "statuses": {k: v for k, v in m.counts.items() if v},
             "wall_s": time.perf_counter() - t0,
-            "cell_process_wall_s": walls,
+            "cell_process_wall_s": m.walls,
         }
-        _manifest(run_dir, name, cells, repetitions, environment, started_at=started, **summary)
+        _manifest(run_dir, name, plans, m.stops, m.environment, started_at=started, **summary)
     return summary

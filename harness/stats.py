@@ -1,52 +1,98 @@
-"""Statistics over repetitions: summaries, overhead with confidence intervals, run comparison.
+"""Statistics over repetitions: summaries, intervals valid at the sample sizes used, overhead,
+mean differences, run comparison.
 
-The unit of replication is a repetition (one fresh process): its step time is the median of
-its timing windows. Windows within one process are not independent samples of the process
-lottery (memory layout, thread placement, CPU frequency), so intervals are computed over
-repetitions, never over windows.
+The unit of replication is a repetition (one fresh process). Windows within one process are not
+independent samples of the process lottery (memory layout, thread placement, CPU frequency), so
+intervals are computed over repetitions, never over windows.
 
-Intervals are percentile bootstraps of the median (distribution-free, deterministic: the
-resampling generator is seeded). Overhead pairs repetition i of a paradigm with repetition i of
-the baseline when the counts match: repetitions are interleaved, so pairing cancels drift.
+Two kinds of interval, each used only where it is valid, and never a percentile bootstrap of a
+handful of values (which prints an "interval" equal to the point estimate at n = 3):
+
+- medians (a cell's step time, the overhead of one paradigm over another): the exact,
+  distribution-free order-statistic interval of the sign test. Its coverage is at least 95%
+  for any continuous distribution, but with n < 6 no pair of order statistics reaches 95%
+  (even min..max covers 1 - 2/2^n), so below that no interval is given ("n too small").
+  Interleaved repetitions are paired, so the overhead is the median of the paired
+  differences; with unequal counts it is the Hodges-Lehmann shift with the exact
+  Mann-Whitney interval.
+- means of within-process averages (framework time, phase times, feature costs, each an
+  average over a hundred or more steps of one process): Student's t, which is valid from
+  n = 2 under normality and which such averages approach; it is given from n = 3 (at n = 2
+  it is twelve standard deviations wide). Paired where repetitions pair, Welch otherwise.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy import stats as sps
 
 CONFIDENCE = 0.95
+MIN_N_MEDIAN = 6  # the smallest n whose min..max interval of a median covers >= 95%
+MIN_N_MEAN = 3  # t intervals from here on
 UNSTABLE_CV = 0.10  # pyperf's threshold: standard deviation >= 10% of the mean
-BOOTSTRAP_RESAMPLES = 10_000
 BREAK_EVEN_FRACTION = 0.01  # the step time at which an overhead is 1% of it
 COMPARE_ALPHA = 0.01  # Mann-Whitney U, two-sided; reachable with 5 vs 5 repetitions
 COMPARE_MIN_CHANGE = 0.05  # and at least 5% (TorchBench flags 7%, asv 10%)
+SIGN_TEST, MANN_WHITNEY, T_PAIRED, T_WELCH, T_ONE = (
+    "sign test", "Mann-Whitney", "paired t", "Welch t", "t")
+TOO_SMALL = "n too small"
+
+Interval = tuple[float, float]
 
 
-def _percentile_ci(values: np.ndarray, level: float) -> tuple[float, float]:
-    lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)
+def median_interval(samples: Sequence[float], level: float = CONFIDENCE) -> Interval | None:
+    """Order-statistic interval [x(j), x(n+1-j)] for the median, or None when n is too small.
+
+    j is the largest rank with 2 * P(Binomial(n, 1/2) <= j - 1) <= 1 - level.
+    """
+    x = sorted(float(v) for v in samples)
+    n = len(x)
+    j = 0
+    while j < n // 2 and 2 * sps.binom.cdf(j, n, 0.5) <= 1 - level:
+        j += 1
+    return (x[j - 1], x[n - j]) if j else None
 
 
-def bootstrap_ci(
-    samples: Sequence[float],
-    stat: Callable[[np.ndarray], np.ndarray] = lambda a: np.median(a, axis=-1),
-    level: float = CONFIDENCE,
-    resamples: int = BOOTSTRAP_RESAMPLES,
-    seed: int = 0,
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``stat`` (vectorised over the last axis)."""
-    data = np.asarray(samples, dtype=float)
-    if data.size < 2:
-        v = float(data[0]) if data.size else math.nan
-        return v, v
-    idx = np.random.default_rng(seed).integers(0, data.size, (resamples, data.size))
-    return _percentile_ci(stat(data[idx]), level)
+@lru_cache(maxsize=256)
+def _mann_whitney_cdf(m: int, n: int) -> np.ndarray:
+    """P(U <= u) under the null, u = 0..m*n, counted exactly (no ties)."""
+    counts = np.zeros((m + 1, n + 1, m * n + 1))
+    counts[0, :, 0] = counts[:, 0, 0] = 1
+    for i in range(1, m + 1):
+        for k in range(1, n + 1):
+            counts[i, k, k:] += counts[i - 1, k, : m * n + 1 - k]  # the largest value is x
+            counts[i, k] += counts[i, k - 1]  # ... or it is y
+    total = counts[m, n]
+    return np.cumsum(total) / total.sum()
+
+
+def shift_interval(candidate: Sequence[float] | np.ndarray, baseline: Sequence[float] | np.ndarray,
+                   level: float = CONFIDENCE) -> tuple[float, Interval | None]:
+    """Hodges-Lehmann shift (median of all pairwise differences) and its exact interval."""
+    diffs = np.sort(np.subtract.outer(np.asarray(candidate, float),
+                                      np.asarray(baseline, float)).ravel())
+    point = float(np.median(diffs))
+    cdf = _mann_whitney_cdf(len(candidate), len(baseline))
+    k = int(np.searchsorted(cdf, (1 - level) / 2, side="right"))  # P(U <= k - 1) <= alpha/2
+    if k == 0:
+        return point, None
+    return point, (float(diffs[k - 1]), float(diffs[diffs.size - k]))
+
+
+def mean_interval(samples: Sequence[float] | np.ndarray, level: float = CONFIDENCE
+                  ) -> Interval | None:
+    """Student t interval of the mean; None below MIN_N_MEAN samples."""
+    x = np.asarray(samples, float)
+    if x.size < MIN_N_MEAN:
+        return None
+    half = sps.t.ppf((1 + level) / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)
+    return float(x.mean() - half), float(x.mean() + half)
 
 
 @dataclass(frozen=True)
@@ -89,9 +135,9 @@ class Summary:
         return float(np.quantile(self.samples, 0.90)) if self.samples else math.nan
 
     @property
-    def ci(self) -> tuple[float, float]:
-        """95% bootstrap interval of the median."""
-        return bootstrap_ci(self.samples)
+    def ci(self) -> Interval | None:
+        """95% order-statistic interval of the median; None below MIN_N_MEDIAN."""
+        return median_interval(self.samples)
 
 
 @dataclass(frozen=True)
@@ -99,23 +145,25 @@ class Overhead:
     """Candidate minus baseline step time, in seconds and as a fraction of the baseline."""
 
     seconds: float
-    ci: tuple[float, float]
+    ci: Interval | None  # None: too few repetitions for a valid interval
     baseline_s: float
     paired: bool
+    method: str = SIGN_TEST
+    n: int = 0
 
     @property
     def fraction(self) -> float:
         return self.seconds / self.baseline_s if self.baseline_s else math.nan
 
     @property
-    def fraction_ci(self) -> tuple[float, float]:
-        if not self.baseline_s:
-            return (math.nan, math.nan)
+    def fraction_ci(self) -> Interval | None:
+        if self.ci is None or not self.baseline_s:
+            return None
         return (self.ci[0] / self.baseline_s, self.ci[1] / self.baseline_s)
 
     @property
-    def half_width(self) -> float:
-        return (self.ci[1] - self.ci[0]) / 2
+    def half_width(self) -> float | None:
+        return (self.ci[1] - self.ci[0]) / 2 if self.ci else None
 
     @property
     def break_even_step_s(self) -> float | None:
@@ -123,26 +171,58 @@ class Overhead:
         return self.seconds / BREAK_EVEN_FRACTION if self.seconds > 0 else None
 
 
-def overhead(candidate: Sequence[float], baseline: Sequence[float], seed: int = 0) -> Overhead:
-    """median(candidate) - median(baseline), with a bootstrap 95% interval.
+def overhead(candidate: Sequence[float], baseline: Sequence[float]) -> Overhead:
+    """Candidate minus baseline: the median of paired differences when the counts match
+    (interleaved repetitions pair up), else the Hodges-Lehmann shift; exact intervals."""
+    c, b = np.asarray(candidate, float), np.asarray(baseline, float)
+    base = float(np.median(b)) if b.size else math.nan
+    if c.size == b.size and c.size:
+        diffs = c - b
+        ci = median_interval(diffs)
+        return Overhead(float(np.median(diffs)), ci, base, True,
+                        SIGN_TEST if ci else TOO_SMALL, int(c.size))
+    if not c.size or not b.size:
+        return Overhead(math.nan, None, base, False, TOO_SMALL, 0)
+    point, ci = shift_interval(c, b)
+    return Overhead(point, ci, base, False, MANN_WHITNEY if ci else TOO_SMALL,
+                    int(min(c.size, b.size)))
 
-    Equal-length inputs are treated as interleaved pairs (resampled jointly); otherwise the two
-    are resampled independently.
-    """
-    c, b = np.asarray(candidate, dtype=float), np.asarray(baseline, dtype=float)
-    point = float(np.median(c) - np.median(b))
-    paired = c.size == b.size
-    if c.size < 2 or b.size < 2:
-        return Overhead(point, (point, point), float(np.median(b)), paired)
-    rng = np.random.default_rng(seed)
-    if paired:
-        idx = rng.integers(0, c.size, (BOOTSTRAP_RESAMPLES, c.size))
-        diffs = np.median(c[idx], axis=1) - np.median(b[idx], axis=1)
-    else:
-        ic = rng.integers(0, c.size, (BOOTSTRAP_RESAMPLES, c.size))
-        ib = rng.integers(0, b.size, (BOOTSTRAP_RESAMPLES, b.size))
-        diffs = np.median(c[ic], axis=1) - np.median(b[ib], axis=1)
-    return Overhead(point, _percentile_ci(diffs, CONFIDENCE), float(np.median(b)), paired)
+
+@dataclass(frozen=True)
+class MeanDifference:
+    """A mean (or a mean difference) over repetitions with its t interval."""
+
+    value: float
+    ci: Interval | None
+    n: int
+    method: str
+
+    @property
+    def half_width(self) -> float | None:
+        return (self.ci[1] - self.ci[0]) / 2 if self.ci else None
+
+
+def mean_estimate(samples: Sequence[float] | np.ndarray) -> MeanDifference:
+    x = np.asarray(samples, float)
+    ci = mean_interval(x)
+    return MeanDifference(float(x.mean()) if x.size else math.nan, ci, int(x.size),
+                          T_ONE if ci else TOO_SMALL)
+
+
+def mean_difference(candidate: Sequence[float], baseline: Sequence[float]) -> MeanDifference:
+    """mean(candidate) - mean(baseline): paired t when the counts match, Welch otherwise."""
+    c, b = np.asarray(candidate, float), np.asarray(baseline, float)
+    if c.size == b.size:
+        d = mean_estimate(c - b)
+        return MeanDifference(d.value, d.ci, d.n, T_PAIRED if d.ci else TOO_SMALL)
+    value = float(c.mean() - b.mean()) if c.size and b.size else math.nan
+    if min(c.size, b.size) < MIN_N_MEAN:
+        return MeanDifference(value, None, int(min(c.size, b.size)), TOO_SMALL)
+    vc, vb = c.var(ddof=1) / c.size, b.var(ddof=1) / b.size
+    se = math.sqrt(vc + vb)
+    dof = (vc + vb) ** 2 / (vc**2 / (c.size - 1) + vb**2 / (b.size - 1)) if se else 1.0
+    half = sps.t.ppf((1 + CONFIDENCE) / 2, dof) * se
+    return MeanDifference(value, (value - half, value + half), int(min(c.size, b.size)), T_WELCH)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,11 @@
 A suite has a name, a number of repetitions, ``[defaults]`` and one or more ``[[matrix]]``
 tables. Each matrix table is merged over the defaults; every list-valued setting in it is
 expanded as a product (paradigms innermost, so the paradigms of one config run back to back).
-A matrix table may set its own ``repetitions`` (for the cells whose figure must be tight).
+``features`` is a table of feature settings (``harness.features``) or a list of them, one cell
+per table (``{}`` is the bare loop). A matrix table (or ``[defaults]``) may set how its cells
+repeat: ``repetitions`` (the most), ``until_ci`` (stop a cell group once every overhead's 95%
+interval is within this many percent of the plain step time), ``min_repetitions`` and
+``attribution`` (one extra profiling repetition per cell, kept out of the timing).
 ``threads = "auto"`` gives each rank its share of the cores (cores // world size). Example::
 
     name = "smoke"
@@ -17,6 +21,12 @@ A matrix table may set its own ``repetitions`` (for the cells whose figure must 
     [[matrix]]
     workload = ["linear", "mlp"]
     precision = ["fp32", "bf16-mixed"]
+
+    [[matrix]]
+    workload = "mlp"
+    features = [{}, {val_every = 10}, {ckpt_every = 10}]
+    repetitions = 20
+    until_ci = 5
 """
 
 from __future__ import annotations
@@ -30,10 +40,13 @@ from typing import Any
 
 from harness.config import NAME_PATTERN, CellConfig, ConfigError
 from harness.discovery import default_batch_size
+from harness.stopping import Plan
 
 # Expanded in this order; the last varies fastest.
-AXES = ["workload", "size", "batch_size", "world_size", "profile", "precision", "paradigm"]
+AXES = ["workload", "size", "batch_size", "world_size", "profile", "features", "phases",
+        "precision", "paradigm"]
 DEFAULT_PARADIGMS = ["plain", "lightning", "ignite"]
+PLAN_KEYS = {"repetitions", "until_ci", "min_repetitions", "attribution"}
 
 
 class SuiteError(ValueError):
@@ -43,12 +56,12 @@ class SuiteError(ValueError):
 @dataclass(frozen=True)
 class Suite:
     name: str
-    repetitions: dict[CellConfig, int]  # per cell: a matrix table may ask for more
+    plans: dict[CellConfig, Plan]  # per cell: a matrix table may ask for more, or adaptive
     description: str = ""
 
     @property
     def cells(self) -> list[CellConfig]:
-        return list(self.repetitions)
+        return list(self.plans)
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -99,25 +112,42 @@ def load_suite(
     if not data.get("matrix"):
         raise SuiteError(f"{path}: no [[matrix]] tables")
     cores = os.cpu_count() or 1
-    counts: dict[CellConfig, int] = {}  # insertion-ordered; a cell listed twice runs once
+    plans: dict[CellConfig, Plan] = {}  # insertion-ordered; a cell listed twice runs once
     for i, table in enumerate(data["matrix"]):
-        entry = {**data.get("defaults", {}), **table}
-        table_reps = entry.pop("repetitions", reps)
-        if repetitions:  # the command line overrides every table
-            table_reps = repetitions
+        entry = {**data.get("defaults", {}), "repetitions": reps, **table}
         if device:
             entry["device"] = device
-        if not isinstance(table_reps, int) or table_reps <= 0:
-            raise SuiteError(f"{path}: [[matrix]] #{i + 1}: repetitions must be a positive "
-                             f"integer, got {table_reps!r}")
         try:
+            table_plan = _plan({k: entry.pop(k) for k in PLAN_KEYS & set(entry)}, repetitions)
             for cell in _expand(entry, cores):
-                counts[cell] = max(counts.get(cell, 0), table_reps)
+                plans[cell] = _merge(plans.get(cell), table_plan)
         except (ConfigError, LookupError, TypeError, ValueError) as exc:
             raise SuiteError(f"{path}: [[matrix]] #{i + 1}: {exc}") from None
-    counts = {c: n for c, n in counts.items()
-              if (not workloads or c.workload in workloads)
-              and (not paradigms or c.paradigm.value in paradigms)}
-    if not counts:
+    plans = {c: p for c, p in plans.items()
+             if (not workloads or c.workload in workloads)
+             and (not paradigms or c.paradigm.value in paradigms)}
+    if not plans:
         raise SuiteError(f"{path}: no cells left after filtering")
-    return Suite(name, counts, str(data.get("description", "")))
+    return Suite(name, plans, str(data.get("description", "")))
+
+
+def _plan(settings: dict[str, Any], override: int | None) -> Plan:
+    """A table's repetition plan; a command-line count overrides it (and its adaptive stop)."""
+    reps = settings.get("repetitions")
+    if not isinstance(reps, int) or isinstance(reps, bool) or reps <= 0:
+        raise ValueError(f"repetitions must be a positive integer, got {reps!r}")
+    if override:
+        return Plan(override, attribution=bool(settings.get("attribution", False)))
+    return Plan(reps, until_ci_pct=settings.get("until_ci"),
+                min_repetitions=int(settings.get("min_repetitions", Plan(1).min_repetitions)),
+                attribution=bool(settings.get("attribution", False)))
+
+
+def _merge(old: Plan | None, new: Plan) -> Plan:
+    """A cell listed by two tables runs once, with the larger plan."""
+    if old is None:
+        return new
+    return Plan(max(old.repetitions, new.repetitions),
+                until_ci_pct=old.until_ci_pct if new.until_ci_pct is None else new.until_ci_pct,
+                min_repetitions=max(old.min_repetitions, new.min_repetitions),
+                attribution=old.attribution or new.attribution)

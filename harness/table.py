@@ -11,7 +11,8 @@ from harness.analysis import GROUP_KEYS, cells_frame, records_frame
 from harness.results import load_run
 
 COLUMNS = ["paradigm", "step (median)", "95% CI", "overhead vs plain", "overhead CI",
-           "throughput", "import", "1st step", "spawn→1st", "peak RSS", "parity"]
+           "framework/step", "vs plain (CI)", "throughput", "import", "1st step", "spawn→1st",
+           "peak RSS", "parity"]
 
 
 def _line(row: pd.Series) -> list[str]:
@@ -19,12 +20,17 @@ def _line(row: pd.Series) -> list[str]:
     overhead = (f"{fmt.duration(row['overhead_s'], True)} ({fmt.percent(row['overhead_frac'])})"
                 if has_overhead else "—")
     flag = " (unstable)" if row["unstable"] else ""
+    fw, excess = row.get("framework_s"), row.get("framework_excess_s")
+    has_excess = excess is not None and pd.notna(excess)
     return [
         row["paradigm"],
         fmt.duration(row["step_time_s"]) + flag,
         fmt.interval(row["step_ci"]),
         overhead,
         fmt.interval(row["overhead_ci"], True) if has_overhead else "",
+        fmt.duration(fw),
+        (f"{fmt.duration(excess, True)} {fmt.interval(row.get('framework_excess_ci'), True)}"
+         if has_excess else ""),
         fmt.rate(row["items_per_s"], row["item_name"] or "items"),
         fmt.duration(row["import_framework_s"]),
         fmt.duration(row["to_first_step_s"]),
@@ -40,8 +46,9 @@ def format_table(records: pd.DataFrame) -> str:
     if not cells.empty:
         for _, g in cells.groupby(GROUP_KEYS, sort=False, dropna=False):
             first = g.iloc[0]
+            features = "" if first["features"] == "none" else f" + {first['features']}"
             out.append(f"\n{first['workload']} ({first['size']}), {first['precision']}, "
-                       f"{first['profile']}, world {first['world_size']}, batch "
+                       f"{first['profile']}{features}, world {first['world_size']}, batch "
                        f"{first['batch_size']}, {first['device']} x{first['threads']} threads, "
                        f"{first['steps']} steps, {first['n']} repetition(s)")
             rows = [COLUMNS] + [_line(r) for _, r in g.iterrows()]

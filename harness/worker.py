@@ -130,8 +130,8 @@ def measurements(ctx: Any, model: torch.nn.Module) -> dict[str, Any]:
     if ctx.phases is not None:
         out["phases"] = dataclasses.asdict(ctx.phases.result(first=cfg.warmup))
     if probe.profiler is not None:
-        steps = max(probe.ran - cfg.warmup, 0)
         code = ctx.phases.optimizer_step_code if ctx.phases else None
+        steps = max(probe.ran - cfg.warmup, 0)
         out["attribution"] = dataclasses.asdict(probe.profiler.result(steps, code))
     return out
 

@@ -17,7 +17,6 @@ Features are handlers (``harness.adapters.ignite_parts``).
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import ignite.distributed as idist
@@ -31,7 +30,7 @@ from harness.adapters import LOG_EVERY
 from harness.adapters import ignite_parts as parts
 from harness.calibration import busy_wait
 from harness.config import Precision, Profile
-from harness.context import DDP_KWARGS, RunContext
+from harness.context import DDP_KWARGS, RunContext, gradient_sync
 from harness.data import set_loader_epoch
 
 
@@ -47,8 +46,7 @@ def _custom_update(ctx: RunContext, net: nn.Module, model: nn.Module, optimizer:
             optimizer.zero_grad()
         net.train()
         batch = convert_tensor(batch, ctx.device, non_blocking=True)
-        sync = contextlib.nullcontext() if last or not ctx.distributed else net.no_sync()
-        with sync:  # type: ignore[attr-defined]
+        with gradient_sync(net, sync=last):
             with ctx.amp.autocast():
                 loss = ctx.workload.loss(net, batch)
             scaled = loss / k if k > 1 else loss
@@ -115,13 +113,14 @@ def _attach_features(ctx: RunContext, trainer: Engine, net: nn.Module,
 
 
 def _attach_probe(ctx: RunContext, trainer: Engine, loader: Any) -> None:
-    probe, k, delay = ctx.probe, ctx.features.accumulate, ctx.features.hook_delay_us
+    probe, k, f = ctx.probe, ctx.features.accumulate, ctx.features
     trainer.add_event_handler(
         Events.EPOCH_STARTED, lambda e: set_loader_epoch(loader, e.state.epoch - 1)
     )
     trainer.add_event_handler(parts.every_step(k), lambda e: probe.step_end(e.state.output))
-    if delay:
-        trainer.add_event_handler(parts.every_step(k), lambda e: busy_wait(delay))
+    if f.hook_delay_us:
+        trainer.add_event_handler(parts.every_step(k), lambda e: (
+            busy_wait(f.hook_delay_us) if f.delays(probe.step) else None))
     if ctx.cfg.profile is Profile.DEFAULTS and ctx.rank == 0:
 
         @trainer.on(Events.ITERATION_COMPLETED(every=LOG_EVERY))

@@ -77,7 +77,7 @@ def attach_validation(ctx: RunContext, trainer: Engine, net: torch.nn.Module,
 
     def evaluate(model: torch.nn.Module, batch: Any) -> dict[str, torch.Tensor]:
         with amp.autocast():
-            return workload.evaluate(model, batch)
+            return dict(workload.evaluate(model, batch))
 
     evaluator = create_supervised_evaluator(
         net, metrics={"val": BatchMeans()}, device=ctx.device, non_blocking=True,
@@ -154,7 +154,8 @@ def _attach_csv(trainer: Engine, event: Any, step: Any, folder: Any) -> Any:
 
     @trainer.on(event)
     def write_row(engine: Engine) -> None:
-        writer.writerow([step(engine), repr(engine.state.output.item())])
+        loss: Any = engine.state.output  # the detached loss tensor
+        writer.writerow([step(engine), repr(loss.item())])
 
     return out
 

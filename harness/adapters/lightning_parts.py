@@ -57,7 +57,7 @@ class ProbeCallback(pl.Callback):
     """Tells the probe about optimizer steps, validations and an early stop."""
 
     def __init__(self, ctx: RunContext) -> None:
-        self.probe, self.delay_us = ctx.probe, ctx.features.hook_delay_us
+        self.probe, self.features = ctx.probe, ctx.features
         self._steps = 0
 
     def on_train_start(self, trainer: pl.Trainer, module: Any) -> None:
@@ -70,8 +70,8 @@ class ProbeCallback(pl.Callback):
             return  # a micro-batch of gradient accumulation: no optimizer step yet
         self._steps = trainer.global_step
         self.probe.step_end(module.last_loss)
-        if self.delay_us:
-            busy_wait(self.delay_us)
+        if self.features.delays(self.probe.step):
+            busy_wait(self.features.hook_delay_us)
 
     def on_validation_end(self, trainer: pl.Trainer, module: Any) -> None:
         if trainer.sanity_checking:

@@ -9,7 +9,6 @@ checkpoint holds and skips the batches of the current epoch that were already tr
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +21,7 @@ from torch.utils.data import DataLoader
 from harness.adapters import LOG_EVERY
 from harness.calibration import busy_wait
 from harness.config import Profile
-from harness.context import DDP_KWARGS, RunContext
+from harness.context import DDP_KWARGS, RunContext, gradient_sync
 from harness.data import set_loader_epoch, to_device
 from harness.features import checkpoints
 from harness.features.handwritten import (
@@ -82,8 +81,8 @@ class AfterStep:
             ctx.probe.events.log_dir = str(ctx.folder("logs"))
 
     def __call__(self, step: int, loss: torch.Tensor, epoch_end: bool) -> None:
-        f, probe = self.ctx.features, self.ctx.probe
-        if f.hook_delay_us:
+        f = self.ctx.features
+        if f.delays(step):
             busy_wait(f.hook_delay_us)
         if self.logs and step % f.log_every == 0:
             self.logs.log(step, loss)
@@ -142,8 +141,7 @@ def _micro_batch(ctx: RunContext, t: Training, batch: Any, first: bool, last: bo
     k = ctx.features.accumulate
     if first:
         t.optimizer.zero_grad(set_to_none=True)
-    sync = contextlib.nullcontext() if last or not ctx.distributed else t.net.no_sync()
-    with sync:  # type: ignore[attr-defined]
+    with gradient_sync(t.net, sync=last):
         with ctx.amp.autocast():
             loss = ctx.workload.loss(t.net, batch)
         scaled = loss / k if k > 1 else loss

@@ -46,7 +46,7 @@ FEATURE_FIELDS: dict[str, tuple[str, ...]] = {
     "scheduler": ("scheduler",),
     "progress-bar": ("progress_bar",),
     "fault": ("raise_at_step",),
-    "calibration": ("hook_delay_us",),
+    "calibration": ("hook_delay_us", "hook_delay_every"),
 }
 
 
@@ -69,7 +69,9 @@ class Features:
     scheduler: bool = False  # the workload's LR scheduler, stepped every optimizer step
     progress_bar: bool = False  # Lightning's TQDMProgressBar, Ignite's ProgressBar, tqdm
     raise_at_step: int = 0  # a workload bug: raise inside the step at this step; 0 = never
-    hook_delay_us: float = 0.0  # calibration: a framework hook busy-waits this long per step
+    hook_delay_us: float = 0.0  # calibration: a framework hook busy-waits this long ...
+    hook_delay_every: int = 1  # ... after every N-th step (2: alternate steps, so the same
+    # process holds delayed and undelayed steps to tell apart)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "log", tuple(sorted({LogBackend(b) for b in self.log},
@@ -79,7 +81,7 @@ class Features:
                      "raise_at_step", "resume_at"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("log_every", "accumulate"):
+        for name in ("log_every", "accumulate", "hook_delay_every"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.clip_norm < 0 or self.early_stop_min_delta < 0 or self.hook_delay_us < 0:
@@ -158,6 +160,14 @@ class Features:
         fields = FEATURE_FIELDS[name]
         return dataclasses.replace(self, **{f: getattr(defaults, f) for f in fields})
 
+    def delays(self, step: int) -> bool:
+        """Whether the calibration hook busy-waits after optimizer step ``step``: every step,
+        or with ``hook_delay_every = N`` a pseudo-random 1/N of them (a fixed, seeded choice:
+        not every N-th, which would line up with anything else periodic, such as epochs)."""
+        if not self.hook_delay_us:
+            return False
+        return self.hook_delay_every == 1 or _draw(step) < 1 / self.hook_delay_every
+
     @property
     def validates(self) -> bool:
         return bool(self.val_every or self.val_epoch_end)
@@ -178,9 +188,16 @@ class Features:
             "scheduler": "scheduler",
             "progress-bar": "progress bar",
             "fault": f"raise@{self.raise_at_step}",
-            "calibration": f"hook delay {self.hook_delay_us:g} us",
+            "calibration": f"hook delay {self.hook_delay_us:g} us"
+                           + (f"/{self.hook_delay_every} steps" if self.hook_delay_every > 1
+                              else ""),
         }
         return " + ".join(parts[n] for n in self.active()) or "none"
+
+
+def _draw(step: int) -> float:
+    """A fixed pseudo-random number in [0, 1) for ``step`` (Knuth's multiplicative hash)."""
+    return ((step * 2654435761) % 2**32) / 2**32
 
 
 def _coerce(key: str, value: str, default: Any) -> Any:

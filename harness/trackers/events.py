@@ -19,6 +19,7 @@ class FeatureEvents:
     checkpoints: list[dict[str, Any]] = field(default_factory=list)  # files on disk at the end
     data_passes: list[tuple[int, int]] = field(default_factory=list)  # (epoch, first position)
     batches_per_epoch: int | None = None  # of this rank's training loader
+    first_step: int = 0  # the global step this process started from (a resume's checkpoint)
     log_dir: str | None = None  # where the metric loggers wrote
 
     def validated(self, step: int, metrics: dict[str, float]) -> None:

@@ -34,7 +34,7 @@ from torch import Tensor
 from harness.workload import Workload
 
 PHASES = ("forward", "backward", "optimizer")
-_ENGINE = torch.autograd.Variable._execution_engine  # type: ignore[attr-defined]
+_ENGINE = torch.autograd.Variable._execution_engine
 
 
 @dataclass
