@@ -1,8 +1,10 @@
 """What the harness's own trackers cost per step (pytest-benchmark; `nox -s bench-micro`).
 
 The plain loop's step on the Linear workload (the smallest, ~0.5 ms on one CPU thread) is
-timed with and without ``StepProbe.step_end`` — the only call an adapter makes into the
-harness. Compare the two means: the difference is the harness's cost per step.
+timed without the harness, with ``StepProbe.step_end`` (the only call an adapter makes into
+the harness), and with the phase probes as well (the timed ``loss`` call, the loss hook and
+autograd callbacks, the optimizer hooks). Compare the means: the differences are the harness's
+cost per step.
 """
 
 from __future__ import annotations
@@ -12,16 +14,18 @@ import torch
 
 from harness.config import CellConfig, Paradigm
 from harness.context import StepProbe
+from harness.trackers.phases import PhaseTimer
 from workloads.linear import Linear
 
 STEPS_PER_ROUND = 200
 
 
-@pytest.fixture
-def step():
+def _step(phases: PhaseTimer | None = None):
     torch.set_num_threads(1)
     torch.manual_seed(0)
     workload = Linear()
+    if phases is not None:
+        phases.attach(workload)
     model = workload.build_model()
     optimizer = workload.build_optimizer(model.parameters())
     x, y = workload.build_dataset()[:32]
@@ -36,10 +40,15 @@ def step():
     return one_step
 
 
-def _probe(rounds: int) -> StepProbe:
+@pytest.fixture
+def step():
+    return _step()
+
+
+def _probe(rounds: int, phases: PhaseTimer | None = None) -> StepProbe:
     total = STEPS_PER_ROUND * (rounds + 2)
     cfg = CellConfig("linear", Paradigm.PLAIN, steps=total, warmup=STEPS_PER_ROUND, window=1)
-    return StepProbe(cfg, torch.device("cpu"))
+    return StepProbe(cfg, torch.device("cpu"), phases)
 
 
 def test_plain_step_without_trackers(benchmark, step):
@@ -52,6 +61,17 @@ def test_plain_step_without_trackers(benchmark, step):
 
 def test_plain_step_with_trackers(benchmark, step):
     probe = _probe(rounds=32)
+
+    def run():
+        for _ in range(STEPS_PER_ROUND):
+            probe.step_end(step())
+
+    benchmark.pedantic(run, rounds=30, warmup_rounds=2)
+
+
+def test_plain_step_with_trackers_and_phase_probes(benchmark):
+    phases = PhaseTimer()
+    step, probe = _step(phases), _probe(rounds=32, phases=phases)
 
     def run():
         for _ in range(STEPS_PER_ROUND):

@@ -50,15 +50,26 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
+def framework_per_step(rank: dict[str, Any]) -> list[tuple[int, float]]:
+    """(index into step_host_s, framework seconds) of every probed steady-state step."""
+    phases, steps = rank.get("phases"), rank["timing"]["step_host_s"]
+    if not phases:
+        return []
+    return [(j, steps[j] - f - b - o) for j, f, b, o in
+            zip(phases["index"], phases["forward_s"], phases["backward_s"],
+                phases["optimizer_s"]) if j < len(steps)]
+
+
 def phase_figures(rank: dict[str, Any]) -> dict[str, float] | None:
-    """Mean seconds per measured step in each phase and in the framework (one rank)."""
-    phases = rank.get("phases")
-    steps = rank["timing"]["step_host_s"]
-    if not phases or not steps:
+    """Mean seconds in each phase and in the framework over the probed steps (one rank)."""
+    phases, steps = rank.get("phases"), rank["timing"]["step_host_s"]
+    if not phases or not phases["index"] or not steps:
         return None
     out = {name: _mean(phases[f"{name}_s"]) for name in ("forward", "backward", "optimizer")}
-    out["step_host_s"] = _mean(steps)
-    out["framework_s"] = out["step_host_s"] - out["forward"] - out["backward"] - out["optimizer"]
+    probed = [steps[j] for j in phases["index"] if j < len(steps)]
+    out["step_host_s"] = _mean(probed)
+    out["framework_s"] = _mean([fw for _, fw in framework_per_step(rank)])
+    out["probed_steps"] = float(len(probed))
     return out
 
 
@@ -70,17 +81,15 @@ def calibration(rank: dict[str, Any], cfg: CellConfig) -> dict[str, float] | Non
     steps after a delay minus that of the others, in the same process (one rank)."""
     from scipy.stats import trim_mean
 
-    f, phases = cfg.features, rank.get("phases")
-    if not f.hook_delay_us or f.hook_delay_every < 2 or not phases:
+    f = cfg.features
+    if not f.hook_delay_us or f.hook_delay_every < 2:
         return None
-    steps = rank["timing"]["step_host_s"]
-    framework = [s - a - b - c for s, a, b, c in
-                 zip(steps, phases["forward_s"], phases["backward_s"], phases["optimizer_s"])]
+    framework = framework_per_step(rank)
     # a delay after step s lands in the interval that ends at step s + 1; sample j ends at
-    # step warmup + 1 + j (counted from where this process started)
+    # step first + warmup + 1 + j (first: where this process started)
     first = cfg.warmup + (rank.get("events") or {}).get("first_step", 0)
-    delayed = [x for j, x in enumerate(framework) if f.delays(first + j)]
-    other = [x for j, x in enumerate(framework) if not f.delays(first + j)]
+    delayed = [x for j, x in framework if f.delays(first + j)]
+    other = [x for j, x in framework if not f.delays(first + j)]
     if len(delayed) < 2 or len(other) < 2:
         return None
     return {"injected_s": f.hook_delay_us * 1e-6, "delayed_steps": len(delayed),

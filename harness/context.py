@@ -76,6 +76,8 @@ class StepProbe:
     def resume_at(self, step: int) -> None:
         """The adapter restored a checkpoint taken after global step ``step``."""
         self.step = self.first_step = self.events.first_step = step
+        if self.phases is not None:
+            self.phases.resume_at(step)
 
     @property
     def ran(self) -> int:
@@ -86,7 +88,7 @@ class StepProbe:
         self.step += 1
         self.losses.record(loss)
         if self.phases is not None:
-            self.phases.step_end()
+            self.phases.step_end(self.step)
         if self.ran == self.cfg.warmup:  # before the clock: the resets land in warm-up time
             self.memory.reset()
             self.disk.reset()

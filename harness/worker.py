@@ -64,7 +64,7 @@ def run(cfg: CellConfig, rank: int, local_rank: int, world: int, cell: dict[str,
     from harness.context import RunContext
     from harness.discovery import resolve
     from harness.faults import inject_bug
-    from harness.trackers.phases import PhaseTimer
+    from harness.trackers.phases import PROBED_FRACTION, PhaseTimer
 
     device = configure_process(cfg, local_rank)
     workload = resolve(cfg.workload).from_size(cfg.size)
@@ -77,7 +77,9 @@ def run(cfg: CellConfig, rank: int, local_rank: int, world: int, cell: dict[str,
 
     if cfg.features.raise_at_step:
         inject_bug(workload, cfg.features.raise_at_step, cfg.features.accumulate)
-    phases = PhaseTimer() if cfg.phases else None
+    # a calibration cell checks attribution, not overhead: every step is probed there
+    phases = PhaseTimer(1.0 if cfg.features.hook_delay_us else PROBED_FRACTION) \
+        if cfg.phases else None
     if phases is not None:
         phases.attach(workload)
     ctx = RunContext(cfg, workload, dataset, device, rank, local_rank, world,
@@ -128,7 +130,8 @@ def measurements(ctx: Any, model: torch.nn.Module) -> dict[str, Any]:
         "runtime": capture_runtime(),
     }
     if ctx.phases is not None:
-        out["phases"] = dataclasses.asdict(ctx.phases.result(first=cfg.warmup))
+        out["phases"] = dataclasses.asdict(
+            ctx.phases.result(probe.first_step, cfg.warmup))
     if probe.profiler is not None:
         code = ctx.phases.optimizer_step_code if ctx.phases else None
         steps = max(probe.ran - cfg.warmup, 0)
@@ -159,7 +162,8 @@ def partial(ctx: Any) -> dict[str, Any]:
            "losses": probe.losses.values(), "memory": dataclasses.asdict(probe.memory.result),
            "events": dataclasses.asdict(probe.events)}
     if ctx.phases is not None:
-        out["phases"] = dataclasses.asdict(ctx.phases.result(first=ctx.cfg.warmup))
+        out["phases"] = dataclasses.asdict(
+            ctx.phases.result(probe.first_step, ctx.cfg.warmup))
     return out
 
 
