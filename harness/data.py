@@ -9,7 +9,7 @@ iterate a loader past its end, in step with loops that do.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -33,7 +33,10 @@ class EpochShardedSampler(Sampler[int]):
         self.length, self.seed, self.rank, self.world_size = length, seed, rank, world_size
         self.epoch = 0
         self.skip = 0  # samples of this epoch's share to leave out once (an exact resume)
-        self.passes: list[tuple[int, int]] = []  # (epoch, first position) of every iter()
+        # (epoch, first position, optimizer steps done) of every iter(); the harness sets
+        # ``clock`` to read the steps done
+        self.passes: list[tuple[int, int, int]] = []
+        self.clock: Callable[[], int] = lambda: 0
 
     def set_epoch(self, epoch: int) -> None:
         """Called at the start of every epoch (Lightning does it itself; plain and Ignite too)."""
@@ -48,7 +51,7 @@ class EpochShardedSampler(Sampler[int]):
         g = torch.Generator().manual_seed(self.seed + self.epoch)
         order = torch.randperm(self.length, generator=g)[: len(self) * self.world_size]
         start, self.skip = self.skip, 0
-        self.passes.append((self.epoch, start))
+        self.passes.append((self.epoch, start, self.clock()))
         return iter(order[self.rank :: self.world_size][start:].tolist())
 
     def __len__(self) -> int:
@@ -99,8 +102,9 @@ def build_val_loader(dataset: Dataset, batch_size: int, *, workers: int = 0,
                       persistent_workers=workers > 0)
 
 
-def data_passes(loader: DataLoader) -> list[tuple[int, int]]:
-    """(epoch, first sample position) of every pass the loader's sampler started."""
+def data_passes(loader: DataLoader) -> list[tuple[int, int, int]]:
+    """(epoch, first sample position, optimizer steps done) of every pass the loader's sampler
+    started."""
     sampler = loader.sampler
     return list(sampler.passes) if isinstance(sampler, EpochShardedSampler) else []
 

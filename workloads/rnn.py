@@ -76,7 +76,7 @@ class RNN(Workload):
         return classification_metrics(model(batch["tokens"]), batch["label"])
 
     def build_optimizer(self, params) -> torch.optim.Optimizer:
-        return torch.optim.Adam(params, lr=3e-3)
+        return torch.optim.Adam(params, lr=1e-2)
 
     def items_per_sample(self) -> int:
         return self.seq_len

@@ -17,7 +17,8 @@ class FeatureEvents:
     validations: list[dict[str, float]] = field(default_factory=list)  # {"step": s, metric: v}
     stopped_at: int | None = None  # the optimizer step after which early stopping ended it
     checkpoints: list[dict[str, Any]] = field(default_factory=list)  # files on disk at the end
-    data_passes: list[tuple[int, int]] = field(default_factory=list)  # (epoch, first position)
+    # (epoch, first sample position, optimizer steps done) of every pass over the data
+    data_passes: list[tuple[int, int, int]] = field(default_factory=list)
     batches_per_epoch: int | None = None  # of this rank's training loader
     first_step: int = 0  # the global step this process started from (a resume's checkpoint)
     log_dir: str | None = None  # where the metric loggers wrote

@@ -1,4 +1,7 @@
-"""On CPU in fp32 the three paradigms must train the same thing, bit for bit."""
+"""On CPU in fp32 the three paradigms must train the same thing, bit for bit.
+
+The workloads cover a plain linear model, an MLP, a CNN with BatchNorm buffers, a GPT with tied
+embeddings, and a recurrent model over an embedding fed dict batches (``rnn``)."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import pytest
 from harness.runner import run_cell
 from tests.conftest import PARADIGMS, tiny_cell
 
-WORKLOADS = ["linear", "mlp", "cnn", "gpt"]
+WORKLOADS = ["linear", "mlp", "cnn", "gpt", "rnn"]
 
 
 @pytest.fixture(scope="module")
