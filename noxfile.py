@@ -39,7 +39,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(name="bench-cpu")
 def bench_cpu(session: nox.Session) -> None:
     """Run the CPU suite and write its HTML report."""
-    install_cpu(session)
+    install_cpu(session, "[loggers]")
     session.run("python", "-m", "harness", "suite", "benchmarks/suites/cpu.toml", *session.posargs)
 
 
@@ -63,7 +63,7 @@ def bench_gpu(session: nox.Session) -> None:
     """Run the GPU suite with the host's own CUDA torch and write its HTML report."""
     if not _cuda_present():
         session.error("no CUDA GPU found (nvidia-smi sees none): run `nox -s bench-cpu` instead")
-    session.install("-e", ".")  # the host's torch satisfies the requirement; none is pulled
+    session.install("-e", ".[loggers]")  # the host's torch satisfies the requirement
     session.run("python", "-m", "harness", "suite", "benchmarks/suites/gpu.toml", *session.posargs)
 
 

@@ -86,6 +86,7 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             "losses": m.get("losses"),
             "events": m.get("events"),
             "attribution": m.get("attribution"),
+            "calibration": m.get("calibration"),
         })
     return pd.DataFrame(rows)
 

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from harness.config import CellConfig
 from harness.data import EpochShardedSampler, build_loader, build_val_loader
+from harness.features.logs import missing_backends
 from harness.precision import AmpPolicy, UnsupportedConfig
 from harness.trackers.attribution import AttributionProfiler
 from harness.trackers.disk import DiskTracker
@@ -128,6 +129,10 @@ class RunContext:
     def __post_init__(self) -> None:
         self.amp = AmpPolicy(self.cfg.precision, self.device.type)
         self.features = self.cfg.features
+        missing = missing_backends(b.value for b in self.features.log)
+        if missing:
+            raise UnsupportedConfig(f"log={'+'.join(missing)} needs its library, which is not "
+                                    "installed: pip install 'paradigm-bench[loggers]'")
 
     def start_clock(self) -> StepProbe:
         """Create the probe (and so start the construction-to-first-step clock)."""

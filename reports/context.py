@@ -14,7 +14,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from harness import formatting as fmt
-from harness.analysis import BASELINE, LOSS_TOLERANCE
+from harness.analysis import BASELINE, GROUP_KEYS, LOSS_TOLERANCE
 from harness.stats import BREAK_EVEN_FRACTION, UNSTABLE_CV
 from reports import plots
 from reports.groups import (
@@ -32,7 +32,8 @@ from reports.groups import (
     tolerance,
 )
 
-SECTIONS = [("verdict", "Verdict"), ("overhead", "Overhead"), ("distributions", "Step times"),
+SECTIONS = [("verdict", "Verdict"), ("overhead", "Overhead"), ("framework", "Framework time"),
+            ("features", "Features"), ("distributions", "Step times"),
             ("throughput", "Throughput"), ("startup", "Start-up"), ("memory", "Memory"),
             ("amp", "Mixed precision"), ("scaling", "DDP scaling"), ("parity", "Parity"),
             ("environment", "Environment"), ("warnings", "Warnings"), ("failures", "Failures")]
@@ -43,10 +44,12 @@ MEMORY_COLUMNS = {"host_peak_rss_bytes": "host peak RSS",
 
 
 def _resolved(row: pd.Series, base: pd.Series) -> bool | None:
-    """Whether the overhead CI excludes zero; None when there is no CI (one repetition)."""
-    if min(int(row["n"]), int(base["n"])) < 2:
+    """Whether the overhead CI excludes zero; None when there is no valid CI (too few
+    repetitions for the order-statistic interval)."""
+    ci = row.get("overhead_ci")
+    if not isinstance(ci, tuple | list):
         return None
-    lo, hi = row["overhead_ci"]
+    lo, hi = ci
     return not lo <= 0 <= hi
 
 
@@ -56,7 +59,8 @@ def verdict_sentence(row: pd.Series, base: pd.Series) -> str:
     if is_missing(row["overhead_s"]):
         return f"{name}: no overhead could be computed."
     resolved = _resolved(row, base)
-    ci = ("one repetition, no CI" if resolved is None
+    ci = (f"{int(row['n'])} repetition{'s' if int(row['n']) != 1 else ''}: too few for an "
+          "interval" if resolved is None
           else f"95% CI {ci_text(row['overhead_ci'], signed=True)}")
     detail = f"({percent(row['overhead_frac'])}, {ci})"
     if sec > 0:
@@ -66,9 +70,19 @@ def verdict_sentence(row: pd.Series, base: pd.Series) -> str:
         out = f"{name} is {duration(-sec)}/step faster {detail} than plain PyTorch"
     else:
         out = f"{name} matches plain PyTorch {detail}"
+    excess = row.get("framework_excess_s")
+    framework = "" if is_missing(excess) else (
+        f". In-process framework time over plain: {duration(excess, True)}/step "
+        f"({framework_ci(row.get('framework_excess_ci'))})")
     if resolved is False:
         out += "; the interval includes zero, so the difference is not resolved"
-    return out + "."
+    return out + framework + "."
+
+
+def framework_ci(ci: Any) -> str:
+    """A t interval as the framework-time columns show it."""
+    text_ = ci_text(ci, signed=True)
+    return text_ if text_ == fmt.TOO_FEW else f"95% t {text_}"
 
 
 def _flags(row: pd.Series) -> list[tuple[str, str]]:
@@ -115,21 +129,23 @@ def memory_columns(groups: list[Group]) -> dict[str, str]:
             if any(g.cells[c].notna().any() for g in groups)}
 
 
-def overhead_rows(g: Group) -> list[dict[str, Any]]:
+def overhead_rows(g: Group, stops: dict[str, str]) -> list[dict[str, Any]]:
     rows = []
     for _, r in g.cells.iterrows():
         has = not is_missing(r.get("overhead_s"))
         be = r.get("break_even_step_s")
         rows.append({
             "paradigm": r["paradigm"], "n": int(r["n"]),
+            "stop": stops.get(r["paradigm"], ""),
             "median": duration(r["step_time_s"]),
-            "ci": ci_text(r["step_ci"]) if r["n"] > 1 else "",
+            "ci": ci_text(r["step_ci"]),
             "cv": percent(r["step_cv"], signed=False) if r["n"] > 1 else "—",
             "unstable": bool(r["unstable"]),
             "overhead": (duration(r["overhead_s"], True) if has else
                          "baseline" if r["paradigm"] == BASELINE else "—"),
             "overhead_pct": percent(r["overhead_frac"]) if has else "",
-            "overhead_ci": ci_text(r["overhead_ci"], True) if has and r["n"] > 1 else "",
+            "overhead_ci": ci_text(r["overhead_ci"], True) if has else "",
+            "method": text(r.get("overhead_method")) if has else "",
             "break_even": duration(be) if has and not is_missing(be) else "—",
             "flags": [f for f in _flags(r) if f[1] != "unstable"],
             "warnings": text(r.get("warnings")),  # records' warnings, joined; see Warnings
@@ -170,7 +186,8 @@ def figures(g: Group) -> dict[str, Markup]:
     }
 
 
-def group_rows(g: Group, memory_cols: list[str]) -> dict[str, Any]:
+def group_rows(g: Group, memory_cols: list[str], stops: dict[tuple[Any, ...], str]
+               ) -> dict[str, Any]:
     """Everything a measured group shows outside the verdict: table rows and figures."""
     tol = LOSS_TOLERANCE.get((g.cells["device"].iloc[0], g.cells["precision"].iloc[0]))
     rows = []
@@ -188,7 +205,9 @@ def group_rows(g: Group, memory_cols: list[str]) -> dict[str, Any]:
             "loss_gap": loss_gap(r["loss_gap"], r["parity"]),
             "digest": text(digests.iloc[0])[:12] if len(digests) else "",
         })
-    return {"id": g.id, "label": g.label, "overhead": overhead_rows(g), "rows": rows,
+    key = tuple(g.cells.iloc[0][k] for k in GROUP_KEYS)
+    mine = {p: stops[(key, p)] for p in g.paradigms() if (key, p) in stops}
+    return {"id": g.id, "label": g.label, "overhead": overhead_rows(g, mine), "rows": rows,
             "missing": [(p, _missing_text(st)) for p, st in g.missing.items()],
             "tolerance": tolerance(tol),
             "figures": figures(g)}

@@ -24,7 +24,7 @@ DISPLAY = {"plain": "plain PyTorch", "lightning": "Lightning", "ignite": "Ignite
 # Config fields every label names; the remaining group keys are named only where they vary
 # between groups of the run, to tell otherwise identical labels apart.
 LABEL_FIELDS = ("workload", "size", "profile", "precision", "world_size", "batch_size", "device",
-           "threads")
+                "threads", "features")
 
 
 @dataclass
@@ -73,7 +73,10 @@ def number(value: Any) -> float:
 
 def label(row: pd.Series | dict[str, Any], extra: list[str]) -> str:
     threads = int(row["threads"])
-    parts = [f"{row['workload']} ({row['size']})", str(row["profile"]), str(row["precision"]),
+    profile = str(row["profile"])
+    if row.get("features", "none") != "none":
+        profile += f" + {row['features']}"
+    parts = [f"{row['workload']} ({row['size']})", profile, str(row["precision"]),
              f"world {row['world_size']}", f"batch {row['batch_size']}",
              f"{row['device']}, {threads} thread{'s' if threads != 1 else ''}"]
     parts += [f"{k} {row[k]}" for k in extra]
@@ -116,9 +119,10 @@ def build_groups(cells: pd.DataFrame, records: pd.DataFrame) -> list[Group]:
 
 
 def ci_text(ci: Any, signed: bool = False) -> str:
-    """``(0.00037, 0.00076)`` -> ``+370..+758 us`` (one unit when both ends share it)."""
-    if is_missing(ci) or any(is_missing(v) for v in ci):
-        return ""
+    """``(0.00037, 0.00076)`` -> ``+370..+758 us`` (one unit when both ends share it);
+    "n too small" where there is no valid interval (see ``harness.stats``)."""
+    if not isinstance(ci, tuple | list) or any(is_missing(v) for v in ci):
+        return fmt.TOO_FEW
     lo, hi = fmt.duration(ci[0], signed), fmt.duration(ci[1], signed)
     lo_num, _, lo_unit = lo.rpartition(" ")
     if hi.endswith(" " + lo_unit):

@@ -23,9 +23,10 @@ class Run:
     manifest_problem: str | None
     records: list[dict[str, Any]]
     unreadable: list[str]
-    frame: pd.DataFrame  # records_frame plus the per-window step times
+    frame: pd.DataFrame  # records_frame plus the per-window step times (timing repetitions)
     cells: pd.DataFrame  # cells_frame: one row per (cell group, paradigm)
     untimed: int = 0  # successful records without a finite step time, left out of ``cells``
+    profiled: pd.DataFrame | None = None  # profiling repetitions (attribution), kept apart
 
     @property
     def ok(self) -> pd.DataFrame:
@@ -71,10 +72,13 @@ def load(run_dir: Path) -> Run:
             [(r.get("measurements") or {}).get("window_step_s") for r in records],
             index=frame.index, dtype=object)
         # cells_frame leaves out successful records without a finite step time; name them.
+        is_profile = frame["profiler"].astype(bool)
+        profiled, frame = frame[is_profile], frame[~is_profile]
         untimed = frame["status"].eq("ok") & ~np.isfinite(frame["step_time_s"].astype(float))
         cells = cells_frame(frame)
     else:
-        untimed, cells = pd.Series(dtype=bool), pd.DataFrame()
-    return Run(run_dir, manifest, problem, records, unreadable, frame, cells, int(untimed.sum()))
+        untimed, cells, profiled = pd.Series(dtype=bool), pd.DataFrame(), pd.DataFrame()
+    return Run(run_dir, manifest, problem, records, unreadable, frame, cells, int(untimed.sum()),
+               profiled)
 
 

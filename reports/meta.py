@@ -65,6 +65,17 @@ def environment(env: dict[str, Any], records: list[dict[str, Any]]) -> dict[str,
     }
 
 
+def partial_text(partial: Any) -> str:
+    """What a failed record measured before it failed, in one line ("" when nothing)."""
+    if not isinstance(partial, dict) or not partial.get("steps_done"):
+        return ""
+    step = partial.get("step_time_s")
+    timing = (f", median step {fmt.duration(step)} over {partial['windows']} timing window(s)"
+              if step else ", no complete timing window")
+    return (f"{partial['steps_done']} step(s) on rank {partial.get('rank', 0)}{timing}, "
+            f"{len(partial.get('losses') or [])} loss value(s) kept in the record")
+
+
 def failures(records: list[dict[str, Any]], unreadable: list[str]) -> list[dict[str, Any]]:
     """Every record that did not succeed, plus result files that could not be read.
 
@@ -82,7 +93,7 @@ def failures(records: list[dict[str, Any]], unreadable: list[str]) -> list[dict[
             "workload": text(cfg.get("workload")), "paradigm": text(cfg.get("paradigm")),
             "message": message or "(no message)",
             "traceback": text(r.get("traceback_tail")), "log": text(r.get("log_tail")),
-            "walls": [],
+            "walls": [], "partial": partial_text(r.get("partial")),
         })
         entry["repetitions"].append(str(r.get("repetition")))
         entry["walls"].append(duration(r.get("process_wall_s")))
@@ -91,7 +102,8 @@ def failures(records: list[dict[str, Any]], unreadable: list[str]) -> list[dict[
         f["where"] = (f"repetition{'s' if len(f['repetitions']) > 1 else ''} "
                       f"{', '.join(f['repetitions'])} · process wall time {', '.join(f['walls'])}")
     out += [{"status": "unreadable", "key": "", "repetitions": [], "workload": "",
-             "paradigm": "", "message": m, "traceback": "", "log": "", "where": ""}
+             "paradigm": "", "message": m, "traceback": "", "log": "", "where": "",
+             "partial": ""}
             for m in unreadable]
     return out
 
@@ -173,3 +185,26 @@ def _when(stamp: Any) -> str:
 
 def _order(status: str) -> int:
     return _STATUS_ORDER.index(status) if status in _STATUS_ORDER else len(_STATUS_ORDER)
+
+
+def stop_texts(manifest: dict[str, Any]) -> dict[tuple[Any, ...], str]:
+    """(cell group key, paradigm) -> which stop rule ended an adaptive cell, in words."""
+    from harness.analysis import GROUP_KEYS, feature_key
+
+    out = {}
+    for cell in manifest.get("cells") or []:
+        stop, target = cell.get("stop"), cell.get("until_ci_pct")
+        if not isinstance(stop, dict) or target is None:
+            continue
+        config = {"phases": True, **cell, "features": feature_key(cell.get("features"))}
+        key = tuple(config.get(k) for k in GROUP_KEYS)
+        width = stop.get("half_width_pct")
+        reached = f"±{width:.1f}%" if isinstance(width, int | float) else "no interval"
+        if stop.get("rule") == "ci":
+            out[key, cell["paradigm"]] = (f"stopped at n={stop['repetitions']}: CI {reached} "
+                                          f"≤ {target:g}%")
+        else:
+            out[key, cell["paradigm"]] = (f"ran the maximum n={stop['repetitions']}: CI "
+                                          f"{reached}, target {target:g}%")
+    return out
+

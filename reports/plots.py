@@ -253,3 +253,72 @@ def scaling(key: str, title: str, item_name: str,
         ax.legend(loc="upper left")
         ax.set_title(title, loc="left")
         return to_svg(fig, key)
+
+
+CATEGORY_COLORS = {"forward": "#93c5fd", "backward": "#3b82f6", "optimizer": "#1e3a8a",
+                   "data loading": "#a3e635", "harness probe": "#cbd5e1",
+                   "framework": "#f97316", "other": "#e2e8f0"}
+
+
+def attribution(key: str, title: str, categories: Mapping[str, Mapping[str, float]],
+                functions: Mapping[str, Mapping[str, float]]) -> str:
+    """Left: each paradigm's profiled step split into categories (stacked, us/step). Right:
+    the framework functions that take most time per step, per paradigm."""
+    names = list(categories)
+    ranked = [(p, f, v) for p in names for f, v in functions.get(p, {}).items()]
+    with mpl.rc_context(STYLE):
+        fig = Figure(figsize=(9.2, max(2.6, 0.9 + 0.24 * max(len(ranked), 3 * len(names)))),
+                     layout="constrained")
+        left, right = fig.subplots(1, 2, width_ratios=[1, 1.4])
+        scale, unit = time_unit([v for c in categories.values() for v in c.values()])
+        starts = np.zeros(len(names))
+        for category, hue in CATEGORY_COLORS.items():
+            widths = np.array([categories[p].get(category, 0.0) * scale for p in names])
+            left.barh(range(len(names)), widths, left=starts, color=hue, label=category,
+                      height=0.6)
+            starts += widths
+        left.set_yticks(range(len(names)), names)
+        left.invert_yaxis()
+        left.set_xlabel(f"profiled step ({unit}, profiler cost removed)")
+        handles, labels = left.get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=len(CATEGORY_COLORS),
+                   fontsize=7)
+        left.set_title(title, loc="left")
+        fscale, funit = time_unit([v for _, _, v in ranked])
+        ys = np.arange(len(ranked))
+        right.barh(ys, [v * fscale for _, _, v in ranked], color=[color(p) for p, _, _ in ranked],
+                   height=0.7)
+        right.set_yticks(ys, [shorten_label(f) for _, f, _ in ranked], fontsize=7)
+        right.invert_yaxis()
+        right.set_xlabel(f"{funit}/step")
+        right.set_title("top framework functions", loc="left")
+        return to_svg(fig, key)
+
+
+def shorten_label(label: str, width: int = 48) -> str:
+    return label if len(label) <= width else "…" + label[-(width - 1):]
+
+
+def feature_heatmap(key: str, title: str, features: Sequence[str], paradigms: Sequence[str],
+                    fraction: Mapping[tuple[str, str], float],
+                    notes: Mapping[tuple[str, str], str]) -> str:
+    """Features (rows) x paradigms (columns): colour is the cost as % of the step without the
+    feature, the text the cost per step; empty where the pair was not measured."""
+    with _figure(max(5.0, 2.6 + 1.9 * len(paradigms)), max(2.4, 1.0 + 0.5 * len(features))) \
+            as (fig, ax):
+        grid = np.full((len(features), len(paradigms)), np.nan)
+        for i, f in enumerate(features):
+            for j, p in enumerate(paradigms):
+                grid[i, j] = fraction.get((f, p), np.nan) * 100
+        top = np.nanmax(np.abs(grid)) if np.isfinite(grid).any() else 1.0
+        image = ax.imshow(grid, cmap="RdYlGn_r", vmin=-max(top, 1.0), vmax=max(top, 1.0),
+                          aspect="auto")
+        for i, f in enumerate(features):
+            for j, p in enumerate(paradigms):
+                ax.text(j, i, notes.get((f, p), ""), ha="center", va="center", fontsize=8.5)
+        ax.set_xticks(range(len(paradigms)), paradigms)
+        ax.set_yticks(range(len(features)), features)
+        ax.grid(False)
+        fig.colorbar(image, ax=ax, label="% of the step without it", shrink=0.8)
+        ax.set_title(title, loc="left")
+        return to_svg(fig, key)

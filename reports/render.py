@@ -20,7 +20,7 @@ import pandas as pd
 
 from harness.results import write_text_atomic
 from reports import compare as compare_ctx
-from reports import context, efficiency, meta, scaling
+from reports import context, efficiency, features, framework, meta, scaling
 from reports.compare import MATCH_KEYS
 from reports.groups import build_groups
 from reports.load import Run, load
@@ -42,6 +42,8 @@ def run_context(run: Run, csv_links: dict[str, str]) -> dict[str, Any]:
     """Everything report.html.j2 shows, formatted; ``csv_links`` are hrefs to the exports."""
     groups = build_groups(run.cells, run.frame)
     measured = [g for g in groups if len(g.cells)]
+    profiled = run.profiled if run.profiled is not None else pd.DataFrame()
+    stops = meta.stop_texts(run.manifest)
     memory = context.memory_columns(measured)
     fixed = context.fixed_costs(run.ok)
     header = meta.header(run.manifest, run.records, run.unreadable, run.path.name,
@@ -55,7 +57,13 @@ def run_context(run: Run, csv_links: dict[str, str]) -> dict[str, Any]:
         "header": header,
         "summary": context.summary_numbers(fixed),
         "verdicts": context.verdicts(groups),
-        "groups": [context.group_rows(g, list(memory)) for g in measured],
+        "groups": [context.group_rows(g, list(memory), stops) for g in measured],
+        "framework": [{"id": g.id, "label": g.label, "rows": framework.framework_rows(g),
+                       "attribution": framework.attribution_block(g, profiled)}
+                      for g in measured],
+        "calibration": framework.calibration_rows(run.frame[run.frame["status"] == "ok"]
+                                                  if len(run.frame) else run.frame, profiled),
+        "features": features.section(run.frame),
         "memory_columns": list(memory.values()),
         "efficiency": efficiency.throughput_table(measured),
         "amp": scaling.amp(run.cells),
@@ -87,7 +95,8 @@ def _csv_ready(frame: pd.DataFrame) -> pd.DataFrame:
 def write_csv(run: Run, folder: Path) -> dict[str, Path]:
     """``records.csv`` (one row per record, no loss curves) and ``cells.csv`` in ``folder``."""
     paths = {"records": folder / "records.csv", "cells": folder / "cells.csv"}
-    records = run.frame.drop(columns=["losses", "window_step_s"], errors="ignore")
+    records = run.frame.drop(columns=["losses", "window_step_s", "events", "attribution",
+                                      "calibration"], errors="ignore")
     write_text_atomic(paths["records"], _csv_ready(records).to_csv(index=False))
     # No successful cell: still a valid CSV (header only) so that readers get an empty table.
     cells = run.cells if len(run.cells.columns) else pd.DataFrame(columns=MATCH_KEYS)

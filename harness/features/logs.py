@@ -9,10 +9,21 @@ MLflow file store). MLflow 3 keeps its file store in maintenance mode and refuse
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 METRIC = "train/loss"
+
+# the module each backend needs; the csv one is pandas/Lightning/Ignite's own, always present
+_MODULES = {"tensorboard": "tensorboard", "mlflow": "mlflow"}
+
+
+def missing_backends(backends: Iterable[str]) -> list[str]:
+    """The backends whose library is not installed (``pip install .[loggers]`` adds them)."""
+    return [b for b in backends
+            if b in _MODULES and importlib.util.find_spec(_MODULES[b]) is None]
 
 
 def mlflow_tracking_uri(folder: Path) -> str:

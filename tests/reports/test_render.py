@@ -32,7 +32,7 @@ def showcase(tmp_path_factory):
 
 
 def test_report_has_every_section_in_order(tmp_path):
-    run = standard_run(tmp_path)
+    run = standard_run(tmp_path, repetitions=6)  # six: the fewest with a median interval
     path = render_run(run)
     assert path == run / "report.html"
     html, page = read(path)
@@ -95,7 +95,7 @@ def test_rendering_is_deterministic(tmp_path):
 
 
 def test_csv_exports_are_readable(tmp_path):
-    records = standard_records()
+    records = standard_records(repetitions=6)
     run = write_run(tmp_path, records)
     render_run(run)
     frame = pd.read_csv(run / "records.csv")
@@ -201,7 +201,7 @@ def test_empty_run_folder(tmp_path):
 def test_one_repetition_has_no_interval(tmp_path):
     run = write_run(tmp_path, standard_records(("mlp",), repetitions=1))
     _, page = read(render_run(run))
-    assert "one repetition, no CI" in page.section_text("verdict")
+    assert "1 repetition: too few for an interval" in page.section_text("verdict")
 
 
 def test_missing_baseline_and_missing_paradigms(tmp_path):

@@ -22,7 +22,8 @@ EXTRA_S = 400e-6
 
 def _batch(workload):
     data = workload.build_dataset()
-    return torch.stack([data[i][0] for i in range(16)]), torch.stack([data[i][1] for i in range(16)])
+    xs, ys = zip(*(data[i] for i in range(16)))
+    return torch.stack(xs), torch.stack(ys)
 
 
 def _first_probed_step() -> int:
