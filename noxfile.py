@@ -58,13 +58,31 @@ def _cuda_present() -> bool:
     return subprocess.run([smi, "-L"], capture_output=True).returncode == 0
 
 
+def install_gpu(session: nox.Session, extras: str) -> None:
+    """Install on top of the host's own CUDA torch (seen through system site-packages)."""
+    if not _cuda_present():
+        session.error("no CUDA GPU found (nvidia-smi sees none): use the CPU sessions instead")
+    session.install("-e", f".[{extras}]")  # the host's torch satisfies the requirement
+    seen = session.run("python", "-c", "import torch; print(torch.__version__, "
+                       "torch.cuda.is_available())", silent=True)
+    if "True" not in str(seen):
+        session.error(f"the torch this session sees ({str(seen).strip()}) has no CUDA: install "
+                      "a CUDA build into the base interpreter, or run the harness in the "
+                      "environment that has one (python -m harness suite ...)")
+
+
 @nox.session(name="bench-gpu", venv_params=["--system-site-packages"])
 def bench_gpu(session: nox.Session) -> None:
     """Run the GPU suite with the host's own CUDA torch and write its HTML report."""
-    if not _cuda_present():
-        session.error("no CUDA GPU found (nvidia-smi sees none): run `nox -s bench-cpu` instead")
-    session.install("-e", ".[loggers]")  # the host's torch satisfies the requirement
+    install_gpu(session, "loggers")
     session.run("python", "-m", "harness", "suite", "benchmarks/suites/gpu.toml", *session.posargs)
+
+
+@nox.session(name="tests-gpu", venv_params=["--system-site-packages"])
+def tests_gpu(session: nox.Session) -> None:
+    """Run the GPU-marked tests with the host's own CUDA torch."""
+    install_gpu(session, "test")
+    session.run("pytest", "-m", "gpu", *session.posargs)
 
 
 @nox.session

@@ -15,6 +15,7 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 import torch
@@ -52,6 +53,22 @@ def _reset_host_peak() -> bool:
         return False
 
 
+def nvml_handle(pynvml: Any, index: int) -> Any:
+    """NVML's handle for CUDA device ``index``, found by UUID: NVML numbers every GPU of the
+    host in PCI order, CUDA only the visible ones (CUDA_VISIBLE_DEVICES, CUDA_DEVICE_ORDER),
+    so the same integer can name two different GPUs. Falls back to the index when the UUID
+    is unavailable (older torch)."""
+    uuid = str(getattr(torch.cuda.get_device_properties(index), "uuid", "") or "")
+    if uuid:
+        name = uuid if uuid.startswith(("GPU-", "MIG-")) else f"GPU-{uuid}"
+        try:
+            return pynvml.nvmlDeviceGetHandleByUUID(name)
+        except pynvml.NVMLError as exc:
+            print(f"[harness] NVML has no GPU {name} ({exc}); using index {index}",
+                  file=sys.stderr)
+    return pynvml.nvmlDeviceGetHandleByIndex(index)
+
+
 class NvmlSampler(threading.Thread):
     """Samples device memory used, power and foreign processes on one GPU until stopped."""
 
@@ -61,7 +78,7 @@ class NvmlSampler(threading.Thread):
 
         self.nvml = pynvml
         pynvml.nvmlInit()
-        self.handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+        self.handle = nvml_handle(pynvml, index)
         self.period_s = period_s
         self.baseline = pynvml.nvmlDeviceGetMemoryInfo(self.handle).used
         self.used: list[int] = []
