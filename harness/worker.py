@@ -116,7 +116,7 @@ def measurements(ctx: Any, model: torch.nn.Module) -> dict[str, Any]:
     # one batch for the FLOP count: no worker processes needed for it
     batch = to_device(next(iter(build_loader(ctx.dataset, cfg.batch_size, cfg.seed))),
                       ctx.device)
-    flops = count_step_flops(ctx.workload, model, batch, ctx.amp)
+    flops = count_step_flops(ctx.workload, on_device(model, ctx.device), batch, ctx.amp)
     out = {
         "timing": dataclasses.asdict(timing),
         "memory": dataclasses.asdict(probe.memory.result),
@@ -137,6 +137,12 @@ def measurements(ctx: Any, model: torch.nn.Module) -> dict[str, Any]:
         steps = max(probe.ran - cfg.warmup, 0)
         out["attribution"] = dataclasses.asdict(probe.profiler.result(steps, code))
     return out
+
+
+def on_device(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """The trained model back on the cell's device: Lightning's strategy teardown moves the
+    module to the CPU after ``fit()`` on a GPU, and the FLOP count's batch is on the GPU."""
+    return model.to(device)  # a no-op where it already is
 
 
 def _events(ctx: Any) -> dict[str, Any]:
