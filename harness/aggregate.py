@@ -1,7 +1,8 @@
 """From per-rank measurements to one cell's figures, by written-down rules.
 
 - step time: per timing window, the slowest rank's window time (a step is done when every rank
-  is done); the cell's step time is the median over windows, divided by the window length.
+  is done); the cell's step time is the mean over windows (all measured time over all measured
+  steps, so work done every N steps counts in full); the median window is kept beside it.
 - throughput: global items per step (per-process batch x world size x items per sample) over
   that step time.
 - memory: per rank, and the maximum over ranks.
@@ -13,8 +14,6 @@
 - framework syncs (Lightning's per-step DDP broadcast): per rank the median, then the maximum.
 - parity: rank 0's losses and weight digest; every rank must hold the same parameters
   (buffers such as BatchNorm running statistics stay rank-local under DDP).
-- mean step time: per window the slowest rank, averaged over windows (not the median), so
-  work done every N steps counts in full; the feature costs use it.
 - phases and framework time: rank 0's host times, each a mean over the measured steps;
   framework time = mean host step time - forward - backward - optimizer.
 - disk: bytes written during the measured steps, summed over this node's ranks.
@@ -110,11 +109,15 @@ def aggregate(ranks: list[dict[str, Any]], cfg: CellConfig) -> dict[str, Any]:
     """Merge this node's successful per-rank measurements (sorted by rank) into cell figures."""
     window = cfg.window
     per_window = [max(ws) / window for ws in zip(*(r["timing"]["window_s"] for r in ranks))]
-    step_time = statistics.median(per_window) if per_window else float("nan")
+    # the mean over all measured steps: work done every N steps (a checkpoint, a flush, the
+    # DataLoader's restart) counts in full; the median window is kept as a robust second view
+    step_time = _mean(per_window)
     items_per_rank_step = cfg.batch_size * ranks[0]["items_per_sample"]
     items_per_step = items_per_rank_step * cfg.world_size
     runtime = ranks[0]["runtime"]
-    peak = peak_flops(runtime.get("device_name"), cfg.precision)
+    # a CPU cell on a GPU host is measured against no peak: the device name is the GPU's
+    peak = peak_flops(runtime.get("device_name"), cfg.precision) if cfg.device == "cuda" \
+        else None
     flops = ranks[0].get("flops_per_step")
     achieved = flops / step_time if flops and step_time > 0 else None
     extras = {name: max(statistics.median(r["extras"][name]) for r in ranks
@@ -124,7 +127,7 @@ def aggregate(ranks: list[dict[str, Any]], cfg: CellConfig) -> dict[str, Any]:
         "world_size": cfg.world_size,
         "ranks_here": [r["rank"] for r in ranks],
         "step_time_s": step_time,
-        "mean_step_s": _mean(per_window),
+        "median_window_step_s": statistics.median(per_window) if per_window else float("nan"),
         "window_step_s": per_window,
         "phases": phase_figures(ranks[0]),
         "calibration": calibration(ranks[0], cfg),
@@ -162,7 +165,7 @@ def partial_summary(ranks: list[dict[str, Any]]) -> dict[str, Any] | None:
     windows = [w / window for w in p["timing"]["window_s"]]
     return {"rank": with_partial[0]["rank"], "steps_done": p["steps_done"],
             "windows": len(windows),
-            "step_time_s": statistics.median(windows) if windows else None,
+            "step_time_s": _mean(windows) if windows else None,
             "losses": p["losses"], "events": p.get("events") or {}}
 
 

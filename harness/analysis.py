@@ -60,10 +60,11 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             "feature_names": ",".join(Features.from_dict(config["features"]).active()),
             "key": r["key"],
             "repetition": r["repetition"],
+            "session": r.get("session") or "",
             "status": r["status"],
             "message": r.get("message"),
             "step_time_s": m.get("step_time_s", math.nan),
-            "mean_step_s": m.get("mean_step_s", math.nan),
+            "median_window_step_s": m.get("median_window_step_s", math.nan),
             **{f"{k}_s": phases.get(k, math.nan) for k in ("forward", "backward", "optimizer")},
             "framework_s": phases.get("framework_s", math.nan),
             "write_chars": disk.get("write_chars"),
@@ -116,6 +117,8 @@ def parity_verdict(row: pd.Series, base: pd.Series | None) -> tuple[str, float]:
         return "bitwise", 0.0
     gap = _loss_gap(row["losses"], base["losses"])
     tol = LOSS_TOLERANCE.get((row["device"], row["precision"]), 0.0)
+    if tol == 0.0:  # bitwise is the rule here: equal losses with other weights still differ
+        return "differs", gap
     return ("close" if gap <= tol else "differs"), gap
 
 
@@ -132,6 +135,16 @@ def _worst_parity(reps: pd.DataFrame, base: pd.Series | None) -> tuple[str, floa
     return max(verdicts, key=lambda v: (_PARITY_RANK[v[0]], np.nan_to_num(v[1], nan=0.0)))
 
 
+def by_repetition(frame: pd.DataFrame, column: str) -> dict[tuple[str, int], float]:
+    """A column's finite values keyed by (session, repetition): how interleaved repetitions
+    pair up. A repetition re-run by a later session (a resume) pairs with nothing earlier."""
+    out = {}
+    for session, rep, value in zip(frame["session"], frame["repetition"], frame[column]):
+        if value is not None and math.isfinite(float(value)):
+            out[(str(session), int(rep))] = float(value)
+    return out
+
+
 def _framework(row: dict[str, Any], p: pd.DataFrame, base: pd.DataFrame) -> None:
     """Phase means, framework time (t interval) and its excess over the plain loop."""
     for col in PHASE_COLUMNS:
@@ -139,11 +152,11 @@ def _framework(row: dict[str, Any], p: pd.DataFrame, base: pd.DataFrame) -> None
     fw = p["framework_s"].astype(float)
     if fw.isna().all():
         return
-    est = mean_estimate(fw.tolist())
+    est = mean_estimate(fw.dropna().tolist())
     row.update(framework_ci=est.ci, framework_method=est.method)
-    base_fw = base.sort_values("repetition")["framework_s"].astype(float)
-    if len(base_fw) and not base_fw.isna().any() and row["paradigm"] != BASELINE:
-        d = mean_difference(fw.tolist(), base_fw.tolist())
+    base_fw = by_repetition(base, "framework_s")
+    if base_fw and row["paradigm"] != BASELINE:
+        d = mean_difference(by_repetition(p, "framework_s"), base_fw)
         row.update(framework_excess_s=d.value, framework_excess_ci=d.ci,
                    framework_excess_method=d.method)
 
@@ -154,7 +167,7 @@ def cells_frame(records: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for group, g in ok.groupby(GROUP_KEYS, dropna=False, sort=True):
         base = g[g["paradigm"] == BASELINE]
-        base_steps = base.sort_values("repetition")["step_time_s"].tolist()
+        base_steps = by_repetition(base, "step_time_s")
         for paradigm in [m.value for m in Paradigm if m.value in set(g["paradigm"])]:
             p = g[g["paradigm"] == paradigm].sort_values("repetition")
             steps = Summary(tuple(p["step_time_s"]))
@@ -169,9 +182,9 @@ def cells_frame(records: pd.DataFrame) -> pd.DataFrame:
                 row[col] = float(p[col].astype(float).median())
             row["warnings"] = "; ".join(sorted({w for joined in p["warnings"] if joined
                                                 for w in joined.split("; ")}))
-            row["mean_step_s"] = float(p["mean_step_s"].astype(float).median())
+            row["median_window_step_s"] = float(p["median_window_step_s"].astype(float).median())
             if base_steps and paradigm != BASELINE:
-                ov = overhead(p["step_time_s"].tolist(), base_steps)
+                ov = overhead(by_repetition(p, "step_time_s"), base_steps)
                 row.update(overhead_s=ov.seconds, overhead_ci=ov.ci, overhead_frac=ov.fraction,
                            overhead_frac_ci=ov.fraction_ci, break_even_step_s=ov.break_even_step_s,
                            overhead_method=ov.method)

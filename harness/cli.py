@@ -83,6 +83,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    "an existing folder is resumed")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--order-seed", type=int, metavar="N",
+                   help="seed of the paradigms' shuffled order in each round (default: a new "
+                   "run draws one and records it; a resumed run keeps its own; multi-node: 0)")
     p.add_argument("--node-rank", type=int, default=0, help="this machine's rank (multi-node)")
     p.add_argument("--rdzv-endpoint", metavar="HOST:PORT",
                    help="node 0's address for torchrun's c10d rendezvous (multi-node)")
@@ -234,9 +237,12 @@ def _execute_and_report(cells: list[CellConfig], run_dir: Path, repetitions: Rep
     if any(c.nnodes > 1 for c in cells) and not args.rdzv_endpoint:
         raise InputError("a multi-node cell needs --rdzv-endpoint HOST:PORT (node 0's address)")
     launch = Launch(args.node_rank, args.rdzv_endpoint)
+    seed = args.order_seed
+    if seed is None and any(c.nnodes > 1 for c in cells):
+        seed = 0  # every node must run the cells in the same order
     try:
         summary = execute(cells, run_dir, repetitions, name, progress=not args.no_progress,
-                          launch=launch)
+                          launch=launch, order_seed=seed)
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished cells are kept in {run_dir}; run the same command "
               f"with --out {run_dir} to resume", file=sys.stderr)

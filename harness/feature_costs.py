@@ -5,7 +5,7 @@ turned off (``Features.without``), per paradigm:
 
 - cost per step: the difference of mean step times (every measured step's time over their
   number, so work done every N steps counts in full), with a t interval over repetitions
-  (paired when the two cells ran the same repetitions, interleaved);
+  (paired by repetition and session: the two cells ran interleaved);
 - framework time per step: the same difference of the in-process framework time;
 - cost per event, for features that act every N steps (a checkpoint, a validation pass, a log
   write): the per-step cost times the measured steps over the events in them;
@@ -25,17 +25,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.analysis import GROUP_KEYS, timed
+from harness.analysis import GROUP_KEYS, by_repetition, timed
 from harness.features import Features
 from harness.stats import mean_difference
 
 NOT_COSTED = {"resume", "fault"}
 PROBES = "phase probes"
 MATCH_KEYS = [k for k in GROUP_KEYS if k not in ("features", "phases")] + ["paradigm"]
-
-
-def _per_rep(frame: pd.DataFrame, column: str) -> list[float]:
-    return frame.sort_values("repetition")[column].astype(float).tolist()
 
 
 def _events_in_span(feature: str, f: Features, rec: pd.Series) -> float | None:
@@ -52,9 +48,10 @@ def _events_in_span(feature: str, f: Features, rec: pd.Series) -> float | None:
 
 def _row(feature: str, f: Features, with_: pd.DataFrame, without: pd.DataFrame
          ) -> dict[str, Any]:
-    cost = mean_difference(_per_rep(with_, "mean_step_s"), _per_rep(without, "mean_step_s"))
-    fw = mean_difference(_per_rep(with_, "framework_s"), _per_rep(without, "framework_s"))
-    base_step = float(without["mean_step_s"].astype(float).mean())
+    cost = mean_difference(by_repetition(with_, "step_time_s"),
+                           by_repetition(without, "step_time_s"))
+    fw = mean_difference(by_repetition(with_, "framework_s"), by_repetition(without, "framework_s"))
+    base_step = float(without["step_time_s"].astype(float).mean())
     steps = float(with_["steps"].iloc[0])
     events = [_events_in_span(feature, f, r) for _, r in with_.iterrows()]
     counted = [e for e in events if e is not None]

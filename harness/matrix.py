@@ -1,7 +1,11 @@
 """Run a matrix of cells: interleaved repetitions, adaptive stops, resume, progress, Ctrl-C.
 
 Repetitions are interleaved (rep 0 of every cell, then rep 1, ...; within a rep the paradigms
-of one config follow each other), so slow drift of the machine hits every paradigm alike.
+of one config follow each other), so slow drift of the machine hits every paradigm alike. The
+paradigms' order inside each round is shuffled with a seed written to the manifest (and reused
+when the folder is resumed), so that no paradigm always runs first, on a cooler machine or
+after a warmer page cache. Each record names its session (one execution of the matrix) and its
+place in the round; the statistics pair repetitions by (session, repetition).
 Each cell has a ``Plan`` (``harness.stopping``): a number of repetitions, optionally "until the
 overhead interval is tight", and optionally one profiling repetition, run after the timed
 ones. A run folder holds ``manifest.json`` and ``cells/<key>__r<rep>.json``; running into an
@@ -12,7 +16,9 @@ else (missing, error, oom, timeout, crashed, interrupted) is run again.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
+import random
 import sys
 import time
 from collections.abc import Mapping
@@ -32,7 +38,7 @@ from harness.results import (
     write_json_atomic,
 )
 from harness.runner import SINGLE_NODE, Launch, run_cell
-from harness.stopping import Plan, Stop, decide, group_of
+from harness.stopping import Plan, StepTimes, Stop, decide, group_of
 
 FINAL_STATUSES = {Status.OK.value, Status.UNSUPPORTED.value}
 PROFILE_REPETITION = 0
@@ -75,15 +81,17 @@ def is_done(run_dir: Path, cell: CellConfig, rep: int, node_rank: int = 0) -> bo
 
 
 def _step_times(run_dir: Path, members: list[CellConfig], rounds: int, node_rank: int
-                ) -> dict[str, list[float]]:
-    """Each paradigm's successful step times over the first ``rounds`` repetitions."""
-    out: dict[str, list[float]] = {}
+                ) -> StepTimes:
+    """Each paradigm's successful step times over the first ``rounds`` repetitions, keyed by
+    (session, repetition) as the statistics pair them."""
+    out: StepTimes = {}
     for cell in members:
         for rep in range(rounds):
             record = _record(run_dir, cell, rep, node_rank)
             step = ((record or {}).get("measurements") or {}).get("step_time_s")
             if record and record["status"] == Status.OK.value and step and math.isfinite(step):
-                out.setdefault(cell.paradigm.value, []).append(step)
+                key = (str(record.get("session") or ""), rep)
+                out.setdefault(cell.paradigm.value, {})[key] = step
     return out
 
 
@@ -104,13 +112,37 @@ def _manifest(run_dir: Path, name: str, plans: dict[CellConfig, Plan],
     })
 
 
+def _previous_order_seed(run_dir: Path) -> int | None:
+    """The order seed of the run being resumed, so that its rounds keep their order."""
+    try:
+        seed = json.loads((run_dir / "manifest.json").read_text()).get("order_seed")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return seed if isinstance(seed, int) else None
+
+
+def round_order(cells: list[CellConfig], seed: int, rep: int) -> list[CellConfig]:
+    """``cells`` with the members of each cell group (the paradigms of one config) shuffled,
+    the same way for the same seed and round; groups keep their places."""
+    rng = random.Random(f"{seed}:{rep}")
+    groups: dict[CellConfig, list[CellConfig]] = {}
+    for cell in cells:
+        groups.setdefault(group_of(cell), []).append(cell)
+    out = []
+    for members in groups.values():
+        out += rng.sample(members, len(members))
+    return out
+
+
 class _Matrix:
     """The state of one execution: plans, stops, progress, counts."""
 
     def __init__(self, cells: list[CellConfig], run_dir: Path, plans: dict[CellConfig, Plan],
-                 launch: Launch, bar: Any) -> None:
+                 launch: Launch, bar: Any, order_seed: int) -> None:
         self.cells, self.run_dir, self.plans, self.launch, self.bar = cells, run_dir, plans, \
             launch, bar
+        self.order_seed = order_seed
+        self.session = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
         self.environment = capture_host()
         self.stops: dict[CellConfig, Stop] = {}
         self.groups: dict[CellConfig, list[CellConfig]] = {}
@@ -120,13 +152,14 @@ class _Matrix:
         self.skipped = 0
         self.counts = dict.fromkeys((s.value for s in Status), 0)
 
-    def run(self, cell: CellConfig, rep: int) -> None:
+    def run(self, cell: CellConfig, rep: int, position: int | None = None) -> None:
         if is_done(self.run_dir, cell, rep, self.launch.node_rank):
             self.skipped += 1
             self.bar.update()
             return
         self.bar.set_postfix_str(f"{cell.workload}/{cell.paradigm.value} r{rep}", refresh=False)
-        record = run_cell(cell, self.run_dir, rep, self.environment, self.launch)
+        record = run_cell(cell, self.run_dir, rep, self.environment, self.launch,
+                          tags={"session": self.session, "position_in_round": position})
         self.counts[record["status"]] += 1
         self.walls.append(record["process_wall_s"])
         self.bar.update()
@@ -134,9 +167,9 @@ class _Matrix:
             self.bar.write(f"[{record['status']}] {cell.key} r{rep}: {record.get('message')}")
 
     def round(self, rep: int) -> None:
-        for cell in self.cells:
+        for position, cell in enumerate(round_order(self.cells, self.order_seed, rep)):
             if rep < self.plans[cell].repetitions and group_of(cell) not in self.stops:
-                self.run(cell, rep)
+                self.run(cell, rep, position)
         for group, members in self.groups.items():
             if group in self.stops:
                 continue
@@ -156,17 +189,26 @@ class _Matrix:
 
 
 def execute(cells: list[CellConfig], run_dir: Path, repetitions: Repetitions,
-            name: str = "adhoc",
-            progress: bool = True, launch: Launch = SINGLE_NODE) -> dict[str, Any]:
-    """Run what is not done yet; return a summary. Re-raises KeyboardInterrupt after saving."""
+            name: str = "adhoc", progress: bool = True, launch: Launch = SINGLE_NODE,
+            order_seed: int | None = None) -> dict[str, Any]:
+    """Run what is not done yet; return a summary. Re-raises KeyboardInterrupt after saving.
+
+    ``order_seed`` fixes the paradigms' order in each round (every node of a multi-node run
+    must pass the same); by default a resumed folder keeps its seed and a new one draws one.
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
+    if order_seed is None:
+        order_seed = _previous_order_seed(run_dir)
+    if order_seed is None:
+        order_seed = random.SystemRandom().randrange(2**31)
     plans = plans_of(cells, repetitions)
     total = sum(p.repetitions + p.attribution for p in plans.values())
     bar = tqdm(total=total, desc=name, unit="cell", disable=not progress, file=sys.stderr,
                dynamic_ncols=True)
-    m = _Matrix(cells, run_dir, plans, launch, bar)
+    m = _Matrix(cells, run_dir, plans, launch, bar, order_seed)
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    _manifest(run_dir, name, plans, m.stops, m.environment, started_at=started, state="running")
+    _manifest(run_dir, name, plans, m.stops, m.environment, started_at=started, state="running",
+              order_seed=order_seed)
     t0, state = time.perf_counter(), "finished"
     try:
         for rep in range(max((p.repetitions for p in plans.values()), default=0)):
@@ -186,5 +228,6 @@ def execute(cells: list[CellConfig], run_dir: Path, repetitions: Repetitions,
             "wall_s": time.perf_counter() - t0,
             "cell_process_wall_s": m.walls,
         }
-        _manifest(run_dir, name, plans, m.stops, m.environment, started_at=started, **summary)
+        _manifest(run_dir, name, plans, m.stops, m.environment, started_at=started,
+                  order_seed=order_seed, **summary)
     return summary

@@ -14,7 +14,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: step_time_s is the mean step; the median window is its own figure
 
 
 class Status(str, Enum):
@@ -61,7 +61,22 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 def _migrate(data: dict[str, Any]) -> dict[str, Any]:
-    """Bring an older record up to SCHEMA_VERSION (version 1 is the first; nothing to do yet)."""
+    """Bring an older record up to SCHEMA_VERSION.
+
+    1 -> 2: ``step_time_s`` was the median window and ``mean_step_s`` the mean; the mean is now
+    the step time (and the figures derived from it follow), the median window is
+    ``median_window_step_s``.
+    """
+    m = data.get("measurements")
+    if data["schema_version"] < 2 and m and "mean_step_s" in m:
+        m["median_window_step_s"] = m["step_time_s"]
+        step = m["step_time_s"] = m.pop("mean_step_s")
+        if step and step > 0:
+            m["items_per_s"] = m["items_per_step"] / step
+            if m.get("flops_per_step"):
+                m["achieved_flops"] = m["flops_per_step"] / step
+                m["mfu"] = m["achieved_flops"] / m["peak_flops"] if m.get("peak_flops") else None
+    data["schema_version"] = SCHEMA_VERSION
     return data
 
 

@@ -237,7 +237,7 @@ def _resume_from_first_leg(cfg: CellConfig, work: Path, launch: Launch
 
 def run_cell(
     cfg: CellConfig, run_dir: Path, repetition: int, environment: dict[str, Any],
-    launch: Launch = SINGLE_NODE, keep_files: bool = False,
+    launch: Launch = SINGLE_NODE, keep_files: bool = False, tags: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run one repetition of ``cfg`` in a fresh process; write and return its record.
 
@@ -245,7 +245,8 @@ def run_cell(
     is written with status ``interrupted``. ``keep_files`` keeps what the cell's features
     wrote (checkpoints, logs) in its work folder, ``record["work_dir"]``. A cell with
     ``resume_at=N`` runs twice, each time in a fresh process: to step N with a checkpoint,
-    then resumed from that checkpoint to the end; its record is the second run's.
+    then resumed from that checkpoint to the end; its record is the second run's. ``tags``
+    are fields the caller adds to the record (the matrix's session and round position).
     """
     run_dir = run_dir.resolve()  # the child runs in its own folder: relative paths would break
     work = run_dir / "work" / f"{cfg.key}__r{repetition}__n{launch.node_rank}"
@@ -260,6 +261,7 @@ def run_cell(
         "environment": environment,
         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "work_dir": str(work),
+        **(tags or {}),
     }
     start = time.perf_counter()
     worker_cfg, outcome = cfg, None

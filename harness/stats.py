@@ -13,21 +13,27 @@ handful of values (which prints an "interval" equal to the point estimate at n =
   for any continuous distribution, but with n < 6 no pair of order statistics reaches 95%
   (even min..max covers 1 - 2/2^n), so below that no interval is given ("n too small").
   Interleaved repetitions are paired, so the overhead is the median of the paired
-  differences; with unequal counts it is the Hodges-Lehmann shift with the exact
-  Mann-Whitney interval.
+  differences; unpaired, it is the Hodges-Lehmann shift with the exact Mann-Whitney interval.
 - means of within-process averages (framework time, phase times, feature costs, each an
   average over a hundred or more steps of one process): Student's t, which is valid from
   n = 2 under normality and which such averages approach; it is given from n = 3 (at n = 2
   it is twelve standard deviations wide). Paired where repetitions pair, Welch otherwise.
+
+Pairing is by key, never by position: samples given as mappings keyed by repetition (and the
+session that ran it) pair on the keys both have, and unmatched repetitions are dropped; a lost
+repetition or one re-run by a resume later never pairs two unrelated runs. When fewer pairs
+remain than an interval needs (and some samples are unmatched), the samples are compared
+unpaired. Plain sequences are always unpaired.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from scipy import stats as sps
@@ -44,6 +50,24 @@ SIGN_TEST, MANN_WHITNEY, T_PAIRED, T_WELCH, T_ONE = (
 TOO_SMALL = "n too small"
 
 Interval = tuple[float, float]
+Samples = Sequence[float] | np.ndarray | Mapping[Any, float]
+
+
+def _pairs(candidate: Samples, baseline: Samples, min_n: int
+           ) -> tuple[np.ndarray, np.ndarray] | None:
+    """The matched values of two keyed samples, in key order; None: compare them unpaired."""
+    if not isinstance(candidate, Mapping) or not isinstance(baseline, Mapping):
+        return None
+    keys = sorted(candidate.keys() & baseline.keys(), key=repr)
+    complete = len(keys) == max(len(candidate), len(baseline))
+    if not keys or (len(keys) < min_n and not complete):
+        return None
+    return (np.array([candidate[k] for k in keys], float),
+            np.array([baseline[k] for k in keys], float))
+
+
+def _values(samples: Samples) -> np.ndarray:
+    return np.asarray(list(samples.values()) if isinstance(samples, Mapping) else samples, float)
 
 
 def median_interval(samples: Sequence[float], level: float = CONFIDENCE) -> Interval | None:
@@ -171,16 +195,24 @@ class Overhead:
         return self.seconds / BREAK_EVEN_FRACTION if self.seconds > 0 else None
 
 
-def overhead(candidate: Sequence[float], baseline: Sequence[float]) -> Overhead:
-    """Candidate minus baseline: the median of paired differences when the counts match
-    (interleaved repetitions pair up), else the Hodges-Lehmann shift; exact intervals."""
-    c, b = np.asarray(candidate, float), np.asarray(baseline, float)
+def overhead(candidate: Samples, baseline: Samples) -> Overhead:
+    """Candidate minus baseline: the median of the paired differences where repetitions pair
+    (mappings keyed by repetition), else the Hodges-Lehmann shift; exact intervals.
+
+    >>> plain = {rep: 1.0 + rep / 100 for rep in range(7)}
+    >>> lightning = {rep: 1.2 + rep / 100 for rep in range(6)}  # its repetition 6 was lost
+    >>> ov = overhead(lightning, plain)
+    >>> round(ov.seconds, 3), ov.paired, ov.n
+    (0.2, True, 6)
+    """
+    c, b = _values(candidate), _values(baseline)
     base = float(np.median(b)) if b.size else math.nan
-    if c.size == b.size and c.size:
-        diffs = c - b
+    pairs = _pairs(candidate, baseline, MIN_N_MEDIAN)
+    if pairs is not None:
+        diffs = pairs[0] - pairs[1]
         ci = median_interval(diffs)
         return Overhead(float(np.median(diffs)), ci, base, True,
-                        SIGN_TEST if ci else TOO_SMALL, int(c.size))
+                        SIGN_TEST if ci else TOO_SMALL, int(diffs.size))
     if not c.size or not b.size:
         return Overhead(math.nan, None, base, False, TOO_SMALL, 0)
     point, ci = shift_interval(c, b)
@@ -209,11 +241,13 @@ def mean_estimate(samples: Sequence[float] | np.ndarray) -> MeanDifference:
                           T_ONE if ci else TOO_SMALL)
 
 
-def mean_difference(candidate: Sequence[float], baseline: Sequence[float]) -> MeanDifference:
-    """mean(candidate) - mean(baseline): paired t when the counts match, Welch otherwise."""
-    c, b = np.asarray(candidate, float), np.asarray(baseline, float)
-    if c.size == b.size:
-        d = mean_estimate(c - b)
+def mean_difference(candidate: Samples, baseline: Samples) -> MeanDifference:
+    """mean(candidate) - mean(baseline): paired t where repetitions pair (mappings keyed by
+    repetition), Welch otherwise."""
+    c, b = _values(candidate), _values(baseline)
+    pairs = _pairs(candidate, baseline, MIN_N_MEAN)
+    if pairs is not None:
+        d = mean_estimate(pairs[0] - pairs[1])
         return MeanDifference(d.value, d.ci, d.n, T_PAIRED if d.ci else TOO_SMALL)
     value = float(c.mean() - b.mean()) if c.size and b.size else math.nan
     if min(c.size, b.size) < MIN_N_MEAN:

@@ -16,6 +16,9 @@ from typing import Any
 from harness.config import CellConfig, Paradigm
 from harness.stats import MIN_N_MEDIAN, Summary, overhead
 
+# per paradigm, step times keyed by (session, repetition), so that repetitions pair by key
+StepTimes = dict[str, dict[tuple[str, int], float]]
+
 RULE_CI, RULE_MAX = "ci", "max"
 
 
@@ -55,13 +58,13 @@ def group_of(cell: CellConfig) -> CellConfig:
     return cell.replace(paradigm=Paradigm.PLAIN)
 
 
-def worst_half_width_pct(step_times: dict[str, list[float]]) -> float | None:
+def worst_half_width_pct(step_times: StepTimes) -> float | None:
     """The widest overhead interval of the group, in % of the plain median; None if any
     paradigm has no interval yet (or there is no plain loop to measure against)."""
     base = step_times.get(Paradigm.PLAIN.value)
     if not base:
         return None
-    plain = Summary(tuple(base))
+    plain = Summary(tuple(base.values()))
     widths = []
     others = {p: v for p, v in step_times.items() if p != Paradigm.PLAIN.value}
     if not others:
@@ -74,7 +77,7 @@ def worst_half_width_pct(step_times: dict[str, list[float]]) -> float | None:
     return 100 * max(w for w in widths if w is not None) / plain.median
 
 
-def decide(plan: Plan, done: int, step_times: dict[str, list[float]]) -> Stop | None:
+def decide(plan: Plan, done: int, step_times: StepTimes) -> Stop | None:
     """After ``done`` rounds: a Stop if the group is finished, else None (run another round)."""
     if plan.until_ci_pct is not None and done >= plan.min_repetitions:
         width = worst_half_width_pct(step_times)

@@ -47,7 +47,11 @@ def configure_process(cfg: CellConfig, local_rank: int) -> torch.device:
     torch.backends.cudnn.allow_tf32 = False
     if cfg.device == "cuda":
         if not torch.cuda.is_available():
-            raise NotImplementedError("device 'cuda' requested but torch sees no CUDA device")
+            # an error, not `unsupported`: the host or the install is at fault, not the cell,
+            # so a resume on a CUDA host (or with a CUDA torch) runs the cell again
+            build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+            raise RuntimeError(f"device 'cuda' requested but torch {torch.__version__} "
+                               f"({build}) sees no CUDA device")
         torch.cuda.set_device(local_rank)
         return torch.device("cuda", local_rank)
     return torch.device("cpu")

@@ -138,6 +138,7 @@ def overhead_rows(g: Group, stops: dict[str, str]) -> list[dict[str, Any]]:
             "paradigm": r["paradigm"], "n": int(r["n"]),
             "stop": stops.get(r["paradigm"], ""),
             "median": duration(r["step_time_s"]),
+            "window": duration(r.get("median_window_step_s")),
             "ci": ci_text(r["step_ci"]),
             "cv": percent(r["step_cv"], signed=False) if r["n"] > 1 else "—",
             "unstable": bool(r["unstable"]),

@@ -72,7 +72,7 @@ def framework_rows(g: Group) -> list[dict[str, Any]]:
         has_overhead = not is_missing(r.get("overhead_s"))
         rows.append({
             "paradigm": r["paradigm"], "n": int(r["n"]),
-            "step": duration(r["mean_step_s"]),
+            "step": duration(r["step_time_s"]),
             "phases": [duration(r[p]) for p in PHASES],
             "framework": duration(r["framework_s"]),
             "framework_ci": ci_text(r.get("framework_ci")),

@@ -29,19 +29,19 @@ class TimingResult:
 
     @property
     def step_time_s(self) -> float:
-        """Median window time per step: the headline steady-state step time."""
+        """All measured time over the measured steps: the headline steady-state step time.
+        Work done every N steps (a checkpoint, a validation pass) counts in full."""
+        return sum(self.window_s) / (len(self.window_s) * self.window) if self.window_s else \
+            float("nan")
+
+    @property
+    def median_window_step_s(self) -> float:
+        """The median window's time per step: robust to, and blind to, rare work."""
         return statistics.median(self.window_step_s) if self.window_s else float("nan")
 
     @property
     def window_step_s(self) -> list[float]:
         return [w / self.window for w in self.window_s]
-
-    @property
-    def mean_step_s(self) -> float:
-        """Every measured step's time over the number of steps: unlike the median window it
-        includes work done every N steps (a checkpoint, a validation pass) in full."""
-        return sum(self.window_s) / (len(self.window_s) * self.window) if self.window_s else \
-            float("nan")
 
 
 class StepTimer:

@@ -57,3 +57,17 @@ def test_warnings_name_foreign_processes_divergent_ranks_and_oversubscription():
     assert any("oversubscribed" in w for w in warnings_for(m, cpu, {"cpu_count": 2}))
     assert not any("oversubscribed" in w
                    for w in warnings_for(m, cpu.replace(threads=1), {"cpu_count": 2}))
+
+
+def test_step_time_is_the_mean_step_and_the_median_window_is_kept_beside_it():
+    # one window in four holds a checkpoint: the median hides it, the mean charges it
+    m = aggregate([_rank(0, [1.0, 1.0, 1.0, 5.0])], CFG.replace(world_size=1))
+    assert m["step_time_s"] == pytest.approx(0.2)
+    assert m["median_window_step_s"] == pytest.approx(0.1)
+    assert m["items_per_s"] == pytest.approx(8 / 0.2)
+
+
+def test_a_cpu_cell_on_a_gpu_host_has_no_mfu():
+    # the runtime names the host's GPU; a CPU cell must not be measured against its peak
+    m = aggregate([_rank(0, [1.0])], CFG.replace(world_size=1, device="cpu"))
+    assert m["mfu"] is None and m["peak_flops"] is None

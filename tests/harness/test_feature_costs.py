@@ -64,7 +64,7 @@ def test_phase_probes_are_costed_against_the_unprobed_twin():
     records = [_timed("none", "plain", rep) for rep in range(3)]
     unprobed = [_timed("none", "plain", rep, phases=False) for rep in range(3)]
     for r in unprobed:
-        r["measurements"]["mean_step_s"] -= 12e-6
+        r["measurements"]["step_time_s"] -= 12e-6
     costs = feature_costs(records_frame(records + unprobed))
     r = _row(costs, PROBES, "plain")
     assert r["cost_s"] == pytest.approx(12e-6, abs=1e-12) and r["n"] == 3

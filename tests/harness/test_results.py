@@ -57,3 +57,14 @@ def test_current_version_reads_back(tmp_path):
     path = tmp_path / "r.json"
     write_json_atomic(path, {"schema_version": SCHEMA_VERSION, "v": [1.5, float("nan")]})
     assert read_record(path)["v"][0] == 1.5
+
+
+def test_version_1_records_get_the_mean_step_as_their_step_time(tmp_path):
+    path = tmp_path / "old.json"
+    write_json_atomic(path, {"schema_version": 1, "measurements": {
+        "step_time_s": 0.010, "mean_step_s": 0.012, "items_per_step": 24,
+        "flops_per_step": 1.2e9, "peak_flops": 1e12}})
+    m = read_record(path)["measurements"]
+    assert m["step_time_s"] == 0.012 and m["median_window_step_s"] == 0.010
+    assert "mean_step_s" not in m
+    assert m["items_per_s"] == pytest.approx(2000.0) and m["mfu"] == pytest.approx(0.1)

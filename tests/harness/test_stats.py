@@ -77,7 +77,7 @@ def test_mann_whitney_distribution_is_exact():
 
 def test_overhead_paired_is_the_median_of_differences():
     base = [1.00, 1.10, 0.90, 1.05, 0.95, 1.02, 0.98]
-    ov = overhead([b + 0.25 for b in base], base)
+    ov = overhead({i: b + 0.25 for i, b in enumerate(base)}, dict(enumerate(base)))
     assert ov.paired and ov.method == SIGN_TEST and ov.n == 7
     assert ov.seconds == pytest.approx(0.25) and ov.ci == pytest.approx((0.25, 0.25))
     assert ov.fraction == pytest.approx(0.25 / 1.00)
@@ -85,7 +85,7 @@ def test_overhead_paired_is_the_median_of_differences():
 
 
 def test_overhead_with_three_repetitions_has_a_point_but_no_interval():
-    ov = overhead([1.2, 1.3, 1.1], [1.0, 1.1, 0.9])
+    ov = overhead({0: 1.2, 1: 1.3, 2: 1.1}, {0: 1.0, 1: 1.1, 2: 0.9})
     assert ov.seconds == pytest.approx(0.2) and ov.ci is None and ov.method == TOO_SMALL
     assert ov.fraction_ci is None and ov.half_width is None
 
@@ -104,12 +104,29 @@ def test_overhead_unpaired_is_hodges_lehmann_with_an_exact_interval():
     assert ci[0] <= 6.0 <= ci[1]  # the true shift of the two grids (medians 8.5 and 3)
 
 
+def test_repetitions_pair_by_key_never_by_position():
+    base = {("s1", r): 1.0 + r / 10 for r in range(8)}
+    lost = {k: v + 0.2 for k, v in base.items() if k != ("s1", 3)}  # repetition 3 was lost
+    ov = overhead(lost, base)
+    assert ov.paired and ov.n == 7 and ov.seconds == pytest.approx(0.2)
+    assert ov.ci == pytest.approx((0.2, 0.2))  # every pair differs by exactly 0.2
+    # by position, repetition 4 of one would have met repetition 3 of the other
+    shifted = overhead(list(lost.values()), list(base.values())[:7])
+    assert not shifted.paired and shifted.method == MANN_WHITNEY
+    # a resume that re-ran repetitions in another session: nothing pairs, compared unpaired
+    resumed = {("s2", r): v for (_, r), v in lost.items()}
+    assert not overhead(resumed, base).paired
+    assert mean_difference(resumed, base).method == T_WELCH
+    assert mean_difference(lost, base).method == T_PAIRED
+    assert mean_difference(lost, base).n == 7
+
+
 def test_t_intervals_by_hand():
     est = mean_estimate([1.0, 2.0, 3.0])
     half = sps.t.ppf(0.975, 2) * 1.0 / math.sqrt(3)
     assert est.value == 2.0 and est.ci == pytest.approx((2 - half, 2 + half))
     assert mean_estimate([1.0, 2.0]).ci is None  # two values: n too small
-    paired = mean_difference([2.0, 3.0, 4.5], [1.0, 2.0, 3.0])
+    paired = mean_difference({0: 2.0, 1: 3.0, 2: 4.5}, {0: 1.0, 1: 2.0, 2: 3.0})
     assert paired.method == T_PAIRED and paired.value == pytest.approx(7 / 6)
     welch = mean_difference([2.0, 3.0, 4.0, 5.0], [1.0, 2.0, 3.0])
     assert welch.method == T_WELCH and welch.value == pytest.approx(1.5)

@@ -9,51 +9,36 @@ import numpy as np
 import pytest
 
 import harness.matrix as matrix
-from harness.results import SCHEMA_VERSION, record_path, write_json_atomic
 from harness.stopping import RULE_CI, RULE_MAX, Plan, decide, worst_half_width_pct
 from tests.conftest import tiny_cell
 
 
+def _keyed(values) -> dict[tuple[str, int], float]:
+    return {("", rep): float(v) for rep, v in enumerate(values)}
+
+
 def test_decide_waits_for_six_repetitions_before_an_interval_exists():
     plan = Plan(20, until_ci_pct=50.0)
-    times = {"plain": [1.0] * 5, "lightning": [1.2] * 5}
+    times = {"plain": _keyed([1.0] * 5), "lightning": _keyed([1.2] * 5)}
     assert decide(plan, 5, times) is None
-    times = {"plain": [1.0] * 6, "lightning": [1.2] * 6}
+    times = {"plain": _keyed([1.0] * 6), "lightning": _keyed([1.2] * 6)}
     stop = decide(plan, 6, times)
     assert stop.rule == RULE_CI and stop.repetitions == 6 and stop.half_width_pct == 0.0
 
 
 def test_decide_stops_at_the_maximum_and_reports_the_width_reached():
     rng = np.random.default_rng(0)
-    times = {"plain": list(1 + 0.2 * rng.random(8)), "lightning": list(1.3 + 0.2 * rng.random(8))}
+    times = {"plain": _keyed(1 + 0.2 * rng.random(8)),
+             "lightning": _keyed(1.3 + 0.2 * rng.random(8))}
     stop = decide(Plan(8, until_ci_pct=1.0), 8, times)
     assert stop.rule == RULE_MAX and stop.half_width_pct > 1.0
     assert decide(Plan(3), 3, times).rule == RULE_MAX  # a fixed count: no interval asked
 
 
 def test_a_plain_only_group_is_judged_by_its_own_median():
-    assert worst_half_width_pct({"plain": [1.0, 1.0, 1.0, 1.0, 1.0, 1.1]}) == pytest.approx(5.0)
-    assert worst_half_width_pct({"lightning": [1.0] * 6}) is None  # no baseline
-
-
-@pytest.fixture
-def fake_runs(monkeypatch):
-    """run_cell replaced: the plain loop takes 1 ms, Lightning 1.2 ms; noise per group."""
-    calls = []
-
-    def fake_run_cell(cell, run_dir, rep, environment, launch=None):
-        calls.append((cell.key, rep))
-        noise = 1e-6 if cell.batch_size == 8 else 1e-4  # batch 8: 0.1% noise, batch 64: 10%
-        rng = np.random.default_rng(hash((cell.key, rep)) % 2**32)
-        step = (1.2e-3 if cell.paradigm.value == "lightning" else 1e-3) + rng.normal(0, noise)
-        record = {"schema_version": SCHEMA_VERSION, "key": cell.key, "repetition": rep,
-                  "config": cell.to_dict(), "status": "ok", "process_wall_s": 1.0,
-                  "measurements": {"step_time_s": step}}
-        write_json_atomic(record_path(run_dir, cell.key, rep), record)
-        return record
-
-    monkeypatch.setattr(matrix, "run_cell", fake_run_cell)
-    return calls
+    plain = _keyed([1.0, 1.0, 1.0, 1.0, 1.0, 1.1])
+    assert worst_half_width_pct({"plain": plain}) == pytest.approx(5.0)
+    assert worst_half_width_pct({"lightning": _keyed([1.0] * 6)}) is None  # no baseline
 
 
 def test_matrix_stops_tight_groups_early_and_records_why(tmp_path, fake_runs):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
-from harness.worker import on_device
+from harness.worker import configure_process, on_device
+from tests.conftest import tiny_cell
 
 
 def test_the_flop_count_gets_the_model_back_on_the_cells_device():
@@ -15,3 +17,9 @@ def test_the_flop_count_gets_the_model_back_on_the_cells_device():
     moved = on_device(model, torch.device("meta"))
     assert moved is model
     assert {t.device.type for t in [*model.parameters(), *model.buffers()]} == {"meta"}
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a host without CUDA")
+def test_a_cuda_cell_without_cuda_is_an_error_that_a_resume_runs_again():
+    with pytest.raises(RuntimeError, match="sees no CUDA device"):
+        configure_process(tiny_cell("linear", "plain", device="cuda"), 0)

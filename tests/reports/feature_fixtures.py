@@ -1,9 +1,10 @@
 """Synthetic records with features, phase probes, profiling repetitions and a calibration cell.
 
 The numbers are chosen so that each derived figure has one right answer: every paradigm's
-mean step is ``BASE_S[p]`` plus the per-step cost of its features (``COST_S``) plus a small
-repetition-to-repetition wobble that is the same for the cells with and without a feature, so
-the cost comes out exact; the framework time moves with the step, the compute phases do not.
+step time (the mean step) is ``BASE_S[p]`` plus the per-step cost of its features (``COST_S``)
+plus a small repetition-to-repetition wobble that is the same for the cells with and without a
+feature, so the cost comes out exact; the framework time moves with the step, the compute
+phases do not.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def _timed(feature: str, paradigm: str, rep: int, **settings: Any) -> dict[str, 
     record = fake_record(cfg, rep, step, noise=0.0)
     events = _events(feature, paradigm, cfg.total_steps)
     record["measurements"].update(
-        mean_step_s=step,
+        step_time_s=step,
         phases={f"{k}": v for k, v in COMPUTE_S.items()} | {
             "framework_s": step - sum(COMPUTE_S.values()), "probed_steps": 10.0,
             "step_host_s": step},
@@ -90,7 +91,7 @@ def _profiled(paradigm: str) -> dict[str, Any]:
 def _calibration(paradigm: str, measured_s: float) -> list[dict[str, Any]]:
     delay = {"hook_delay_us": INJECTED_S * 1e6, "hook_delay_every": 2}
     timed = fake_record(cell("mlp", paradigm, features=delay), 0, BASE_S[paradigm], noise=0.0)
-    timed["measurements"]["mean_step_s"] = BASE_S[paradigm]
+    timed["measurements"]["step_time_s"] = BASE_S[paradigm]
     timed["measurements"]["calibration"] = {"delayed_steps": 20, "framework_s": measured_s,
                                             "injected_s": INJECTED_S}
     profiled = fake_record(cell("mlp", paradigm, features=delay, profiler=True), 0,

@@ -108,7 +108,7 @@ def fake_record(
         return record
     n_windows = cfg.steps // cfg.window
     windows = list(step_time_s * (1 + rng.normal(0, noise, n_windows)))
-    step = statistics.median(windows)
+    step = statistics.fmean(windows)
     items = cfg.batch_size * cfg.world_size * ITEMS_PER_SAMPLE.get(cfg.workload, 1)
     startup = {
         "import_torch_s": 1.1 + rng.uniform(0, 0.1),
@@ -136,6 +136,7 @@ def fake_record(
             "world_size": cfg.world_size,
             "ranks_here": list(range(cfg.local_world_size)),
             "step_time_s": step,
+            "median_window_step_s": statistics.median(windows),
             "window_step_s": windows,
             "step_host_s": list(step * (1 + rng.normal(0, noise, cfg.steps))),
             "items_per_step": items,
