@@ -116,8 +116,8 @@ def aggregate(ranks: list[dict[str, Any]], cfg: CellConfig) -> dict[str, Any]:
     items_per_step = items_per_rank_step * cfg.world_size
     runtime = ranks[0]["runtime"]
     # a CPU cell on a GPU host is measured against no peak: the device name is the GPU's
-    peak = peak_flops(runtime.get("device_name"), cfg.precision) if cfg.device == "cuda" \
-        else None
+    peak = peak_flops(runtime.get("device_name"), cfg.precision, runtime.get("sm_count")) \
+        if cfg.device == "cuda" else None
     flops = ranks[0].get("flops_per_step")
     achieved = flops / step_time if flops and step_time > 0 else None
     extras = {name: max(statistics.median(r["extras"][name]) for r in ranks
@@ -151,6 +151,7 @@ def aggregate(ranks: list[dict[str, Any]], cfg: CellConfig) -> dict[str, Any]:
         "weights_sha256": ranks[0]["parity"]["weights_sha256"],
         "ranks_agree": len({r["parity"]["params_sha256"] for r in ranks}) == 1,
         "foreign_gpu_pids": sorted({p for r in ranks for p in r["memory"]["nvml_foreign_pids"]}),
+        "other_gpu_processes": max(r["memory"].get("nvml_other_processes", 0) for r in ranks),
         "runtime": runtime,
     }
 
@@ -176,6 +177,9 @@ def warnings_for(measurements: dict[str, Any], cfg: CellConfig,
     if measurements["foreign_gpu_pids"]:
         pids = ", ".join(map(str, measurements["foreign_gpu_pids"]))
         out.append(f"another process used the GPU during this cell (pid {pids})")
+    elif measurements.get("other_gpu_processes"):
+        out.append(f"{measurements['other_gpu_processes']} other process(es) used the GPU during "
+                   "this cell (NVML's PIDs are from another PID namespace: a container)")
     if not measurements["ranks_agree"]:
         out.append("ranks ended with different parameters: DDP did not keep them in sync")
     cores = environment.get("cpu_count")

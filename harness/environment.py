@@ -105,6 +105,9 @@ def capture_runtime() -> dict[str, Any]:
     }
     if torch.cuda.is_available():
         info["device_name"] = torch.cuda.get_device_name()
+        props = torch.cuda.get_device_properties(torch.cuda.current_device())
+        info["sm_count"] = props.multi_processor_count  # a MIG slice has a share of them
+        info["device_uuid"] = str(getattr(props, "uuid", "") or "") or None
         info["nccl"] = ".".join(map(str, torch.cuda.nccl.version()))
     return info
 

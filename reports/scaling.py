@@ -31,7 +31,9 @@ from reports.groups import (
 LIGHTNING_SYNC_NOTE = (
     "Lightning >= 2.5.2 broadcasts a one-element tensor from rank 0 and calls .item() on it "
     "every training step under DDP (a collective and a host-device sync the other paradigms "
-    "do not pay; upstream issue 21487); the column shows its measured median per step.")
+    "do not pay; upstream issue 21487); the column shows its measured median per step, on CPU "
+    "only: on a GPU the .item() waits for all queued kernels, so its host time would be the "
+    "GPU's backlog rather than the broadcast (there the cost shows only in the step time).")
 _CONFIG_KEYS = [k for k in SCALING_KEYS if k != "paradigm"]
 
 

@@ -53,7 +53,8 @@ class CNN(Workload):
     sizes = {
         "tiny": dict(width=4, stages=2, blocks=1, samples=256, image=8),
         "small": dict(width=16, stages=3, blocks=1, samples=2048, image=32),
-        # ResNet-10-like, ~0.25 GFLOP per image forward: ~10 ms per fp32 step at batch 256
+        # ResNet-10-like: 0.51 GFLOP per image forward as torch's FlopCounterMode counts them
+        # (two per multiply-add; 0.25 G multiply-adds), about three times that per training step
         "default": dict(width=64, stages=4, blocks=1, samples=10240, image=32),
     }
     default_batch_size = 32

@@ -7,11 +7,14 @@ workload's ``loss`` does both, so ``model_fn`` calls it and ``loss_fn`` passes i
 quick-start does. Gradient accumulation uses the supervised trainer's own
 ``gradient_accumulation_steps`` on one process.
 
-Where the supervised trainer cannot do what the cell asks, the adapter writes its own update
-function, which is what Ignite's documentation recommends for anything custom: mixed precision
-(Ignite's ``amp_mode`` autocasts only to fp16, and with the weight-cast cache on, unlike the
-harness's shared policy), gradient clipping (no argument for it), and accumulation under DDP
-(the supervised trainer does not skip the gradient all-reduce on non-final micro-batches).
+Mixed precision stays on the supervised trainer, so that an AMP speedup compares one step
+implementation with itself: ``model_fn`` runs the workload's loss inside the harness's shared
+autocast policy (bf16, or fp16 with the weight-cast cache off); fp16 adds Ignite's own
+``amp_mode="amp"`` with the harness's GradScaler, whose outer fp16 autocast the inner policy
+overrides for the whole forward. Where the supervised trainer cannot do what the cell asks, the
+adapter writes its own update function, which is what Ignite's documentation recommends for
+anything custom: gradient clipping (no argument for it) and accumulation under DDP (the
+supervised trainer does not skip the gradient all-reduce on non-final micro-batches).
 Features are handlers (``harness.adapters.ignite_parts``).
 """
 
@@ -36,7 +39,8 @@ from harness.data import set_loader_epoch
 
 def _custom_update(ctx: RunContext, net: nn.Module, model: nn.Module, optimizer: Any,
                    scaler: torch.amp.GradScaler | None, output: Any) -> Engine:
-    """The supervised step written out: AMP policy, clipping, accumulation with no_sync."""
+    """The supervised step written out: clipping, accumulation with no_sync (and the AMP
+    policy, the same as the supervised trainer's)."""
     f = ctx.features
     k = f.accumulate
 
@@ -68,8 +72,7 @@ def _custom_update(ctx: RunContext, net: nn.Module, model: nn.Module, optimizer:
 
 def _needs_custom_update(ctx: RunContext) -> bool:
     f = ctx.features
-    return (ctx.cfg.precision is not Precision.FP32 or bool(f.clip_norm)
-            or (f.accumulate > 1 and ctx.distributed))
+    return bool(f.clip_norm) or (f.accumulate > 1 and ctx.distributed)
 
 
 def _make_trainer(ctx: RunContext, net: nn.Module, model: nn.Module, optimizer: Any,
@@ -81,6 +84,12 @@ def _make_trainer(ctx: RunContext, net: nn.Module, model: nn.Module, optimizer: 
     )
     if _needs_custom_update(ctx):
         return _custom_update(ctx, net, model, optimizer, scaler, output)
+
+    def mixed_loss(model: nn.Module, batch: Any) -> torch.Tensor:
+        with ctx.amp.autocast():
+            return ctx.workload.loss(model, batch)
+
+    mixed = ctx.cfg.precision is not Precision.FP32
     return create_supervised_trainer(
         net,
         optimizer,
@@ -91,9 +100,11 @@ def _make_trainer(ctx: RunContext, net: nn.Module, model: nn.Module, optimizer: 
             convert_tensor(batch, device, non_blocking),
             None,
         ),
-        model_fn=lambda model, batch: ctx.workload.loss(model, batch),
+        model_fn=mixed_loss if mixed else lambda model, batch: ctx.workload.loss(model, batch),
         output_transform=output,
         gradient_accumulation_steps=ctx.features.accumulate,
+        amp_mode="amp" if scaler is not None else None,  # fp16: Ignite's scaler path
+        scaler=scaler if scaler is not None else False,
     )
 
 

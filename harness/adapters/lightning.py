@@ -33,6 +33,8 @@ def _time_ddp_sync(trainer: pl.Trainer, sink: list[float]) -> None:
     Every training step Lightning broadcasts a one-element tensor from rank 0 and calls
     ``.item()`` on it: a collective plus a host-device sync that the other paradigms do not
     pay. Wrapping the method (two perf_counter calls per step) names and measures that cost.
+    Only on CPU: on CUDA the ``.item()`` waits for every kernel queued before it, so the host
+    time would measure the GPU's backlog (the lost host/GPU overlap), not the broadcast.
     """
     loop = trainer.fit_loop.epoch_loop
     original = getattr(loop, "_broadcast_sigterm_tensor", None)
@@ -106,7 +108,7 @@ def train(ctx: RunContext) -> nn.Module:
     loader = ctx.build_loader()
     val_loader = ctx.build_val_loader() if f.validates else None
     trainer = _trainer(ctx, str(ctx.folder("lightning")))
-    if ctx.distributed:
+    if ctx.distributed and ctx.device.type == "cpu":
         _time_ddp_sync(trainer, ctx.probe.extras.setdefault(DDP_SYNC, []))
     trainer.fit(module, train_dataloaders=loader, val_dataloaders=val_loader,
                 ckpt_path=f.resume_from or None)

@@ -1,5 +1,11 @@
-"""The Lightning pieces of the adapter: the LightningModule, the harness's probe callback, and
-the callbacks and loggers Lightning's documentation recommends for each feature.
+"""The Lightning pieces of the adapter: the LightningModule (which also carries the harness's
+probe), and the callbacks and loggers Lightning's documentation recommends for each feature.
+
+The probe lives in the module's own hooks, not in a ``pl.Callback``: Lightning dispatches every
+callback hook of every step to every callback, so a probe callback would charge Lightning for
+a dozen calls per step (about 8 us) that a user without callbacks never pays. The module's
+hooks are called on every step anyway (as no-ops), so the probe adds only its own work, as in
+the plain loop and in Ignite's one event handler.
 
 - validation: ``validation_step`` logging the workload's metrics with ``self.log_dict`` (on
   epoch, weighted by batch size), run by ``val_check_interval``;
@@ -31,6 +37,7 @@ class WorkloadModule(pl.LightningModule):
         super().__init__()
         self.ctx, self.workload, self.model, self.log_name = ctx, ctx.workload, model, log_name
         self.last_loss: Tensor | None = None  # the workload's loss, before Lightning divides it
+        self.probe_hooks = ProbeHooks(ctx)
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         loss = self.workload.loss(self.model, batch)
@@ -44,6 +51,16 @@ class WorkloadModule(pl.LightningModule):
         self.log_dict({VAL_PREFIX + k: v for k, v in metrics.items()},
                       batch_size=self.ctx.cfg.batch_size)
 
+    # the probe: Lightning calls a module hook after the callbacks' (EarlyStopping included)
+    def on_train_start(self) -> None:
+        self.probe_hooks.train_start(self.trainer)
+
+    def on_train_batch_end(self, *_: Any) -> None:
+        self.probe_hooks.batch_end(self.trainer, self)
+
+    def on_validation_end(self) -> None:
+        self.probe_hooks.validation_end(self.trainer)
+
     def configure_optimizers(self) -> Any:
         optimizer = self.workload.build_optimizer(self.model.parameters())
         if not self.ctx.features.scheduler:
@@ -53,27 +70,29 @@ class WorkloadModule(pl.LightningModule):
                 "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1}}
 
 
-class ProbeCallback(pl.Callback):
-    """Tells the probe about optimizer steps, validations and an early stop."""
+class ProbeHooks:
+    """Tells the probe about optimizer steps, validations and an early stop (called from the
+    LightningModule's hooks; deliberately not a ``pl.Callback``)."""
 
     def __init__(self, ctx: RunContext) -> None:
         self.probe, self.features = ctx.probe, ctx.features
         self._steps = 0
 
-    def on_train_start(self, trainer: pl.Trainer, module: Any) -> None:
+    def train_start(self, trainer: pl.Trainer) -> None:
         self._steps = trainer.global_step
         if trainer.global_step:  # restored from a checkpoint
             self.probe.resume_at(trainer.global_step)
 
-    def on_train_batch_end(self, trainer: pl.Trainer, module: Any, *_: Any) -> None:
+    def batch_end(self, trainer: pl.Trainer, module: WorkloadModule) -> None:
         if trainer.global_step == self._steps:
             return  # a micro-batch of gradient accumulation: no optimizer step yet
         self._steps = trainer.global_step
+        assert module.last_loss is not None  # training_step ran before its batch ended
         self.probe.step_end(module.last_loss)
         if self.features.delays(self.probe.step):
             busy_wait(self.features.hook_delay_us)
 
-    def on_validation_end(self, trainer: pl.Trainer, module: Any) -> None:
+    def validation_end(self, trainer: pl.Trainer) -> None:
         if trainer.sanity_checking:
             return
         metrics = {k.removeprefix(VAL_PREFIX): float(v)
@@ -84,11 +103,8 @@ class ProbeCallback(pl.Callback):
 
 
 def callbacks(ctx: RunContext) -> list[pl.Callback]:
-    """The probe's callback and the features', as Lightning's documentation sets them up.
-
-    Early stopping comes first so that in ``on_validation_end`` the probe sees its decision;
-    Lightning moves ModelCheckpoint callbacks behind all others itself.
-    """
+    """The features' callbacks, as Lightning's documentation sets them up (none for a bare
+    cell). Lightning moves ModelCheckpoint callbacks behind all others itself."""
     f = ctx.features
     out: list[pl.Callback] = []
     if f.early_stop_patience:
@@ -96,7 +112,6 @@ def callbacks(ctx: RunContext) -> list[pl.Callback]:
         out.append(EarlyStopping(monitor="val_loss", mode="min", patience=f.early_stop_patience,
                                  min_delta=f.early_stop_min_delta,
                                  check_on_train_epoch_end=False))
-    out.append(ProbeCallback(ctx))
     if f.ckpt_every or f.ckpt_best_k:
         folder = ctx.folder("ckpt")
         if f.ckpt_every:

@@ -19,30 +19,36 @@ from harness.config import Precision
 from harness.precision import AmpPolicy
 from harness.workload import Workload
 
-# Dense peak TFLOP/s from the vendors' data sheets: (name fragment, fp32, bf16/fp16 tensor).
-# The first name found (as whole words) in torch's device name wins, so specific names come
-# first.
-DEVICE_PEAK_TFLOPS: list[tuple[str, float, float]] = [
-    ("H100 PCIe", 51.0, 756.0),
-    ("H100 NVL", 60.0, 835.0),
-    ("H100", 67.0, 989.4),  # SXM ("H100 80GB HBM3")
-    ("H200", 67.0, 989.4),
-    ("GH200", 67.0, 989.4),
-    ("A100", 19.5, 312.0),
-    ("L40S", 91.6, 362.0),
-    ("L4", 30.3, 121.0),
-    ("A10", 31.2, 125.0),
+# Dense peak TFLOP/s from the vendors' data sheets: (name fragment, fp32, bf16/fp16 tensor,
+# streaming multiprocessors of the whole GPU). The first name found (as whole words) in torch's
+# device name wins, so specific names come first.
+DEVICE_PEAK_TFLOPS: list[tuple[str, float, float, int]] = [
+    ("H100 PCIe", 51.0, 756.0, 114),
+    ("H100 NVL", 60.0, 835.0, 132),
+    ("H100", 67.0, 989.4, 132),  # SXM ("H100 80GB HBM3")
+    ("H200", 67.0, 989.4, 132),
+    ("GH200", 67.0, 989.4, 132),
+    ("A100", 19.5, 312.0, 108),
+    ("L40S", 91.6, 362.0, 142),
+    ("L4", 30.3, 121.0, 58),
+    ("A10", 31.2, 125.0, 72),
 ]
 
 
-def peak_flops(device_name: str | None, precision: Precision) -> float | None:
-    """The device's dense peak in FLOP/s for ``precision``, or None for an unknown device."""
+def peak_flops(device_name: str | None, precision: Precision, sm_count: int | None = None
+               ) -> float | None:
+    """The device's dense peak in FLOP/s for ``precision``, or None for an unknown device.
+
+    ``sm_count`` (the multiprocessors torch sees) scales the peak to a MIG slice, which keeps
+    the whole GPU's name but only a share of its multiprocessors.
+    """
     if not device_name:
         return None
-    for fragment, fp32, half in DEVICE_PEAK_TFLOPS:
+    for fragment, fp32, half, full_sms in DEVICE_PEAK_TFLOPS:
         # whole words: "L4" must not match an L40, nor "A10" an A10G
         if re.search(rf"(?<!\w){re.escape(fragment)}(?!\w)", device_name):
-            return (fp32 if precision is Precision.FP32 else half) * 1e12
+            share = min(1.0, sm_count / full_sms) if sm_count else 1.0
+            return (fp32 if precision is Precision.FP32 else half) * 1e12 * share
     return None
 
 

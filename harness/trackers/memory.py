@@ -31,6 +31,9 @@ class MemoryResult:
     nvml_used_peak_bytes: int | None = None  # device memory used, idle baseline subtracted
     nvml_used_samples: list[int] = field(default_factory=list)
     nvml_foreign_pids: list[int] = field(default_factory=list)  # other processes on our GPU
+    # NVML's PIDs are the host's: inside a container with its own PID namespace none of them
+    # is ours, so only their number can tell that another process shares the GPU
+    nvml_other_processes: int = 0
     power_w_samples: list[float] = field(default_factory=list)
     energy_j: float | None = None  # from NVML's energy counter over the measured steps
 
@@ -69,6 +72,21 @@ def nvml_handle(pynvml: Any, index: int) -> Any:
     return pynvml.nvmlDeviceGetHandleByIndex(index)
 
 
+def other_processes(listed: list[int], ours: set[int]) -> tuple[set[int], int]:
+    """(PIDs of other processes, how many other processes) among NVML's compute processes on
+    our GPU, sampled while we hold a CUDA context on it.
+
+    When none of the listed PIDs is ours, NVML reports another PID namespace (a container's
+    host): one of them is us, the rest are others whose PIDs mean nothing here.
+    """
+    if not listed:
+        return set(), 0
+    if ours & set(listed):
+        foreign = set(listed) - ours
+        return foreign, len(foreign)
+    return set(), len(set(listed)) - 1
+
+
 class NvmlSampler(threading.Thread):
     """Samples device memory used, power and foreign processes on one GPU until stopped."""
 
@@ -84,6 +102,8 @@ class NvmlSampler(threading.Thread):
         self.used: list[int] = []
         self.power: list[float] = []
         self.foreign: set[int] = set()
+        self.others = 0
+        self._measuring = False  # from mark_start: our CUDA context surely exists by then
         self._stop = threading.Event()
         self._energy0: int | None = None
         self.energy_j: float | None = None
@@ -98,6 +118,7 @@ class NvmlSampler(threading.Thread):
         self.used.clear()
         self.power.clear()
         self._energy0 = self._energy_mj()
+        self._measuring = True
 
     def mark_end(self) -> None:
         end = self._energy_mj()
@@ -114,11 +135,15 @@ class NvmlSampler(threading.Thread):
                 self.power.append(nv.nvmlDeviceGetPowerUsage(self.handle) / 1e3)
             except nv.NVMLError:
                 pass
+            if not self._measuring:
+                continue
             try:
                 procs = nv.nvmlDeviceGetComputeRunningProcesses(self.handle)
-                self.foreign.update(p.pid for p in procs if p.pid not in ours)
             except nv.NVMLError:
-                pass
+                continue
+            foreign, count = other_processes([p.pid for p in procs], ours)
+            self.foreign.update(foreign)
+            self.others = max(self.others, count)
 
     def stop(self) -> None:
         self._stop.set()
@@ -162,6 +187,7 @@ class MemoryTracker:
             r.nvml_used_samples = list(self.nvml.used)
             r.nvml_used_peak_bytes = max(self.nvml.used, default=None)
             r.nvml_foreign_pids = sorted(self.nvml.foreign)
+            r.nvml_other_processes = self.nvml.others
             r.power_w_samples = list(self.nvml.power)
             r.energy_j = self.nvml.energy_j
         return r

@@ -71,3 +71,10 @@ def test_a_cpu_cell_on_a_gpu_host_has_no_mfu():
     # the runtime names the host's GPU; a CPU cell must not be measured against its peak
     m = aggregate([_rank(0, [1.0])], CFG.replace(world_size=1, device="cpu"))
     assert m["mfu"] is None and m["peak_flops"] is None
+
+
+def test_a_container_counts_other_gpu_processes_it_cannot_name():
+    rank = _rank(0, [1.0])
+    rank["memory"]["nvml_other_processes"] = 2
+    m = aggregate([rank], CFG.replace(world_size=1))
+    assert any("2 other process(es)" in w for w in warnings_for(m, CFG, {"cpu_count": 2}))

@@ -23,3 +23,14 @@ def test_the_flop_count_gets_the_model_back_on_the_cells_device():
 def test_a_cuda_cell_without_cuda_is_an_error_that_a_resume_runs_again():
     with pytest.raises(RuntimeError, match="sees no CUDA device"):
         configure_process(tiny_cell("linear", "plain", device="cuda"), 0)
+
+
+def test_lightning_has_no_harness_callback_to_dispatch_to():
+    # a pl.Callback probe would make Lightning dispatch every per-step callback hook to it
+    from harness.adapters import lightning_parts
+    from harness.context import RunContext
+    from harness.features import Features
+
+    ctx = RunContext.__new__(RunContext)  # callbacks() reads only the features
+    object.__setattr__(ctx, "features", Features())
+    assert lightning_parts.callbacks(ctx) == []

@@ -22,6 +22,14 @@ def test_known_devices(name, precision, tflops):
     assert peak_flops(name, precision) == pytest.approx(tflops * 1e12)
 
 
+def test_a_mig_slice_is_held_against_its_share_of_the_multiprocessors():
+    # a 3g.40gb slice of an H100 SXM shows the whole GPU's name and 60 of its 132 SMs
+    name = "NVIDIA H100 80GB HBM3 MIG 3g.40gb"
+    assert peak_flops(name, Precision.BF16_MIXED, sm_count=60) == pytest.approx(
+        989.4e12 * 60 / 132)
+    assert peak_flops(name, Precision.BF16_MIXED, sm_count=132) == pytest.approx(989.4e12)
+
+
 @pytest.mark.parametrize("name", ["NVIDIA L40", "NVIDIA A10G", "Some Future GPU", None])
 def test_unknown_devices_get_no_peak(name):
     assert peak_flops(name, Precision.FP32) is None
