@@ -28,6 +28,7 @@ from reports.groups import (
     duration,
     is_missing,
     number,
+    percent,
     text,
 )
 
@@ -142,6 +143,14 @@ def contributors(paradigm: str, a: dict[str, Any], row: pd.Series | None) -> str
             f"{excess}, {a['python_calls']:.0f} Python calls/step; the largest: {named}.")
 
 
+def _data_wait(a: dict[str, Any]) -> tuple[str, str]:
+    """(data loading per step, its share of the profiled step): a step that mostly waits for
+    its batch measures the loader, not the paradigm."""
+    data, step = a["categories"].get("data loading", math.nan), a["profiled_step_s"]
+    share = data / step if step and not is_missing(data) and not is_missing(step) else None
+    return duration(data), percent(share, signed=False)
+
+
 def attribution_block(g: Group, profiled: pd.DataFrame) -> dict[str, Any] | None:
     found = attribution_of(g, profiled)
     if not found:
@@ -161,8 +170,8 @@ def attribution_block(g: Group, profiled: pd.DataFrame) -> dict[str, Any] | None
         "figure": figure,
         "sentences": [contributors(p, a, rows.get(p)) for p, a in ok.items()],
         "errors": [(p, text(a["error"])) for p, a in found.items() if a["error"]],
-        "profiled": [(p, duration(a["profiled_step_s"]), _ns(a["overhead_per_call_s"]))
-                     for p, a in ok.items()],
+        "profiled": [(p, duration(a["profiled_step_s"]), _ns(a["overhead_per_call_s"]),
+                      *_data_wait(a)) for p, a in ok.items()],
     }
 
 

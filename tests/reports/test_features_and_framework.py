@@ -78,3 +78,9 @@ def test_sections_say_so_when_nothing_was_measured(tmp_path):
     _, page = read(render_run(standard_run(tmp_path)))
     assert "no cell in this run timed its phases" in _text(page, "framework").lower()
     assert "no feature cells in this run" in _text(page, "features").lower()
+
+
+def test_attribution_gives_the_data_loading_share_of_the_profiled_step(page):
+    text = _text(page[1], "framework")
+    # plain's profiled step: 500 us of compute, 60 us of framework code, 100 us of data loading
+    assert "data loading 100 us, 15.2%" in text
