@@ -59,16 +59,22 @@ def _cuda_present() -> bool:
 
 
 def install_gpu(session: nox.Session, extras: str) -> None:
-    """Install on top of the host's own CUDA torch (seen through system site-packages)."""
+    """Install on top of the host's own CUDA torch (seen through system site-packages).
+
+    The torch check comes first, so that pip never fetches a torch of its own; the install
+    uses the interpreter's setuptools (no build isolation), so a host that already has every
+    dependency needs no package registry.
+    """
     if not _cuda_present():
         session.error("no CUDA GPU found (nvidia-smi sees none): use the CPU sessions instead")
-    session.install("-e", f".[{extras}]")  # the host's torch satisfies the requirement
     seen = session.run("python", "-c", "import torch; print(torch.__version__, "
-                       "torch.cuda.is_available())", silent=True)
+                       "torch.cuda.is_available())", silent=True, success_codes=[0, 1])
     if "True" not in str(seen):
-        session.error(f"the torch this session sees ({str(seen).strip()}) has no CUDA: install "
-                      "a CUDA build into the base interpreter, or run the harness in the "
-                      "environment that has one (python -m harness suite ...)")
+        session.error(f"the torch this session sees has no CUDA ({str(seen).strip()[-200:]}): "
+                      "nox sees the base interpreter's packages only, so install a CUDA build "
+                      "of torch there, or run the harness in the environment that has one "
+                      "(pip install -e . && python -m harness suite benchmarks/suites/gpu.toml)")
+    session.install("--no-build-isolation", "-e", f".[{extras}]")
 
 
 @nox.session(name="bench-gpu", venv_params=["--system-site-packages"])
