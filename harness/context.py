@@ -22,7 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
 from harness.config import CellConfig
-from harness.data import EpochShardedSampler, build_loader, build_val_loader
+from harness.data import build_loader, build_val_loader, epoch_sampler
 from harness.features.logs import missing_backends
 from harness.precision import AmpPolicy, UnsupportedConfig
 from harness.trackers.attribution import AttributionProfiler
@@ -163,8 +163,9 @@ class RunContext:
                 f"{len(loader)} batches per epoch is not a multiple of accumulate={k}: "
                 "Lightning would step on a partial accumulation at each epoch end and Ignite "
                 "carry it into the next epoch; choose a batch size whose epoch divides by k")
-        if isinstance(loader.sampler, EpochShardedSampler):
-            loader.sampler.clock = lambda: self.probe.step
+        sampler = epoch_sampler(loader)
+        if sampler is not None:
+            sampler.clock = lambda: self.probe.step
         self.train_loader = loader
         return loader
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler, TensorDataset
 
 
 class EpochShardedSampler(Sampler[int]):
@@ -58,6 +58,43 @@ class EpochShardedSampler(Sampler[int]):
         return self.length // self.world_size
 
 
+class EpochBatchSampler(BatchSampler):
+    """Whole batches of an :class:`EpochShardedSampler`'s indices, for datasets that gather a
+    batch in one indexing call. Forwards ``set_epoch`` (Lightning calls it on
+    ``loader.sampler``) and ``skip_once`` to the sampler it wraps.
+
+    >>> b = EpochBatchSampler(EpochShardedSampler(10, seed=0), batch_size=4)
+    >>> [len(i) for i in b]
+    [4, 4]
+    """
+
+    def __init__(self, sampler: EpochShardedSampler, batch_size: int) -> None:
+        super().__init__(sampler, batch_size, drop_last=True)
+        self.epoch_sampler = sampler
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch_sampler.set_epoch(epoch)
+
+    def skip_once(self, samples: int) -> None:
+        self.epoch_sampler.skip_once(samples)
+
+
+class TensorBatches(Dataset):
+    """A ``TensorDataset`` read a whole batch per call: ``ds[[i, j, ...]]`` gathers the rows
+    with ``index_select`` (on CPU about 5x faster than advanced indexing, and far faster than
+    reading and collating sample by sample)."""
+
+    def __init__(self, dataset: TensorDataset) -> None:
+        self.tensors = dataset.tensors
+
+    def __len__(self) -> int:
+        return len(self.tensors[0])
+
+    def __getitem__(self, indices: list[int]) -> tuple[torch.Tensor, ...]:
+        rows = torch.as_tensor(indices)
+        return tuple(t.index_select(0, rows) for t in self.tensors)
+
+
 def build_loader(
     dataset: Dataset,
     batch_size: int,
@@ -68,23 +105,31 @@ def build_loader(
     workers: int = 0,
     pin_memory: bool = False,
 ) -> DataLoader:
-    """The training DataLoader every paradigm uses, identical in all three."""
+    """The training DataLoader every paradigm uses, identical in all three.
+
+    A ``TensorDataset`` is read a batch at a time (one gather per tensor, :class:`TensorBatches`)
+    instead of sample by sample and collated: for 2048 MLP samples the per-sample path costs
+    ~13 ms of host time on one CPU thread against ~0.4 ms for the gather, and a bf16 step on a
+    modern GPU takes about a millisecond, so a GPU cell would time the loader rather than the
+    paradigms. The batches hold bitwise the same values either way.
+    """
     sampler = EpochShardedSampler(len(dataset), seed, rank, world_size)  # type: ignore[arg-type]
     if len(sampler) < batch_size:
         raise ValueError(
             f"dataset of {len(dataset)} samples gives {len(sampler)} per rank, "  # type: ignore[arg-type]
             f"fewer than one batch of {batch_size}"
         )
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        sampler=sampler,
+    common: dict[str, Any] = dict(
         num_workers=workers,
         pin_memory=pin_memory,
-        drop_last=True,
         generator=torch.Generator().manual_seed(seed),
         persistent_workers=workers > 0,
     )
+    if isinstance(dataset, TensorDataset):
+        # batch_size=None: each sampler item (a list of indices) goes to dataset[indices]
+        return DataLoader(TensorBatches(dataset), batch_size=None,
+                          sampler=EpochBatchSampler(sampler, batch_size), **common)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=True, **common)
 
 
 def build_val_loader(dataset: Dataset, batch_size: int, *, workers: int = 0,
@@ -102,17 +147,25 @@ def build_val_loader(dataset: Dataset, batch_size: int, *, workers: int = 0,
                       persistent_workers=workers > 0)
 
 
+def epoch_sampler(loader: DataLoader) -> EpochShardedSampler | None:
+    """The :class:`EpochShardedSampler` behind a loader from :func:`build_loader`, if any."""
+    sampler = loader.sampler
+    if isinstance(sampler, EpochBatchSampler):
+        return sampler.epoch_sampler
+    return sampler if isinstance(sampler, EpochShardedSampler) else None
+
+
 def data_passes(loader: DataLoader) -> list[tuple[int, int, int]]:
     """(epoch, first sample position, optimizer steps done) of every pass the loader's sampler
     started."""
-    sampler = loader.sampler
-    return list(sampler.passes) if isinstance(sampler, EpochShardedSampler) else []
+    sampler = epoch_sampler(loader)
+    return list(sampler.passes) if sampler is not None else []
 
 
 def set_loader_epoch(loader: DataLoader, epoch: int) -> None:
     """Advance the loader's sampler to ``epoch`` (what DDP loops do at each epoch start)."""
-    sampler = loader.sampler
-    if isinstance(sampler, EpochShardedSampler):
+    sampler = epoch_sampler(loader)
+    if sampler is not None:
         sampler.set_epoch(epoch)
 
 

@@ -22,7 +22,7 @@ from harness.adapters import LOG_EVERY
 from harness.calibration import busy_wait
 from harness.config import Profile
 from harness.context import DDP_KWARGS, RunContext, gradient_sync
-from harness.data import set_loader_epoch, to_device
+from harness.data import epoch_sampler, set_loader_epoch, to_device
 from harness.features import checkpoints
 from harness.features.handwritten import (
     Checkpointer,
@@ -181,7 +181,9 @@ def _resume(ctx: RunContext, t: Training) -> None:
     state = checkpoints.load(ctx.features.resume_from)
     t.restore(state)
     ctx.probe.resume_at(state["step"])
-    t.loader.sampler.skip_once(t.batches_in_epoch * ctx.cfg.batch_size)  # type: ignore[attr-defined]
+    sampler = epoch_sampler(t.loader)
+    assert sampler is not None, "build_loader always gives an epoch sampler"
+    sampler.skip_once(t.batches_in_epoch * ctx.cfg.batch_size)
 
 
 def train(ctx: RunContext) -> nn.Module:

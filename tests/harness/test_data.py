@@ -3,7 +3,14 @@ from __future__ import annotations
 import torch
 from torch.utils.data import TensorDataset
 
-from harness.data import EpochShardedSampler, build_loader
+from harness.data import (
+    EpochBatchSampler,
+    EpochShardedSampler,
+    build_loader,
+    data_passes,
+    epoch_sampler,
+    set_loader_epoch,
+)
 
 
 def test_permutation_depends_only_on_seed_and_epoch():
@@ -25,3 +32,43 @@ def test_loader_drops_the_last_partial_batch():
     ds = TensorDataset(torch.arange(10.0))
     batches = list(build_loader(ds, batch_size=4, seed=0))
     assert [len(b[0]) for b in batches] == [4, 4]
+
+
+class _PerSample(torch.utils.data.Dataset):
+    """The same tensors read one sample at a time (the path any non-tensor dataset takes),
+    counting the reads."""
+
+    def __init__(self, ds: TensorDataset) -> None:
+        self.ds, self.reads = ds, 0
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i):
+        self.reads += 1
+        return self.ds[i]
+
+
+def test_tensor_datasets_are_gathered_a_batch_at_a_time_with_identical_batches():
+    g = torch.Generator().manual_seed(0)
+    ds = TensorDataset(torch.randn(70, 5, generator=g), torch.randint(0, 3, (70,), generator=g))
+    per_sample = _PerSample(ds)
+    for epoch in (0, 1):
+        batched, reference = build_loader(ds, 16, seed=2), build_loader(per_sample, 16, seed=2)
+        set_loader_epoch(batched, epoch)
+        set_loader_epoch(reference, epoch)
+        got, want = list(batched), list(reference)
+        assert len(got) == len(want) == len(batched) == 4
+        for (x, y), (rx, ry) in zip(got, want):
+            assert torch.equal(x, rx) and torch.equal(y, ry) and y.shape == ry.shape == (16,)
+    assert per_sample.reads == 2 * 4 * 16  # the reference really read per sample
+
+
+def test_the_epoch_sampler_is_reachable_through_a_batched_loader():
+    loader = build_loader(TensorDataset(torch.arange(40.0)), 8, seed=0)
+    assert isinstance(loader.sampler, EpochBatchSampler)
+    loader.sampler.set_epoch(3)  # what Lightning calls on loader.sampler
+    sampler = epoch_sampler(loader)
+    assert sampler is not None and sampler.epoch == 3
+    loader.sampler.skip_once(16)  # what an exact plain resume calls
+    assert len(list(loader)) == 3 and data_passes(loader)[-1][:2] == (3, 16)
