@@ -6,8 +6,11 @@ Arguments after `--` pass through to the command each session runs, e.g.
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import subprocess
+import tomllib
+from pathlib import Path
 
 import nox
 
@@ -15,6 +18,10 @@ nox.options.sessions = ["lint", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 
 CPU_CONSTRAINTS = ["-c", "constraints-cpu.txt"]  # the local CPU build of torch, not CUDA's
+# framework -> (distribution, releases): the releases `versions` measures, as data
+VERSIONS = {framework: (spec["package"], spec["releases"]) for framework, spec in
+            tomllib.loads(Path("benchmarks/versions.toml").read_text()).items()}
+RELEASES = [(fw, pkg, release) for fw, (pkg, releases) in VERSIONS.items() for release in releases]
 
 
 def install_cpu(session: nox.Session, extras: str = "") -> None:
@@ -107,7 +114,39 @@ def compare(session: nox.Session) -> None:
 
 @nox.session(name="bench-micro")
 def bench_micro(session: nox.Session) -> None:
-    """pytest-benchmark micro-benchmarks (e.g. what the harness's own trackers cost)."""
+    """pytest-benchmark: training steps per workload and paradigm, the trackers' own cost."""
     install_cpu(session, "[test]")
-    session.run("pytest", "benchmarks", "--benchmark-enable", "-p", "no:cacheprovider",
-                *session.posargs)
+    session.run("pytest", "benchmarks", "--benchmark-enable", "--benchmark-autosave",
+                "-p", "no:cacheprovider", *session.posargs)
+
+
+@nox.session(name="version")
+@nox.parametrize(("framework", "package", "release"), RELEASES,
+                 ids=[f"{fw}-{release}" for fw, _, release in RELEASES])
+def version(session: nox.Session, framework: str, package: str, release: str) -> None:
+    """One framework release beside the plain loop, in its own environment (-- [ROOT] [OPTIONS])."""
+    session.install(*CPU_CONSTRAINTS, "-e", ".", f"{package}=={release}")
+    args = list(session.posargs)
+    root = args.pop(0) if args and not args[0].startswith("-") else "results/versions"
+    session.run("python", "-m", "harness", "suite", "benchmarks/suites/versions.toml",
+                "--paradigm", "plain", framework, "--out", f"{root}/{framework}-{release}",
+                "--no-report", *args)
+
+
+@nox.session
+def versions(session: nox.Session) -> None:
+    """Every release of benchmarks/versions.toml, then the page comparing them."""
+    root = f"results/versions-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    for fw, _, release in RELEASES:
+        session.notify(f"version({fw}-{release})", [root, *session.posargs])
+    session.notify("versions-report", [root])
+
+
+@nox.session(name="versions-report")
+def versions_report(session: nox.Session) -> None:
+    """The by-release page of a versions root: `nox -s versions-report -- ROOT`."""
+    install_cpu(session)
+    root = Path(session.posargs[0] if session.posargs else "results/versions")
+    folders = sorted(str(p) for p in root.iterdir() if (p / "cells").is_dir())
+    session.run("python", "-m", "harness", "versions", *folders,
+                "-o", str(root / "versions.html"))

@@ -114,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("before", type=Path)
     compare.add_argument("after", type=Path)
     compare.add_argument("-o", "--output", type=Path, help="default AFTER/compare.html")
+    versions = sub.add_parser("versions", help="compare framework releases, one run folder each "
+                              "(what `nox -s versions` writes)")
+    versions.add_argument("run_dirs", type=Path, nargs="+")
+    versions.add_argument("-o", "--output", type=Path, required=True)
     sub.add_parser("list", help="list workloads, paradigms, precisions and profiles")
     return parser
 
@@ -329,6 +333,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         from reports.render import render_compare
 
         print(f"compare: {render_compare(args.before, args.after, args.output)}")
+        return 0
+    if args.command == "versions":
+        for run_dir in args.run_dirs:
+            _require_run(run_dir)
+        from reports.render import render_versions
+
+        print(f"versions: {render_versions(args.run_dirs, args.output)}")
         return 0
     raise AssertionError(args.command)
 

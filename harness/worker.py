@@ -26,6 +26,7 @@ import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 import traceback  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -57,13 +58,18 @@ def configure_process(cfg: CellConfig, local_rank: int) -> torch.device:
     return torch.device("cpu")
 
 
-def run(cfg: CellConfig, rank: int, local_rank: int, world: int, cell: dict[str, Any]
-        ) -> dict[str, Any]:
-    """Build the workload, import the paradigm, train, and return this rank's measurements.
+@dataclass
+class Prepared:
+    """A cell ready to train: its run context (clock not started) and the paradigm's adapter."""
 
-    ``cell`` receives the run context as soon as it exists, so that a failure later on can
-    still report what was measured up to it (``partial``).
-    """
+    ctx: Any  # harness.context.RunContext (imported lazily: it imports the trackers)
+    adapter: Any
+    pristine_loss: Any  # the workload's own ``loss``, before any probe or fault wraps it
+    import_framework_s: float
+
+
+def prepare(cfg: CellConfig, rank: int, local_rank: int, world: int) -> Prepared:
+    """Build the workload and its data, import the paradigm (timed), attach the probes."""
     from harness.adapters import load_adapter
     from harness.context import RunContext
     from harness.discovery import resolve
@@ -88,20 +94,39 @@ def run(cfg: CellConfig, rank: int, local_rank: int, world: int, cell: dict[str,
         phases.attach(workload)
     ctx = RunContext(cfg, workload, dataset, device, rank, local_rank, world,
                      work_dir=Path.cwd(), phases=phases)
-    cell["ctx"] = ctx
+    return Prepared(ctx, adapter, pristine, import_framework_s)
+
+
+def train(prepared: Prepared) -> torch.nn.Module:
+    """Start the clock and train through the paradigm; check every step ran."""
+    ctx = prepared.ctx
     probe = ctx.start_clock()
-    model = adapter.train(ctx)
+    model = prepared.adapter.train(ctx)
     if probe.events.stopped_at is not None:
         probe.finish()  # stopped early: read the peaks the last step would have read
-    elif probe.step != cfg.total_steps:
-        raise RuntimeError(f"{cfg.paradigm.value} ran {probe.step} of {cfg.total_steps} steps")
-    workload.loss = pristine  # type: ignore[method-assign]
+    elif probe.step != ctx.cfg.total_steps:
+        raise RuntimeError(f"{ctx.cfg.paradigm.value} ran {probe.step} of "
+                           f"{ctx.cfg.total_steps} steps")
+    ctx.workload.loss = prepared.pristine_loss
+    return model
+
+
+def run(cfg: CellConfig, rank: int, local_rank: int, world: int, cell: dict[str, Any]
+        ) -> dict[str, Any]:
+    """Build the workload, import the paradigm, train, and return this rank's measurements.
+
+    ``cell`` receives the run context as soon as it exists, so that a failure later on can
+    still report what was measured up to it (``partial``).
+    """
+    prepared = prepare(cfg, rank, local_rank, world)
+    cell["ctx"] = ctx = prepared.ctx
+    model = train(prepared)
     out = measurements(ctx, model)
-    first_step_wall = _WALL0 + (probe.timer.first_step_end - _PERF0)
+    first_step_wall = _WALL0 + (ctx.probe.timer.first_step_end - _PERF0)
     spawn = float(os.environ.get(SPAWN_TIME_ENV, _WALL0))
     out["startup"] = {
         "import_torch_s": IMPORT_TORCH_S,
-        "import_framework_s": import_framework_s,
+        "import_framework_s": prepared.import_framework_s,
         "to_first_step_s": out["timing"]["first_step_s"],
         "spawn_to_first_step_s": first_step_wall - spawn,
     }

@@ -29,7 +29,8 @@ def min_p_value(n_before: int, n_after: int) -> float:
     return min(1.0, 2 / math.comb(n_before + n_after, n_before))
 
 
-def _samples(run: Run) -> dict[tuple[Any, ...], pd.DataFrame]:
+def cell_samples(run: Run) -> dict[tuple[Any, ...], pd.DataFrame]:
+    """Successful repetitions per (cell group, paradigm), in repetition order."""
     ok = run.ok
     if ok.empty:
         return {}
@@ -69,7 +70,7 @@ def _env_rows(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, A
 
 def compare_context(before: Run, after: Run) -> dict[str, Any]:
     """Rows for cells in both runs, lists of cells in one only, and the rule used."""
-    b, a = _samples(before), _samples(after)
+    b, a = cell_samples(before), cell_samples(after)
     every = pd.concat([before.ok, after.ok], ignore_index=True) if b or a else pd.DataFrame()
     extra = [k for k in GROUP_KEYS if k not in LABEL_FIELDS and not every.empty
              and every[k].nunique(dropna=False) > 1]

@@ -126,3 +126,12 @@ def render_compare(before: Path, after: Path, output: Path | None = None) -> Pat
     ctx = compare_ctx.compare_context(load(before), load(after))
     write_text_atomic(output, environment().get_template("compare.html.j2").render(ctx))
     return output
+
+
+def render_versions(run_dirs: list[Path], output: Path) -> Path:
+    """Write the by-release page of several versions run folders (``nox -s versions``)."""
+    from reports import versions
+
+    ctx = versions.versions_context([load(Path(d)) for d in run_dirs])
+    write_text_atomic(output, environment().get_template("versions.html.j2").render(ctx))
+    return output

@@ -1,0 +1,195 @@
+"""Overhead, start-up and memory by framework release: the versions page's template context.
+
+``nox -s versions`` runs one small suite per release, each in its own environment and its own
+run folder holding the plain loop and that release. This module reads the folders back, orders
+each framework's releases, and holds every release against the one before it with the test the
+compare page uses (``harness.stats.compare``: Mann-Whitney U over repetitions, p < 0.01 and a
+change of at least 5%). The plain loop runs in every folder as a control: when it moved as well
+between two folders, the machine drifted, and the page says so beside the framework's change.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from markupsafe import Markup
+from packaging.version import InvalidVersion, Version
+
+from harness.analysis import BASELINE, GROUP_KEYS
+from harness.stats import COMPARE_ALPHA, COMPARE_MIN_CHANGE, Change, compare, mean_estimate
+from reports import plots
+from reports.compare import MATCH_KEYS, cell_samples
+from reports.groups import LABEL_FIELDS, ci_text, duration, label, nbytes, percent, text
+from reports.load import Run
+
+# the distribution whose version names a release
+PACKAGES = {"lightning": "pytorch-lightning", "ignite": "pytorch-ignite"}
+
+# (records column, heading, format) of every figure held against the previous release
+COMPARED: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
+    ("step_time_s", "Step time", duration),
+    ("framework_s", "Framework time / step", duration),
+    ("import_framework_s", "Import", duration),
+    ("to_first_step_s", "To first step", duration),
+    ("host_peak_rss_bytes", "Peak host RSS", nbytes),
+)
+DDP_SYNC = "lightning_ddp_sync_s"
+
+
+@dataclass(frozen=True)
+class Release:
+    """One run folder: the plain loop beside one release of one framework."""
+
+    framework: str
+    version: str
+    run: Run
+
+    @property
+    def order(self) -> Version:
+        try:
+            return Version(self.version)
+        except InvalidVersion:
+            return Version("0")
+
+
+def release_of(run: Run) -> Release | str:
+    """The release a run folder measured, or why it is not a versions run."""
+    frame = run.frame
+    found = set(frame["paradigm"]) - {BASELINE} if len(frame) else set()
+    if len(found) != 1:
+        return (f"{run.path.name}: holds {sorted(found) or 'no framework'}; a versions run "
+                "holds the plain loop and one framework")
+    framework = found.pop()
+    version = (run.environment.get("packages") or {}).get(PACKAGES.get(framework, framework))
+    if not version:
+        return f"{run.path.name}: no recorded version of {framework}"
+    return Release(framework, str(version), run)
+
+
+def _values(cell: pd.DataFrame | None, column: str) -> list[float]:
+    if cell is None or column not in cell:
+        return []
+    x = pd.to_numeric(cell[column], errors="coerce").to_numpy(float)
+    return x[np.isfinite(x)].tolist()
+
+
+def _mark(change: Change) -> dict[str, str] | None:
+    """A badge for a significant change, None otherwise."""
+    if not change.significant:
+        return None
+    return {"css": "bad" if change.ratio > 1 else "good", "text": percent(change.ratio - 1)}
+
+
+def _figure(values: list[float], previous: list[float], fmt: Callable[[Any], str]
+            ) -> dict[str, Any]:
+    est = mean_estimate(values)
+    lo_hi = (f"{fmt(est.ci[0])} .. {fmt(est.ci[1])}" if est.ci else "n too small") \
+        if values else ""
+    change = compare(previous, values) if previous and values else None
+    return {"value": fmt(est.value) if values else "—", "ci": lo_hi,
+            "mark": _mark(change) if change else None,
+            "p": f"{change.p_value:.3g}" if change and not math.isnan(change.p_value) else ""}
+
+
+def _cells_row(run: Run, key: tuple[Any, ...]) -> dict[str, Any]:
+    cells = run.cells
+    if cells.empty:
+        return {}
+    match = np.ones(len(cells), bool)
+    for k, v in zip(MATCH_KEYS, key, strict=True):
+        match &= (cells[k] == v).to_numpy() | (cells[k].isna().to_numpy() & pd.isna(v))
+    rows = cells[match]
+    return rows.iloc[0].to_dict() if len(rows) else {}
+
+
+def _row(release: Release, previous: Release | None, group: tuple[Any, ...]) -> dict[str, Any]:
+    """One release's figures in one cell group, each against the previous release."""
+    fw = release.framework
+    now = cell_samples(release.run)
+    before = cell_samples(previous.run) if previous else {}
+    cell = now.get((*group, fw))
+    stats = _cells_row(release.run, (*group, fw))
+    figures = {col: _figure(_values(cell, col), _values(before.get((*group, fw)), col), fmt)
+               for col, _, fmt in COMPARED}
+    plain_change = compare(_values(before.get((*group, BASELINE)), "step_time_s"),
+                           _values(now.get((*group, BASELINE)), "step_time_s"))
+    drift = _mark(plain_change) if previous else None
+    sync = stats.get(DDP_SYNC)
+    return {
+        "version": release.version, "folder": release.run.path.name,
+        "n": len(cell) if cell is not None else 0,
+        "overhead": duration(stats.get("overhead_s"), signed=True),
+        "overhead_ci": ci_text(stats.get("overhead_ci"), signed=True),
+        "overhead_pct": percent(stats.get("overhead_frac")),
+        "excess": duration(stats.get("framework_excess_s"), signed=True),
+        "excess_ci": ci_text(stats.get("framework_excess_ci"), signed=True),
+        "figures": figures,
+        "drift": drift,
+        "ddp_sync": duration(sync) if sync is not None and math.isfinite(sync) else "",
+        "_overhead": (stats.get("overhead_s", math.nan), stats.get("overhead_ci")),
+        "_sync": sync if sync is not None and math.isfinite(sync) else None,
+    }
+
+
+def _groups(releases: Sequence[Release]) -> list[tuple[Any, ...]]:
+    keys = {k[:-1] for r in releases for k in cell_samples(r.run) if k[-1] == r.framework}
+    return sorted(keys, key=lambda k: tuple(str(v) for v in k))
+
+
+def framework_section(framework: str, releases: Sequence[Release]) -> dict[str, Any]:
+    """Every cell group's rows, oldest release first, and the overhead picture."""
+    releases = sorted(releases, key=lambda r: r.order)
+    every = pd.concat([r.run.ok for r in releases], ignore_index=True)
+    extra = [k for k in GROUP_KEYS if k not in LABEL_FIELDS and len(every)
+             and every[k].nunique(dropna=False) > 1]
+    groups: list[dict[str, Any]] = []
+    series: dict[str, list[tuple[float, Any]]] = {}
+    for group in _groups(releases):
+        name = label(dict(zip(MATCH_KEYS, (*group, framework))), extra)
+        rows = [_row(r, releases[i - 1] if i else None, group) for i, r in enumerate(releases)]
+        groups.append({"label": name, "rows": rows})
+        series[name] = [row["_overhead"] for row in rows]
+    versions = [r.version for r in releases]
+    # Markup: matplotlib has XML-escaped every text in the SVG (see reports.plots)
+    picture = Markup(plots.by_release(f"versions-{framework}", f"{framework}: overhead vs plain",
+                                      versions, series)) if series else ""
+    # the earliest release with the broadcast, whichever group showed it
+    synced = sorted(((i, row["version"], row["_sync"]) for g in groups
+                     for i, row in enumerate(g["rows"]) if row["_sync"] is not None))
+    return {"name": framework, "versions": versions, "groups": groups, "picture": picture,
+            "ddp_sync_from": synced[0][1] if synced else "",
+            "ddp_sync": duration(synced[0][2]) if synced else ""}
+
+
+def versions_context(runs: Sequence[Run]) -> dict[str, Any]:
+    """The versions page: one section per framework, and what could not be used."""
+    warnings: list[str] = []
+    by_framework: dict[str, list[Release]] = {}
+    for run in runs:
+        found = release_of(run)
+        if isinstance(found, str):
+            warnings.append(found)
+            continue
+        by_framework.setdefault(found.framework, []).append(found)
+        warnings += [f"{run.path.name}: unreadable: {u}" for u in run.unreadable]
+        failed = run.frame[run.frame["status"] != "ok"] if len(run.frame) else run.frame
+        warnings += [f"{run.path.name}: {r['paradigm']} {r['status']}: {text(r['message'])[:200]}"
+                     for _, r in failed.drop_duplicates(["paradigm", "message"]).iterrows()]
+    env = next((r.environment for r in runs if r.environment), {})
+    return {
+        "title": "Overhead by release",
+        "runs": [{"folder": r.run.path.name, "framework": r.framework, "version": r.version,
+                  "records": len(r.run.records)}
+                 for rs in by_framework.values() for r in sorted(rs, key=lambda r: r.order)],
+        "frameworks": [framework_section(f, rs) for f, rs in sorted(by_framework.items())],
+        "compared": [title for _, title, _ in COMPARED],
+        "alpha": f"{COMPARE_ALPHA:g}",
+        "min_change": percent(COMPARE_MIN_CHANGE, signed=False),
+        "cpu": text(env.get("cpu")), "torch": text((env.get("packages") or {}).get("torch")),
+        "warnings": warnings,
+    }

@@ -1,0 +1,83 @@
+"""The by-release page: releases ordered by version, each held against the previous one."""
+
+from __future__ import annotations
+
+import json
+
+from reports.load import load
+from reports.render import render_versions
+from reports.versions import versions_context
+from tests.reports.fixtures import cell, fake_record, write_run
+from tests.reports.htmlcheck import external_references, read
+
+
+def _release_run(root, framework, release, factor=1.0, sync=None, reps=6, world=1):
+    """A versions run folder: the plain loop and one framework, ``factor`` times plain's
+    step time (times the fixture's usual overhead), the release in the recorded packages."""
+    records = []
+    for rep in range(reps):
+        for paradigm in ("plain", framework):
+            cfg = cell("mlp", paradigm, world_size=world)
+            step = 0.001 * (factor if paradigm != "plain" else 1.0)
+            records.append(fake_record(cfg, rep, step, lightning_sync_s=sync
+                                       if paradigm == "lightning" else None))
+    package = {"lightning": "pytorch-lightning", "ignite": "pytorch-ignite"}[framework]
+    run = write_run(root / f"{framework}-{release}", records)
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["environment"] = {**manifest["environment"],
+                               "packages": {**manifest["environment"]["packages"],
+                                            package: release}}
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    return run
+
+
+def test_releases_are_ordered_by_version_and_a_slowdown_is_marked(tmp_path):
+    runs = [_release_run(tmp_path, "lightning", "2.10.0", factor=1.5),  # 2.10 after 2.9
+            _release_run(tmp_path, "lightning", "2.4.0", factor=1.2),
+            _release_run(tmp_path, "lightning", "2.9.0", factor=1.2, sync=40e-6),
+            _release_run(tmp_path, "ignite", "0.5.1", factor=1.01)]
+    ctx = versions_context([load(r) for r in runs])
+    frameworks = {f["name"]: f for f in ctx["frameworks"]}
+    lightning = frameworks["lightning"]
+    assert lightning["versions"] == ["2.4.0", "2.9.0", "2.10.0"]
+    [group] = lightning["groups"]
+    rows = {r["version"]: r for r in group["rows"]}
+    step = {v: r["figures"]["step_time_s"] for v, r in rows.items()}
+    assert step["2.4.0"]["mark"] is None and step["2.4.0"]["p"] == ""  # nothing before it
+    assert step["2.9.0"]["mark"] is None  # the same step time: no change
+    assert step["2.10.0"]["mark"]["css"] == "bad" and float(step["2.10.0"]["p"]) < 0.01
+    assert all(r["drift"] is None for r in rows.values())  # plain did not move
+    assert rows["2.10.0"]["overhead"].startswith("+")
+    assert lightning["ddp_sync_from"] == "2.9.0" and rows["2.4.0"]["ddp_sync"] == ""
+    assert frameworks["ignite"]["versions"] == ["0.5.1"] and ctx["warnings"] == []
+
+
+def test_a_moving_plain_loop_is_shown_as_drift(tmp_path):
+    before = _release_run(tmp_path, "ignite", "0.5.1")
+    records = [fake_record(cell("mlp", p), rep, 0.002) for rep in range(6)
+               for p in ("plain", "ignite")]  # everything twice as slow: the machine
+    after = write_run(tmp_path / "later", records)
+    manifest = json.loads((after / "manifest.json").read_text())
+    manifest["environment"]["packages"]["pytorch-ignite"] = "0.5.3"
+    (after / "manifest.json").write_text(json.dumps(manifest))
+    [fw] = versions_context([load(before), load(after)])["frameworks"]
+    later = fw["groups"][0]["rows"][1]
+    assert later["figures"]["step_time_s"]["mark"]["css"] == "bad"
+    assert later["drift"] is not None and later["drift"]["css"] == "bad"
+
+
+def test_a_folder_with_two_frameworks_is_named_not_used(tmp_path):
+    records = [fake_record(cell("mlp", p), 0) for p in ("plain", "lightning", "ignite")]
+    mixed = write_run(tmp_path / "mixed", records)
+    ctx = versions_context([load(mixed)])
+    assert ctx["frameworks"] == [] and "mixed" in ctx["warnings"][0]
+
+
+def test_versions_page_is_self_contained_and_says_its_rule(tmp_path):
+    runs = [_release_run(tmp_path, "lightning", v, factor=f)
+            for v, f in (("2.5.1", 1.2), ("2.5.2", 1.6))]
+    path = render_versions(runs, tmp_path / "versions.html")
+    _, page = read(path)
+    text = page.all_text()
+    assert "2.5.1" in text and "2.5.2" in text and "p < 0.01" in text
+    assert page.tags("svg") and page.tags("script") == [] and external_references(page) == []
