@@ -147,6 +147,8 @@ def versions_report(session: nox.Session) -> None:
     """The by-release page of a versions root: `nox -s versions-report -- ROOT`."""
     install_cpu(session)
     root = Path(session.posargs[0] if session.posargs else "results/versions")
-    folders = sorted(str(p) for p in root.iterdir() if (p / "cells").is_dir())
+    folders = sorted(str(p) for p in root.glob("*") if (p / "cells").is_dir())
+    if not folders:
+        session.error(f"no run folders in {root}: run `nox -s versions` first")
     session.run("python", "-m", "harness", "versions", *folders,
                 "-o", str(root / "versions.html"))

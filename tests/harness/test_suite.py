@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from harness.matrix import plan
@@ -118,3 +120,12 @@ def test_a_bad_feature_in_a_suite_names_the_table(tmp_path):
                     'features = {val_evry = 3}\n')
     with pytest.raises(SuiteError, match=r"\[\[matrix\]\] #1: .*val_evry"):
         load_suite(path)
+
+
+SHIPPED = sorted((Path(__file__).resolve().parents[2] / "benchmarks" / "suites").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_every_shipped_suite_loads(path):
+    suite = load_suite(path)
+    assert suite.cells and all(suite.plans[c] for c in suite.cells)
