@@ -33,7 +33,7 @@ PACKAGES = {"lightning": "pytorch-lightning", "ignite": "pytorch-ignite"}
 # (records column, heading, format) of every figure held against the previous release
 COMPARED: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
     ("step_time_s", "Step time", duration),
-    ("framework_s", "Framework time / step", duration),
+    ("framework_s", "Framework time", duration),
     ("import_framework_s", "Import", duration),
     ("to_first_step_s", "To first step", duration),
     ("host_peak_rss_bytes", "Peak host RSS", nbytes),
@@ -107,6 +107,11 @@ def _cells_row(run: Run, key: tuple[Any, ...]) -> dict[str, Any]:
     return rows.iloc[0].to_dict() if len(rows) else {}
 
 
+def _interval(ci: Any) -> tuple[float, float] | None:
+    """An interval from the cells frame, or None where there is none (NaN, too few runs)."""
+    return (float(ci[0]), float(ci[1])) if isinstance(ci, tuple | list) else None
+
+
 def _row(release: Release, previous: Release | None, group: tuple[Any, ...]) -> dict[str, Any]:
     """One release's figures in one cell group, each against the previous release."""
     fw = release.framework
@@ -131,7 +136,7 @@ def _row(release: Release, previous: Release | None, group: tuple[Any, ...]) -> 
         "figures": figures,
         "drift": drift,
         "ddp_sync": duration(sync) if sync is not None and math.isfinite(sync) else "",
-        "_overhead": (stats.get("overhead_s", math.nan), stats.get("overhead_ci")),
+        "_overhead": (stats.get("overhead_s", math.nan), _interval(stats.get("overhead_ci"))),
         "_sync": sync if sync is not None and math.isfinite(sync) else None,
     }
 
@@ -150,10 +155,13 @@ def framework_section(framework: str, releases: Sequence[Release]) -> dict[str, 
     groups: list[dict[str, Any]] = []
     series: dict[str, list[tuple[float, Any]]] = {}
     for group in _groups(releases):
-        name = label(dict(zip(MATCH_KEYS, (*group, framework))), extra)
+        keys = dict(zip(MATCH_KEYS, (*group, framework)))
+        name = label(keys, extra)
         rows = [_row(r, releases[i - 1] if i else None, group) for i, r in enumerate(releases)]
         groups.append({"label": name, "rows": rows})
-        series[name] = [row["_overhead"] for row in rows]
+        short = f"{keys['workload']} ({keys['size']}) · {keys['precision']} · world " \
+                f"{keys['world_size']}"
+        series[name if short in series else short] = [row["_overhead"] for row in rows]
     versions = [r.version for r in releases]
     # Markup: matplotlib has XML-escaped every text in the SVG (see reports.plots)
     picture = Markup(plots.by_release(f"versions-{framework}", f"{framework}: overhead vs plain",

@@ -20,6 +20,8 @@ Features are handlers (``harness.adapters.ignite_parts``).
 
 from __future__ import annotations
 
+import inspect
+import math
 from typing import Any
 
 import ignite.distributed as idist
@@ -139,6 +141,18 @@ def _attach_probe(ctx: RunContext, trainer: Engine, loader: Any) -> None:
             print(f"Epoch[{engine.state.epoch}] Loss: {engine.state.output:.2f}", flush=True)
 
 
+def _run(trainer: Engine, loader: Any, iterations: int) -> None:
+    """``trainer.run`` for exactly ``iterations`` iterations. Ignite 0.5.3 and older have no
+    ``max_iters``: there, run enough epochs and terminate after the last iteration, so that
+    `nox -s versions` can measure those releases too."""
+    if "max_iters" in inspect.signature(trainer.run).parameters:
+        trainer.run(loader, max_iters=iterations)
+        return
+    trainer.add_event_handler(Events.ITERATION_COMPLETED(once=iterations),
+                              lambda engine: engine.terminate())
+    trainer.run(loader, max_epochs=math.ceil(iterations / len(loader)))
+
+
 def _train(local_rank: int, ctx: RunContext) -> nn.Module:
     f = ctx.features
     model = ctx.build_model()
@@ -161,7 +175,7 @@ def _train(local_rank: int, ctx: RunContext) -> nn.Module:
         Checkpoint.load_objects(to_load=to_save, checkpoint=f.resume_from)
         ctx.probe.resume_at(trainer.state.iteration // f.accumulate)
     try:
-        trainer.run(loader, max_iters=ctx.cfg.total_steps * f.accumulate)
+        _run(trainer, loader, ctx.cfg.total_steps * f.accumulate)
     finally:
         for handle in opened:
             handle.close()

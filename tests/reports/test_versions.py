@@ -66,6 +66,14 @@ def test_a_moving_plain_loop_is_shown_as_drift(tmp_path):
     assert later["drift"] is not None and later["drift"]["css"] == "bad"
 
 
+def test_too_few_repetitions_for_an_interval_still_render(tmp_path):
+    runs = [_release_run(tmp_path, "ignite", v, reps=3) for v in ("0.5.1", "0.5.3")]
+    ctx = versions_context([load(r) for r in runs])
+    row = ctx["frameworks"][0]["groups"][0]["rows"][1]
+    assert row["overhead_ci"] == "n too small" and row["figures"]["step_time_s"]["mark"] is None
+    render_versions(runs, tmp_path / "v.html")
+
+
 def test_a_folder_with_two_frameworks_is_named_not_used(tmp_path):
     records = [fake_record(cell("mlp", p), 0) for p in ("plain", "lightning", "ignite")]
     mixed = write_run(tmp_path / "mixed", records)
