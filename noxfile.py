@@ -136,6 +136,8 @@ def version(session: nox.Session, framework: str, package: str, release: str) ->
 @nox.session
 def versions(session: nox.Session) -> None:
     """Every release of benchmarks/versions.toml, then the page comparing them."""
+    if session.posargs and not session.posargs[0].startswith("-"):
+        session.error("`versions` takes harness suite options only; it picks its own root")
     root = f"results/versions-{dt.datetime.now():%Y%m%d-%H%M%S}"
     for fw, _, release in RELEASES:
         session.notify(f"version({fw}-{release})", [root, *session.posargs])
@@ -150,5 +152,7 @@ def versions_report(session: nox.Session) -> None:
     folders = sorted(str(p) for p in root.glob("*") if (p / "cells").is_dir())
     if not folders:
         session.error(f"no run folders in {root}: run `nox -s versions` first")
+    missing = [f"{fw}-{release}" for fw, _, release in RELEASES
+               if not (root / f"{fw}-{release}" / "cells").is_dir()]
     session.run("python", "-m", "harness", "versions", *folders,
-                "-o", str(root / "versions.html"))
+                "-o", str(root / "versions.html"), "--missing", *missing)

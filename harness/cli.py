@@ -118,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "(what `nox -s versions` writes)")
     versions.add_argument("run_dirs", type=Path, nargs="+")
     versions.add_argument("-o", "--output", type=Path, required=True)
+    versions.add_argument("--missing", nargs="*", default=[], metavar="RELEASE",
+                          help="expected releases that left no run folder (named on the page)")
     sub.add_parser("list", help="list workloads, paradigms, precisions and profiles")
     return parser
 
@@ -339,7 +341,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             _require_run(run_dir)
         from reports.render import render_versions
 
-        print(f"versions: {render_versions(args.run_dirs, args.output)}")
+        print(f"versions: {render_versions(args.run_dirs, args.output, args.missing)}")
         return 0
     raise AssertionError(args.command)
 

@@ -125,7 +125,7 @@ def build_loader(
         generator=torch.Generator().manual_seed(seed),
         persistent_workers=workers > 0,
     )
-    if isinstance(dataset, TensorDataset):
+    if type(dataset) is TensorDataset:  # a subclass may transform in __getitem__: keep it
         # batch_size=None: each sampler item (a list of indices) goes to dataset[indices]
         return DataLoader(TensorBatches(dataset), batch_size=None,
                           sampler=EpochBatchSampler(sampler, batch_size), **common)

@@ -128,10 +128,12 @@ def render_compare(before: Path, after: Path, output: Path | None = None) -> Pat
     return output
 
 
-def render_versions(run_dirs: list[Path], output: Path) -> Path:
-    """Write the by-release page of several versions run folders (``nox -s versions``)."""
+def render_versions(run_dirs: list[Path], output: Path, missing: list[str] | None = None
+                    ) -> Path:
+    """Write the by-release page of several versions run folders (``nox -s versions``);
+    ``missing`` names expected releases that left no folder."""
     from reports import versions
 
-    ctx = versions.versions_context([load(Path(d)) for d in run_dirs])
+    ctx = versions.versions_context([load(Path(d)) for d in run_dirs], missing or [])
     write_text_atomic(output, environment().get_template("versions.html.j2").render(ctx))
     return output

@@ -21,7 +21,7 @@ from markupsafe import Markup
 from packaging.version import InvalidVersion, Version
 
 from harness.analysis import BASELINE, GROUP_KEYS
-from harness.stats import COMPARE_ALPHA, COMPARE_MIN_CHANGE, Change, compare, mean_estimate
+from harness.stats import COMPARE_ALPHA, COMPARE_MIN_CHANGE, Change, compare
 from reports import plots
 from reports.compare import MATCH_KEYS, cell_samples
 from reports.groups import LABEL_FIELDS, ci_text, duration, label, nbytes, percent, text
@@ -87,11 +87,12 @@ def _mark(change: Change) -> dict[str, str] | None:
 
 def _figure(values: list[float], previous: list[float], fmt: Callable[[Any], str]
             ) -> dict[str, Any]:
-    est = mean_estimate(values)
-    lo_hi = (f"{fmt(est.ci[0])} .. {fmt(est.ci[1])}" if est.ci else "n too small") \
-        if values else ""
-    change = compare(previous, values) if previous and values else None
-    return {"value": fmt(est.value) if values else "—", "ci": lo_hi,
+    """The median over repetitions (what the test compares) and its change, if any."""
+    if not values:
+        return {"value": "—", "range": "", "mark": None, "p": ""}
+    change = compare(previous, values) if previous else None
+    return {"value": fmt(float(np.median(values))),
+            "range": f"{fmt(min(values))} .. {fmt(max(values))} over {len(values)}",
             "mark": _mark(change) if change else None,
             "p": f"{change.p_value:.3g}" if change and not math.isnan(change.p_value) else ""}
 
@@ -112,32 +113,38 @@ def _interval(ci: Any) -> tuple[float, float] | None:
     return (float(ci[0]), float(ci[1])) if isinstance(ci, tuple | list) else None
 
 
-def _row(release: Release, previous: Release | None, group: tuple[Any, ...]) -> dict[str, Any]:
-    """One release's figures in one cell group, each against the previous release."""
+def _row(release: Release, earlier: Sequence[Release], group: tuple[Any, ...]
+         ) -> dict[str, Any]:
+    """One release's figures in one cell group, each against the latest earlier release that
+    measured this group (a release whose cells failed does not switch the test off)."""
     fw = release.framework
     now = cell_samples(release.run)
-    before = cell_samples(previous.run) if previous else {}
     cell = now.get((*group, fw))
+    previous = next((r for r in reversed(earlier) if (*group, fw) in cell_samples(r.run)), None)
+    before = cell_samples(previous.run) if previous else {}
     stats = _cells_row(release.run, (*group, fw))
     figures = {col: _figure(_values(cell, col), _values(before.get((*group, fw)), col), fmt)
                for col, _, fmt in COMPARED}
     plain_change = compare(_values(before.get((*group, BASELINE)), "step_time_s"),
                            _values(now.get((*group, BASELINE)), "step_time_s"))
-    drift = _mark(plain_change) if previous else None
     sync = stats.get(DDP_SYNC)
+    measured = cell is not None
     return {
         "version": release.version, "folder": release.run.path.name,
-        "n": len(cell) if cell is not None else 0,
+        "n": 0 if cell is None else len(cell),
+        "against": previous.version if previous else "",
         "overhead": duration(stats.get("overhead_s"), signed=True),
-        "overhead_ci": ci_text(stats.get("overhead_ci"), signed=True),
+        "overhead_ci": ci_text(stats.get("overhead_ci"), signed=True) if measured else
+        "no successful repetition",
         "overhead_pct": percent(stats.get("overhead_frac")),
         "excess": duration(stats.get("framework_excess_s"), signed=True),
-        "excess_ci": ci_text(stats.get("framework_excess_ci"), signed=True),
+        "excess_ci": ci_text(stats.get("framework_excess_ci"), signed=True) if measured else "",
         "figures": figures,
-        "drift": drift,
+        "drift": _mark(plain_change) if previous else None,
         "ddp_sync": duration(sync) if sync is not None and math.isfinite(sync) else "",
         "_overhead": (stats.get("overhead_s", math.nan), _interval(stats.get("overhead_ci"))),
         "_sync": sync if sync is not None and math.isfinite(sync) else None,
+        "_measured": measured,
     }
 
 
@@ -157,7 +164,7 @@ def framework_section(framework: str, releases: Sequence[Release]) -> dict[str, 
     for group in _groups(releases):
         keys = dict(zip(MATCH_KEYS, (*group, framework)))
         name = label(keys, extra)
-        rows = [_row(r, releases[i - 1] if i else None, group) for i, r in enumerate(releases)]
+        rows = [_row(r, releases[:i], group) for i, r in enumerate(releases)]
         groups.append({"label": name, "rows": rows})
         short = f"{keys['workload']} ({keys['size']}) · {keys['precision']} · world " \
                 f"{keys['world_size']}"
@@ -169,14 +176,24 @@ def framework_section(framework: str, releases: Sequence[Release]) -> dict[str, 
     # the earliest release with the broadcast, whichever group showed it
     synced = sorted(((i, row["version"], row["_sync"]) for g in groups
                      for i, row in enumerate(g["rows"]) if row["_sync"] is not None))
+    # a later release measured without it (renamed upstream?) must not read as "removed"
+    unseen = sorted({row["version"] for g in groups if any(r["_sync"] is not None
+                                                           for r in g["rows"])
+                     for i, row in enumerate(g["rows"])
+                     if synced and i > synced[0][0] and row["_measured"] and row["_sync"] is None},
+                    key=Version)
     return {"name": framework, "versions": versions, "groups": groups, "picture": picture,
             "ddp_sync_from": synced[0][1] if synced else "",
-            "ddp_sync": duration(synced[0][2]) if synced else ""}
+            "ddp_sync": duration(synced[0][2]) if synced else "", "ddp_sync_unseen": unseen}
 
 
-def versions_context(runs: Sequence[Run]) -> dict[str, Any]:
-    """The versions page: one section per framework, and what could not be used."""
-    warnings: list[str] = []
+def versions_context(runs: Sequence[Run], missing: Sequence[str] = ()) -> dict[str, Any]:
+    """The versions page: one section per framework, and what could not be used.
+
+    ``missing`` names releases that were expected but left no run folder (their environment
+    did not install, or their session did not run)."""
+    warnings = [f"{name}: no run folder (the release did not install or its session did not "
+                "run)" for name in missing]
     by_framework: dict[str, list[Release]] = {}
     for run in runs:
         found = release_of(run)

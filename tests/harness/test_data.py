@@ -72,3 +72,13 @@ def test_the_epoch_sampler_is_reachable_through_a_batched_loader():
     assert sampler is not None and sampler.epoch == 3
     loader.sampler.skip_once(16)  # what an exact plain resume calls
     assert len(list(loader)) == 3 and data_passes(loader)[-1][:2] == (3, 16)
+
+
+def test_a_tensor_dataset_subclass_keeps_its_own_getitem():
+    class Doubled(TensorDataset):
+        def __getitem__(self, i):
+            return tuple(2 * t for t in super().__getitem__(i))
+
+    loader = build_loader(Doubled(torch.arange(8.0)), 4, seed=0)
+    assert isinstance(loader.sampler, EpochShardedSampler)  # the per-sample path
+    assert sorted(torch.cat([b[0] for b in loader]).tolist()) == [2.0 * i for i in range(8)]

@@ -89,3 +89,28 @@ def test_versions_page_is_self_contained_and_says_its_rule(tmp_path):
     text = page.all_text()
     assert "2.5.1" in text and "2.5.2" in text and "p < 0.01" in text
     assert page.tags("svg") and page.tags("script") == [] and external_references(page) == []
+
+
+def test_a_failed_release_does_not_switch_the_test_off(tmp_path):
+    ok = _release_run(tmp_path, "lightning", "2.4.0", factor=1.2)
+    failed = write_run(tmp_path / "lightning-2.5.1",
+                       [fake_record(cell("mlp", p), rep, status="error" if p != "plain" else "ok")
+                        for rep in range(6) for p in ("plain", "lightning")])
+    manifest = json.loads((failed / "manifest.json").read_text())
+    manifest["environment"]["packages"]["pytorch-lightning"] = "2.5.1"
+    (failed / "manifest.json").write_text(json.dumps(manifest))
+    slower = _release_run(tmp_path, "lightning", "2.5.2", factor=1.8)
+    ctx = versions_context([load(r) for r in (ok, failed, slower)], missing=["lightning-2.6.6"])
+    rows = {r["version"]: r for r in ctx["frameworks"][0]["groups"][0]["rows"]}
+    assert rows["2.5.1"]["n"] == 0 and rows["2.5.1"]["overhead_ci"] == "no successful repetition"
+    assert rows["2.5.2"]["against"] == "2.4.0"
+    assert rows["2.5.2"]["figures"]["step_time_s"]["mark"]["css"] == "bad"
+    assert any("lightning-2.6.6: no run folder" in w for w in ctx["warnings"])
+    assert any("lightning error" in w for w in ctx["warnings"])
+
+
+def test_a_later_release_without_the_broadcast_figure_is_flagged(tmp_path):
+    runs = [_release_run(tmp_path, "lightning", "2.5.2", sync=40e-6),
+            _release_run(tmp_path, "lightning", "2.7.0")]
+    [fw] = versions_context([load(r) for r in runs])["frameworks"]
+    assert fw["ddp_sync_from"] == "2.5.2" and fw["ddp_sync_unseen"] == ["2.7.0"]
