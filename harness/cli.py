@@ -19,6 +19,7 @@ import itertools
 import os
 import signal
 import sys
+import traceback
 from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+EXIT_REPORT_FAILED = 3  # measured and stored, but the report failed
 
 
 class InputError(Exception):
@@ -257,17 +259,25 @@ def _execute_and_report(cells: list[CellConfig], run_dir: Path, repetitions: Rep
     print_run_table(run_dir)
     print(f"suite wall time {summary['wall_s']:.1f} s for {summary['ran']} cell processes "
           f"({summary['skipped_done']} already done)")
-    _render(run_dir, args)
-    return 0
+    return 0 if _render(run_dir, args) else EXIT_REPORT_FAILED
 
 
-def _render(run_dir: Path, args: argparse.Namespace) -> None:
+def _render(run_dir: Path, args: argparse.Namespace) -> bool:
+    """Render the run's report; a renderer bug must not read as lost measurements."""
     if getattr(args, "no_report", False):
-        return
+        return True
     from reports.render import render_run
 
-    path = render_run(run_dir)
+    try:
+        path = render_run(run_dir)
+    except Exception:
+        traceback.print_exc()
+        print(f"\nthe report could not be rendered (above); every measurement is kept in "
+              f"{run_dir}: re-render it with `python -m harness report {run_dir}`",
+              file=sys.stderr)
+        return False
     print(f"report: {path}")
+    return True
 
 
 def _terminate_as_interrupt(signum: int, frame: object) -> None:

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis import GROUP_KEYS, by_repetition, timed
-from harness.features import Features
+from harness.features import FeatureError, Features
 from harness.stats import mean_difference
 
 NOT_COSTED = {"resume", "fault"}
@@ -89,7 +89,10 @@ def feature_costs(records: pd.DataFrame) -> pd.DataFrame:
             for feature in f.active():
                 if feature in NOT_COSTED:
                     continue
-                base = json.dumps(f.without(feature).to_dict(), sort_keys=True)
+                try:
+                    base = json.dumps(f.without(feature).to_dict(), sort_keys=True)
+                except FeatureError:  # another feature needs it (best-k needs validation):
+                    continue  # no valid cell without it, so no cost of its own
                 if (base, phases) in cells:
                     rows.append(_row(feature, f, with_, cells[base, phases]))
             if phases and (fj, False) in cells:

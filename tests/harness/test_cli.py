@@ -90,3 +90,18 @@ def test_user_workload_file_runs_through_all_three(tmp_path):
     for paradigm in ("plain", "lightning", "ignite"):
         assert any(line.strip().startswith(paradigm) for line in lines), proc.stdout
     assert proc.stdout.count("bitwise") == 2
+
+
+def test_a_failing_report_keeps_the_run_and_says_how_to_render_it(tmp_path, monkeypatch, capsys):
+    import argparse
+
+    import reports.render
+    from harness import cli
+
+    def broken(run_dir, output=None):
+        raise ValueError("renderer bug")
+
+    monkeypatch.setattr(reports.render, "render_run", broken)
+    assert cli._render(tmp_path, argparse.Namespace(no_report=False)) is False
+    err = capsys.readouterr().err
+    assert "renderer bug" in err and f"python -m harness report {tmp_path}" in err

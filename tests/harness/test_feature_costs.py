@@ -16,6 +16,7 @@ from tests.reports.feature_fixtures import (
     _timed,
     feature_records,
 )
+from tests.reports.fixtures import cell, fake_record
 
 
 @pytest.fixture(scope="module")
@@ -69,3 +70,19 @@ def test_phase_probes_are_costed_against_the_unprobed_twin():
     r = _row(costs, PROBES, "plain")
     assert r["cost_s"] == pytest.approx(12e-6, abs=1e-12) and r["n"] == 3
     assert r["per_event_s"] is None or math.isnan(r["per_event_s"])
+
+
+def test_a_feature_another_one_needs_is_skipped_not_fatal():
+    """Best-k checkpoints need validation: {val_every, ckpt_best_k} has no valid twin without
+    validation, so only the best-k checkpoint is costed (against validation alone)."""
+    def record(features, rep, step):
+        r = fake_record(cell("mlp", "plain", features=features), rep, step, noise=0.0)
+        r["measurements"]["step_time_s"] = step
+        return r
+
+    val, best = {"val_every": 8}, {"val_every": 8, "ckpt_best_k": 2}
+    records = [record(f, rep, s + 1e-6 * rep) for rep in range(3)
+               for f, s in ((val, 0.001), (best, 0.0012))]
+    costs = feature_costs(records_frame(records))
+    assert list(costs["feature"]) == ["checkpoint-best"]
+    assert costs.iloc[0]["cost_s"] == pytest.approx(0.0002, abs=1e-12)
