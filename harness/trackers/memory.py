@@ -104,7 +104,7 @@ class NvmlSampler(threading.Thread):
         self.foreign: set[int] = set()
         self.others = 0
         self._measuring = False  # from mark_start: our CUDA context surely exists by then
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._energy0: int | None = None
         self.energy_j: float | None = None
 
@@ -128,7 +128,7 @@ class NvmlSampler(threading.Thread):
     def run(self) -> None:
         me = psutil.Process()
         ours = {me.pid, *(p.pid for p in me.parents())}
-        while not self._stop.wait(self.period_s):
+        while not self._halt.wait(self.period_s):
             nv = self.nvml
             self.used.append(nv.nvmlDeviceGetMemoryInfo(self.handle).used - self.baseline)
             try:
@@ -146,7 +146,7 @@ class NvmlSampler(threading.Thread):
             self.others = max(self.others, count)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(timeout=1.0)
 
 
