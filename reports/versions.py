@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -56,6 +57,20 @@ class Release:
         except InvalidVersion:
             return Version("0")
 
+    @cached_property
+    def samples(self) -> dict[tuple[Any, ...], pd.DataFrame]:
+        """Successful repetitions per (cell group, paradigm), grouped once."""
+        return cell_samples(self.run)
+
+    @cached_property
+    def stats(self) -> dict[tuple[Any, ...], dict[str, Any]]:
+        """The cells frame's row per (cell group, paradigm)."""
+        cells = self.run.cells
+        if cells.empty:
+            return {}
+        return {key: rows.iloc[0].to_dict()
+                for key, rows in cells.groupby(MATCH_KEYS, dropna=False, sort=False)}
+
 
 def release_of(run: Run) -> Release | str:
     """The release a run folder measured, or why it is not a versions run."""
@@ -97,17 +112,6 @@ def _figure(values: list[float], previous: list[float], fmt: Callable[[Any], str
             "p": f"{change.p_value:.3g}" if change and not math.isnan(change.p_value) else ""}
 
 
-def _cells_row(run: Run, key: tuple[Any, ...]) -> dict[str, Any]:
-    cells = run.cells
-    if cells.empty:
-        return {}
-    match = np.ones(len(cells), bool)
-    for k, v in zip(MATCH_KEYS, key, strict=True):
-        match &= (cells[k] == v).to_numpy() | (cells[k].isna().to_numpy() & pd.isna(v))
-    rows = cells[match]
-    return rows.iloc[0].to_dict() if len(rows) else {}
-
-
 def _interval(ci: Any) -> tuple[float, float] | None:
     """An interval from the cells frame, or None where there is none (NaN, too few runs)."""
     return (float(ci[0]), float(ci[1])) if isinstance(ci, tuple | list) else None
@@ -118,11 +122,11 @@ def _row(release: Release, earlier: Sequence[Release], group: tuple[Any, ...]
     """One release's figures in one cell group, each against the latest earlier release that
     measured this group (a release whose cells failed does not switch the test off)."""
     fw = release.framework
-    now = cell_samples(release.run)
+    now = release.samples
     cell = now.get((*group, fw))
-    previous = next((r for r in reversed(earlier) if (*group, fw) in cell_samples(r.run)), None)
-    before = cell_samples(previous.run) if previous else {}
-    stats = _cells_row(release.run, (*group, fw))
+    previous = next((r for r in reversed(earlier) if (*group, fw) in r.samples), None)
+    before = previous.samples if previous else {}
+    stats = release.stats.get((*group, fw), {})
     figures = {col: _figure(_values(cell, col), _values(before.get((*group, fw)), col), fmt)
                for col, _, fmt in COMPARED}
     plain_change = compare(_values(before.get((*group, BASELINE)), "step_time_s"),
@@ -149,7 +153,7 @@ def _row(release: Release, earlier: Sequence[Release], group: tuple[Any, ...]
 
 
 def _groups(releases: Sequence[Release]) -> list[tuple[Any, ...]]:
-    keys = {k[:-1] for r in releases for k in cell_samples(r.run) if k[-1] == r.framework}
+    keys = {k[:-1] for r in releases for k in r.samples if k[-1] == r.framework}
     return sorted(keys, key=lambda k: tuple(str(v) for v in k))
 
 
