@@ -14,8 +14,8 @@
 - framework syncs (Lightning's per-step DDP broadcast): per rank the median, then the maximum.
 - parity: rank 0's losses and weight digest; every rank must hold the same parameters
   (buffers such as BatchNorm running statistics stay rank-local under DDP).
-- phases and framework time: rank 0's host times, each a mean over the measured steps;
-  framework time = mean host step time - forward - backward - optimizer.
+- phases and framework time: rank 0's host times, each a mean over the probed measured steps;
+  framework time = mean host step time - forward - backward - optimizer - data wait.
 - disk: bytes written during the measured steps, summed over this node's ranks.
 - feature events and the attribution profile: rank 0's.
 """
@@ -27,6 +27,7 @@ from typing import Any
 
 from harness.config import CellConfig
 from harness.trackers.flops import peak_flops
+from harness.trackers.phases import PHASES
 
 MEMORY_FIELDS = ("host_peak_rss_bytes", "cuda_max_allocated_bytes", "cuda_max_reserved_bytes",
                  "nvml_used_peak_bytes", "energy_j")
@@ -54,9 +55,11 @@ def framework_per_step(rank: dict[str, Any]) -> list[tuple[int, float]]:
     phases, steps = rank.get("phases"), rank["timing"]["step_host_s"]
     if not phases:
         return []
-    return [(j, steps[j] - f - b - o) for j, f, b, o in
+    # records from before the data wait was timed count it as framework time
+    data = phases.get("data_s") or [0.0] * len(phases["index"])
+    return [(j, steps[j] - f - b - o - d) for j, f, b, o, d in
             zip(phases["index"], phases["forward_s"], phases["backward_s"],
-                phases["optimizer_s"]) if j < len(steps)]
+                phases["optimizer_s"], data) if j < len(steps)]
 
 
 def phase_figures(rank: dict[str, Any]) -> dict[str, float] | None:
@@ -64,7 +67,7 @@ def phase_figures(rank: dict[str, Any]) -> dict[str, float] | None:
     phases, steps = rank.get("phases"), rank["timing"]["step_host_s"]
     if not phases or not phases["index"] or not steps:
         return None
-    out = {name: _mean(phases[f"{name}_s"]) for name in ("forward", "backward", "optimizer")}
+    out = {name: _mean(phases[f"{name}_s"]) for name in PHASES if f"{name}_s" in phases}
     probed = [steps[j] for j in phases["index"] if j < len(steps)]
     out["step_host_s"] = _mean(probed)
     out["framework_s"] = _mean([fw for _, fw in framework_per_step(rank)])

@@ -19,9 +19,9 @@ from harness.features import Features
 from harness.stats import Summary, mean_difference, mean_estimate, overhead
 
 GROUP_KEYS = ["workload", "size", "profile", "precision", "world_size", "nnodes", "batch_size",
-              "device", "threads", "steps", "warmup", "window", "seed", "workers", "features",
-              "phases"]
-PHASE_COLUMNS = ("forward_s", "backward_s", "optimizer_s", "framework_s")
+              "device", "threads", "steps", "warmup", "window", "seed", "workers", "data",
+              "features", "phases"]
+PHASE_COLUMNS = ("forward_s", "backward_s", "optimizer_s", "data_s", "framework_s")
 BASELINE = "plain"
 # Largest relative per-step loss difference from the baseline that still counts as the same
 # training. CPU fp32 must match bit for bit (the weight digests are compared); GPU fp32 allows
@@ -52,7 +52,9 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
         m = r.get("measurements") or {}
         startup, memory = m.get("startup", {}), m.get("memory", {})
         phases, disk = m.get("phases") or {}, m.get("disk") or {}
-        config = {"features": {}, "phases": True, "profiler": False, **r["config"]}
+        # defaults for records written before these settings existed
+        config = {"features": {}, "phases": True, "profiler": False, "data": "host",
+                  **r["config"]}
         rows.append({
             **config,
             "features": feature_key(config["features"]),
@@ -65,7 +67,8 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             "message": r.get("message"),
             "step_time_s": m.get("step_time_s", math.nan),
             "median_window_step_s": m.get("median_window_step_s", math.nan),
-            **{f"{k}_s": phases.get(k, math.nan) for k in ("forward", "backward", "optimizer")},
+            **{f"{k}_s": phases.get(k, math.nan)
+               for k in ("forward", "backward", "optimizer", "data")},
             "framework_s": phases.get("framework_s", math.nan),
             "write_chars": disk.get("write_chars"),
             "items_per_s": m.get("items_per_s", math.nan),

@@ -25,7 +25,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.config import CellConfig, ConfigError, Paradigm, Precision, Profile
+from harness.config import CellConfig, ConfigError, DataPath, Paradigm, Precision, Profile
 from harness.features import FeatureError, Features
 
 if TYPE_CHECKING:
@@ -63,6 +63,8 @@ def _add_cell_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--threads", type=int, help="CPU threads per process (default cores/world)")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--data", choices=_choices(DataPath), default=DataPath.HOST.value,
+                   help="batches from host memory, or a TensorDataset held on the device")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per cell process")
     p.add_argument("--nnodes", type=int, default=1,
                    help="machines in a multi-node cell (world size counts all processes)")
@@ -204,7 +206,7 @@ def cells_from_args(args: argparse.Namespace) -> list[CellConfig]:
                 batch_size=args.batch_size if args.batch_size is not None else 1,
                 steps=args.steps, warmup=args.warmup, window=args.window, seed=args.seed,
                 device=args.device, threads=threads, world_size=world, workers=args.workers,
-                timeout_s=args.timeout, nnodes=args.nnodes, features=features,
+                data=args.data, timeout_s=args.timeout, nnodes=args.nnodes, features=features,
                 phases=not args.no_phases,
             )))
     except ConfigError as exc:

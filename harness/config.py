@@ -44,6 +44,13 @@ class Precision(str, Enum):
     FP16_MIXED = "fp16-mixed"  # with dynamic loss scaling (GradScaler)
 
 
+class DataPath(str, Enum):
+    """Where the training batches come from (the same in all three paradigms)."""
+
+    HOST = "host"  # a DataLoader over host memory, copied to the device every step
+    DEVICE = "device"  # the TensorDataset held on the cell's device, each batch gathered there
+
+
 class ConfigError(ValueError):
     """An impossible or unknown setting; raised before anything runs."""
 
@@ -75,6 +82,7 @@ class CellConfig:
     world_size: int = 1  # processes in all; world_size / nnodes per node
     nnodes: int = 1  # machines joined by torchrun's c10d rendezvous
     workers: int = 0  # DataLoader worker processes
+    data: DataPath = DataPath.HOST
     timeout_s: float = 600.0  # the harness watchdog: the whole cell process tree
     collective_timeout_s: float = 120.0  # process-group timeout: a rank stuck in a collective
     features: Features = Features()  # noqa: RUF009 - frozen, so one shared default is safe
@@ -91,6 +99,9 @@ class CellConfig:
                 problems.append(f"{name} must be > 0, got {getattr(self, name)}")
         if self.workers < 0:
             problems.append(f"workers must be >= 0, got {self.workers}")
+        if self.data is DataPath.DEVICE and self.workers:
+            problems.append(f"data 'device' gathers batches in the training process on the "
+                            f"device; workers must be 0, got {self.workers}")
         if self.device not in ("cpu", "cuda"):
             problems.append(f"device must be 'cpu' or 'cuda', got {self.device!r}")
         if self.steps % self.window:
@@ -131,6 +142,7 @@ class CellConfig:
         parts = [workload, self.size, self.paradigm.value, self.profile.value,
                  self.precision.value, f"w{self.world_size}", f"b{self.batch_size}"]
         parts += ["f-" + "-".join(self.features.active())] if self.features.active() else []
+        parts += ["data-device"] if self.data is DataPath.DEVICE else []
         parts += ["profiled"] if self.profiler else []
         safe = "_".join(parts)
         return "".join(c if NAME_PATTERN.match(c) else "-" for c in safe) + "_" + digest
@@ -155,6 +167,8 @@ class CellConfig:
             values["profile"] = _enum(Profile, values["profile"])
         if "precision" in values:
             values["precision"] = _enum(Precision, values["precision"])
+        if "data" in values:
+            values["data"] = _enum(DataPath, values["data"])
         if not isinstance(values.get("features", {}), Features):
             try:
                 values["features"] = Features.from_dict(values.get("features"))

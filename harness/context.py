@@ -21,8 +21,8 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
-from harness.config import CellConfig
-from harness.data import build_loader, build_val_loader, epoch_sampler
+from harness.config import CellConfig, DataPath
+from harness.data import build_loader, build_val_loader, device_resident, epoch_sampler
 from harness.features.logs import missing_backends
 from harness.precision import AmpPolicy, UnsupportedConfig
 from harness.trackers.attribution import AttributionProfiler
@@ -49,6 +49,19 @@ def gradient_sync(net: nn.Module, sync: bool) -> contextlib.AbstractContextManag
     if sync or not isinstance(net, DistributedDataParallel):
         return contextlib.nullcontext()
     return net.no_sync()
+
+
+def placed(dataset: Dataset, cfg: CellConfig, device: torch.device) -> Dataset:
+    """The dataset where the cell's ``data`` setting wants it: as built (``host``), or its
+    tensors copied to the device once, before any clock starts (``device``)."""
+    if cfg.data is DataPath.HOST:
+        return dataset
+    resident = device_resident(dataset, device)
+    if resident is None:
+        raise UnsupportedConfig(
+            f"data 'device' needs a plain TensorDataset; workload {cfg.workload!r} builds a "
+            f"{type(dataset).__name__}, which may compute its samples: use data 'host'")
+    return resident
 
 
 class StepProbe:
@@ -152,7 +165,7 @@ class RunContext:
             rank=self.rank,
             world_size=self.world_size,
             workers=self.cfg.workers,
-            pin_memory=self.device.type == "cuda",
+            pin_memory=self.pinned,
         )
         k = self.features.accumulate
         if len(loader) % k:
@@ -166,6 +179,8 @@ class RunContext:
         sampler = epoch_sampler(loader)
         if sampler is not None:
             sampler.clock = lambda: self.probe.step
+        if self.phases is not None:
+            loader.on_fetch = self.phases.data_fetched
         self.train_loader = loader
         return loader
 
@@ -175,8 +190,13 @@ class RunContext:
         if dataset is None:
             raise UnsupportedConfig(f"workload {self.workload.name!r} defines no validation "
                                     "dataset (build_val_dataset)")
-        return build_val_loader(dataset, self.cfg.batch_size, workers=self.cfg.workers,
-                                pin_memory=self.device.type == "cuda")
+        return build_val_loader(placed(dataset, self.cfg, self.device), self.cfg.batch_size,
+                                workers=self.cfg.workers, pin_memory=self.pinned)
+
+    @property
+    def pinned(self) -> bool:
+        """Host batches bound for a GPU go through pinned memory (an asynchronous copy)."""
+        return self.device.type == "cuda" and self.cfg.data is DataPath.HOST
 
     def folder(self, name: str) -> Path:
         """A folder for what a feature writes (checkpoints, metric logs), one per rank."""

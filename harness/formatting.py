@@ -10,16 +10,20 @@ def _bad(x: float | None) -> bool:
 
 
 def duration(seconds: float | None, signed: bool = False) -> str:
-    """``0.000123`` -> ``123 us``; ``0.0123`` -> ``12.3 ms``; ``1.5`` -> ``1.50 s``."""
+    """``0.000123`` -> ``123 us``; ``0.001`` -> ``1.00 ms``; ``0.0123`` -> ``12.3 ms``;
+    ``1.5`` -> ``1.50 s``: three significant digits, trailing zeros kept, so that the two ends
+    of an interval read alike."""
     if _bad(seconds):
         return "—"
     assert seconds is not None
     sign = "+" if signed and seconds > 0 else ""
     a = abs(seconds)
-    if a < 1e-3:
+    if a < 0.9995e-3:  # what rounds to 1000 us reads 1.00 ms
         return f"{sign}{seconds * 1e6:.0f} us"
-    if a < 1:
-        return f"{sign}{seconds * 1e3:.3g} ms"
+    if a < 0.9995:
+        ms = seconds * 1e3
+        decimals = 2 if a < 9.995e-3 else 1 if a < 99.95e-3 else 0
+        return f"{sign}{ms:.{decimals}f} ms"
     return f"{sign}{seconds:.2f} s"
 
 

@@ -43,7 +43,7 @@ from harness.discovery import default_batch_size
 from harness.stopping import Plan
 
 # Expanded in this order; the last varies fastest.
-AXES = ["workload", "size", "batch_size", "world_size", "profile", "features", "phases",
+AXES = ["workload", "size", "batch_size", "world_size", "data", "profile", "features", "phases",
         "precision", "paradigm"]
 DEFAULT_PARADIGMS = ["plain", "lightning", "ignite"]
 PLAN_KEYS = {"repetitions", "until_ci", "min_repetitions", "attribution"}

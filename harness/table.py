@@ -47,10 +47,11 @@ def format_table(records: pd.DataFrame) -> str:
         for _, g in cells.groupby(GROUP_KEYS, sort=False, dropna=False):
             first = g.iloc[0]
             features = "" if first["features"] == "none" else f" + {first['features']}"
+            data = ", data on the device" if first["data"] == "device" else ""
             out.append(f"\n{first['workload']} ({first['size']}), {first['precision']}, "
                        f"{first['profile']}{features}, world {first['world_size']}, batch "
-                       f"{first['batch_size']}, {first['device']} x{first['threads']} threads, "
-                       f"{first['steps']} steps, {first['n']} repetition(s)")
+                       f"{first['batch_size']}, {first['device']} x{first['threads']} threads"
+                       f"{data}, {first['steps']} steps, {first['n']} repetition(s)")
             rows = [COLUMNS] + [_line(r) for _, r in g.iterrows()]
             widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
             out += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]

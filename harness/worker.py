@@ -71,14 +71,14 @@ class Prepared:
 def prepare(cfg: CellConfig, rank: int, local_rank: int, world: int) -> Prepared:
     """Build the workload and its data, import the paradigm (timed), attach the probes."""
     from harness.adapters import load_adapter
-    from harness.context import RunContext
+    from harness.context import RunContext, placed
     from harness.discovery import resolve
     from harness.faults import inject_bug
     from harness.trackers.phases import PROBED_FRACTION, PhaseTimer
 
     device = configure_process(cfg, local_rank)
     workload = resolve(cfg.workload).from_size(cfg.size)
-    dataset = workload.build_dataset()
+    dataset = placed(workload.build_dataset(), cfg, device)
     pristine = workload.loss  # the FLOP count after training runs the workload's own code
 
     t0 = time.perf_counter()

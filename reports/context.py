@@ -111,7 +111,10 @@ def verdicts(groups: list[Group]) -> list[dict[str, Any]]:
             sentence = (verdict_sentence(row, base) if base is not None else
                         f"{DISPLAY.get(row['paradigm'], row['paradigm'])}: no plain PyTorch "
                         "baseline succeeded in this group, so no overhead.")
-            lines.append({"paradigm": row["paradigm"], "text": sentence, "flags": _flags(row)})
+            flags = _flags(row)
+            if g.loader_bound is not None:
+                flags.append(("warn", f"waits for data {percent(g.loader_bound, False)}"))
+            lines.append({"paradigm": row["paradigm"], "text": sentence, "flags": flags})
         for paradigm, statuses in g.missing.items():
             lines.append({"paradigm": paradigm, "flags": [("bad", _missing_text(statuses))],
                           "text": f"{DISPLAY.get(paradigm, paradigm)}: no successful "

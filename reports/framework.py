@@ -1,12 +1,14 @@
 """The Framework time section: where each paradigm's step goes, measured in-process, and
 where its framework time goes by function (the profiling repetition).
 
-Per cell group and paradigm: the three compute phases and the framework time (means over the
-probed steps, t intervals over repetitions), the framework time's excess over the plain loop,
+Per cell group and paradigm: the three compute phases, the data wait and the framework time
+(means over the probed steps, t intervals over repetitions), the framework time's excess over
+the plain loop,
 and the between-process step overhead beside it. The two answer the same question by
 different routes; where their intervals do not overlap, the row says so and shows how much of
 the gap the compute phases account for (a framework can make the compute itself slower or
-faster, through memory layout, allocation order or zero_grad placement).
+faster, through memory layout, allocation order or zero_grad placement). A group whose plain
+loop spends a large share of its step waiting for data is named: it measures its loader.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from reports.groups import (
     PARADIGM_ORDER,
     Group,
     ci_text,
+    data_share,
     duration,
     is_missing,
     number,
@@ -33,7 +36,9 @@ from reports.groups import (
 )
 
 TOP_SHOWN = 8
-PHASES = ("forward_s", "backward_s", "optimizer_s")
+PHASES = ("forward_s", "backward_s", "optimizer_s", "data_s")
+PHASE_NAMES = {"forward_s": "forward", "backward_s": "backward", "optimizer_s": "optimizer",
+               "data_s": "data wait"}
 
 
 def _overlap(a: Any, b: Any) -> bool | None:
@@ -52,14 +57,16 @@ def agreement(row: pd.Series, base: pd.Series | None) -> tuple[str, str]:
     if overlap:
         return "agree", "The step overhead and the framework time's excess agree (their 95% " \
                         "intervals overlap)."
-    deltas = {p.removesuffix("_s"): number(row[p]) - number(base[p]) for p in PHASES}
+    deltas = {PHASE_NAMES[p]: number(row[p]) - number(base[p]) for p in PHASES
+              if not is_missing(row.get(p)) and not is_missing(base.get(p))}
     moved = " ".join(f"{k} {duration(v, True)}," for k, v in deltas.items()).rstrip(",")
     return "differ", (
         f"They do not agree: the step overhead {duration(row['overhead_s'], True)} against a "
-        f"framework excess of {duration(row['framework_excess_s'], True)}. The compute phases "
+        f"framework excess of {duration(row['framework_excess_s'], True)}. The timed phases "
         f"differ from the plain loop's by {moved} (sum "
-        f"{duration(sum(deltas.values()), True)}): the framework changes the compute itself, "
-        "which the step time sees and the framework time by construction does not.")
+        f"{duration(sum(deltas.values()), True)}): the framework changes the compute (or the "
+        "wait for data) itself, which the step time sees and the framework time by "
+        "construction does not.")
 
 
 def framework_rows(g: Group) -> list[dict[str, Any]]:
@@ -74,7 +81,8 @@ def framework_rows(g: Group) -> list[dict[str, Any]]:
         rows.append({
             "paradigm": r["paradigm"], "n": int(r["n"]),
             "step": duration(r["step_time_s"]),
-            "phases": [duration(r[p]) for p in PHASES],
+            "phases": [duration(r.get(p)) for p in PHASES],
+            "data_share": percent(data_share(r), signed=False),
             "framework": duration(r["framework_s"]),
             "framework_ci": ci_text(r.get("framework_ci")),
             "excess": duration(r["framework_excess_s"], True) if has_excess else (
@@ -85,6 +93,17 @@ def framework_rows(g: Group) -> list[dict[str, Any]]:
             "verdict": verdict, "why": why,
         })
     return rows
+
+
+def loader_note(g: Group) -> str:
+    """A sentence when the plain loop waits for its batches for much of its step."""
+    share = g.loader_bound
+    if share is None:
+        return ""
+    return (f"The plain loop waits for data for {percent(share, signed=False)} of its step: "
+            "this cell measures its data path as much as the paradigms, and their differences "
+            "shrink behind the wait. Data held on the device (data = \"device\", a "
+            "TensorDataset), more loader workers or a larger step move it back to the loop.")
 
 
 def _per_step(attribution: dict[str, Any], values: dict[str, float]) -> dict[str, float]:

@@ -23,8 +23,11 @@ PARADIGM_ORDER = {p.value: i for i, p in enumerate(Paradigm)}
 DISPLAY = {"plain": "plain PyTorch", "lightning": "Lightning", "ignite": "Ignite"}
 # Config fields every label names; the remaining group keys are named only where they vary
 # between groups of the run, to tell otherwise identical labels apart.
+# The plain step's share spent waiting for data from which a cell measures its loader more
+# than its loop: the paradigms' differences shrink or vanish behind the wait.
+LOADER_BOUND = 0.25
 LABEL_FIELDS = ("workload", "size", "profile", "precision", "world_size", "batch_size", "device",
-                "threads", "features")
+                "threads", "data", "features")
 
 
 @dataclass
@@ -51,6 +54,19 @@ class Group:
     @property
     def baseline(self) -> pd.Series | None:
         return self.row(BASELINE)
+
+    @property
+    def loader_bound(self) -> float | None:
+        """The plain loop's data-wait share of its step where it reaches ``LOADER_BOUND``."""
+        base = self.baseline
+        share = data_share(base) if base is not None else None
+        return share if share is not None and share >= LOADER_BOUND else None
+
+
+def data_share(row: pd.Series) -> float | None:
+    """The data wait's share of the mean step (None where it was not timed)."""
+    data, step = number(row.get("data_s")), number(row.get("step_time_s"))
+    return data / step if data == data and step == step and step > 0 else None
 
 
 def is_missing(value: Any) -> bool:
@@ -79,6 +95,8 @@ def label(row: pd.Series | dict[str, Any], extra: list[str]) -> str:
     parts = [f"{row['workload']} ({row['size']})", profile, str(row["precision"]),
              f"world {row['world_size']}", f"batch {row['batch_size']}",
              f"{row['device']}, {threads} thread{'s' if threads != 1 else ''}"]
+    if row.get("data") == "device":  # host memory is the default; say when it is not
+        parts.append("data held on the device")
     parts += [f"{k} {row[k]}" for k in extra]
     return " · ".join(parts)
 

@@ -139,9 +139,9 @@ def header(manifest: dict[str, Any], records: list[dict[str, Any]], unreadable: 
     observed = 1 + max((int(r.get("repetition", 0)) for r in records), default=-1)
     default_reps = int(manifest.get("repetitions") or observed or 0)
     # each planned cell may carry its own count (a suite table can ask for more repetitions)
-    counts_per_cell = [int(c.get("repetitions", default_reps)) if isinstance(c, dict)
-                       else default_reps for c in manifest.get("cells") or []]
-    planned = sum(counts_per_cell)
+    cells = [c if isinstance(c, dict) else {} for c in manifest.get("cells") or []]
+    counts_per_cell = [int(c.get("repetitions", default_reps)) for c in cells]
+    planned = sum(_records_planned(c, default_reps) for c in cells)
     low, high = min(counts_per_cell, default=default_reps), max(counts_per_cell,
                                                                 default=default_reps)
     repetitions = f"{low}" if low == high else f"{low}–{high}"
@@ -172,6 +172,15 @@ def header(manifest: dict[str, Any], records: list[dict[str, Any]], unreadable: 
     }
 
 
+def _records_planned(cell: dict[str, Any], default_reps: int) -> int:
+    """The records a manifest cell should leave: its timed repetitions (where an adaptive cell
+    stopped, once it has) and its profiling repetition."""
+    stop = cell.get("stop")
+    timed = (stop.get("repetitions") if isinstance(stop, dict) else None) \
+        or cell.get("repetitions", default_reps)
+    return int(timed) + bool(cell.get("attribution"))
+
+
 def _when(stamp: Any) -> str:
     """ISO time stamp -> ``2025-01-01 12:00 UTC``; anything unparsable shown as it is."""
     try:
@@ -196,7 +205,8 @@ def stop_texts(manifest: dict[str, Any]) -> dict[tuple[Any, ...], str]:
         stop, target = cell.get("stop"), cell.get("until_ci_pct")
         if not isinstance(stop, dict) or target is None:
             continue
-        config = {"phases": True, **cell, "features": feature_key(cell.get("features"))}
+        config = {"phases": True, "data": "host", **cell,
+                  "features": feature_key(cell.get("features"))}
         key = tuple(config.get(k) for k in GROUP_KEYS)
         width = stop.get("half_width_pct")
         reached = f"±{width:.1f}%" if isinstance(width, int | float) else "no interval"

@@ -327,8 +327,9 @@ def feature_heatmap(key: str, title: str, features: Sequence[str], paradigms: Se
 def by_release(key: str, title: str, releases: Sequence[str],
                series: Mapping[str, Sequence[tuple[float, Any]]]) -> str:
     """One line per cell group across releases (oldest left): a point estimate with its 95%
-    interval as a whisker, where there is one. ``series`` values are (seconds, (lo, hi) | None)
-    per release; NaN where the release has no such cell."""
+    interval as a whisker, where there is one, and a hollow point where there is none.
+    ``series`` values are (seconds, (lo, hi) | None) per release; NaN where the release has no
+    such cell."""
     every = [v for points in series.values() for v, _ in points]
     scale, unit = time_unit(every)
     with _figure(5.2, 3.0) as (fig, ax):
@@ -338,8 +339,13 @@ def by_release(key: str, title: str, releases: Sequence[str],
             err = np.array([[(v - ci[0]) * scale, (ci[1] - v) * scale] if ci else [0.0, 0.0]
                             for v, ci in points], float).T
             offset = (i - (len(series) - 1) / 2) * 0.06  # whiskers of lines side by side
-            ax.errorbar(x + offset, y, yerr=err, marker="o", markersize=4, capsize=3,
-                        linewidth=1.4, label=shorten_label(name, 40))
+            drawn = ax.errorbar(x + offset, y, yerr=err, marker="o", markersize=4, capsize=3,
+                                linewidth=1.4, label=shorten_label(name, 40))
+            # a point without an interval is hollow: no whisker must not read as a tight one
+            bare = np.array([not ci for _, ci in points], bool)
+            ax.plot((x + offset)[bare], y[bare], linestyle="none", marker="o", markersize=4,
+                    markerfacecolor="white", markeredgecolor=drawn.lines[0].get_color(),
+                    zorder=3)
         ax.axhline(0, color="#94a3b8", linewidth=0.8)
         ax.set_xticks(x, list(releases))
         ax.set_ylabel(f"{unit} per step")

@@ -59,6 +59,7 @@ def run_context(run: Run, csv_links: dict[str, str]) -> dict[str, Any]:
         "verdicts": context.verdicts(groups),
         "groups": [context.group_rows(g, list(memory), stops) for g in measured],
         "framework": [{"id": g.id, "label": g.label, "rows": framework.framework_rows(g),
+                       "loader": framework.loader_note(g),
                        "attribution": framework.attribution_block(g, profiled)}
                       for g in measured],
         "calibration": framework.calibration_rows(run.frame[run.frame["status"] == "ok"]

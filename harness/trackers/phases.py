@@ -1,4 +1,5 @@
-"""Where a step's host time goes: forward + loss, backward, the optimizer step, and the rest.
+"""Where a step's host time goes: forward + loss, backward, the optimizer step, the data wait,
+and the rest.
 
 The same probes in every paradigm, built only from hooks torch provides, so that no
 framework-specific code decides what counts as compute:
@@ -11,11 +12,16 @@ framework-specific code decides what counts as compute:
   backward (DDP's gradient reduction finalisation among them);
 - optimizer: the optimizer's step pre- and post-hooks. Lightning calls ``optimizer.step`` with
   a closure that runs forward and backward *inside* the step, so the pre-hook wraps the closure
-  and the update is timed from the closure's return.
+  and the update is timed from the closure's return;
+- data wait: each ``next()`` on the training loader's own iterator (``harness.data.TimedLoader``):
+  fetching a batch in the process, or waiting for a worker's. The loader is the same object in
+  every paradigm; what a framework wraps around it (Lightning's fetchers, Ignite's event
+  dispatch) is outside the call and stays framework time. Lightning fetches a batch ahead,
+  inside the previous step: over many steps the mean is the same.
 
-Everything else in a step (the framework's loop, hooks, event dispatch, logging, data fetch,
+Everything else in a step (the framework's loop, hooks, event dispatch, logging,
 ``zero_grad``, GradScaler's unscale/update, gradient clipping, the harness's probe) is the
-*framework time*: step time minus the three phases. On a GPU these are the times the host
+*framework time*: step time minus the four phases. On a GPU these are the times the host
 sees: kernel launches, not kernel execution; the host's launch and dispatch work is exactly
 what a framework adds.
 
@@ -42,7 +48,7 @@ from torch import Tensor
 
 from harness.workload import Workload
 
-PHASES = ("forward", "backward", "optimizer")
+PHASES = ("forward", "backward", "optimizer", "data")
 PROBED_FRACTION = 0.25
 
 
@@ -61,6 +67,7 @@ class PhaseResult:
     forward_s: list[float] = field(default_factory=list)
     backward_s: list[float] = field(default_factory=list)
     optimizer_s: list[float] = field(default_factory=list)
+    data_s: list[float] = field(default_factory=list)
 
 
 class PhaseTimer:
@@ -68,9 +75,10 @@ class PhaseTimer:
 
     def __init__(self, fraction: float = PROBED_FRACTION) -> None:
         self.fraction = fraction  # 1.0 probes every step (calibration cells)
-        self._acc = [0.0, 0.0, 0.0]
-        # (global step, forward, backward, optimizer) of every probed step, warm-up included
-        self.steps: list[tuple[int, float, float, float]] = []
+        self._acc = [0.0] * len(PHASES)
+        # (global step, forward, backward, optimizer, data) of every probed step, warm-up
+        # included
+        self.steps: list[tuple[int, float, float, float, float]] = []
         self.step = 0  # optimizer steps completed (global)
         self.active = probed(1, fraction)
         self._backward_start = 0.0
@@ -138,11 +146,17 @@ class PhaseTimer:
         if self.active:
             self._acc[2] += perf_counter() - self._update_start
 
+    # ---- data: the training loader reports each fetch (TimedLoader.on_fetch)
+    def data_fetched(self, seconds: float) -> None:
+        if self.active:
+            self._acc[3] += seconds
+
     def step_end(self, step: int) -> None:
         """Close global optimizer step ``step``: a probed step's sums become one sample."""
         if self.active:
-            self.steps.append((step, self._acc[0], self._acc[1], self._acc[2]))
-            self._acc[0] = self._acc[1] = self._acc[2] = 0.0
+            fwd, bwd, opt, data = self._acc
+            self.steps.append((step, fwd, bwd, opt, data))
+            self._acc[:] = [0.0] * len(PHASES)
         self.step = step
         self.active = probed(step + 1, self.fraction)
 
@@ -154,11 +168,12 @@ class PhaseTimer:
         """Probed steps after warm-up, each with its index into the timer's ``step_host_s``
         (whose sample j is the interval that ends at step first_step + warmup + 1 + j)."""
         out = PhaseResult()
-        for step, fwd, bwd, opt in self.steps:
+        for step, fwd, bwd, opt, data in self.steps:
             j = step - first_step - warmup - 1
             if j >= 0:
                 out.index.append(j)
                 out.forward_s.append(fwd)
                 out.backward_s.append(bwd)
                 out.optimizer_s.append(opt)
+                out.data_s.append(data)
         return out

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.config import CellConfig, ConfigError, Paradigm, Precision
+from harness.config import CellConfig, ConfigError, DataPath, Paradigm, Precision
 
 
 def test_round_trip_and_stable_key():
@@ -19,6 +19,7 @@ def test_round_trip_and_stable_key():
     (dict(device="tpu"), "device must be"),
     (dict(warmup=0), "warmup must be > 0"),
     (dict(size="../x"), "size"),
+    (dict(data=DataPath.DEVICE, workers=2), "workers must be 0"),
 ])
 def test_impossible_settings_are_rejected(bad, message):
     with pytest.raises(ConfigError, match=message):
@@ -30,3 +31,12 @@ def test_unknown_enum_lists_choices():
         CellConfig.from_dict({"workload": "mlp", "paradigm": "plain", "precision": "fp8"})
     with pytest.raises(ConfigError, match="unknown cell settings: colour"):
         CellConfig.from_dict({"workload": "mlp", "paradigm": "plain", "colour": 1})
+
+
+def test_data_on_the_device_is_its_own_cell():
+    host = CellConfig.from_dict({"workload": "mlp", "paradigm": "plain"})
+    device = CellConfig.from_dict({"workload": "mlp", "paradigm": "plain", "data": "device"})
+    assert host.data is DataPath.HOST and device.data is DataPath.DEVICE
+    assert "_data-device_" in device.key and "data-device" not in host.key
+    with pytest.raises(ConfigError, match="valid: host, device"):
+        CellConfig.from_dict({"workload": "mlp", "paradigm": "plain", "data": "gpu"})

@@ -1,16 +1,24 @@
 from __future__ import annotations
 
+import pytest
 import torch
 from torch.utils.data import TensorDataset
 
+from harness.config import DataPath
+from harness.context import placed
 from harness.data import (
     EpochBatchSampler,
     EpochShardedSampler,
+    TensorBatches,
     build_loader,
+    build_val_loader,
     data_passes,
+    device_resident,
     epoch_sampler,
     set_loader_epoch,
 )
+from harness.precision import UnsupportedConfig
+from tests.conftest import tiny_cell
 
 
 def test_permutation_depends_only_on_seed_and_epoch():
@@ -82,3 +90,35 @@ def test_a_tensor_dataset_subclass_keeps_its_own_getitem():
     loader = build_loader(Doubled(torch.arange(8.0)), 4, seed=0)
     assert isinstance(loader.sampler, EpochShardedSampler)  # the per-sample path
     assert sorted(torch.cat([b[0] for b in loader]).tolist()) == [2.0 * i for i in range(8)]
+
+
+def test_the_validation_loader_gathers_whole_batches_in_order():
+    ds = TensorDataset(torch.arange(22.0), torch.arange(22) % 3)
+    batched, reference = build_val_loader(ds, 8), build_val_loader(_PerSample(ds), 8)
+    assert isinstance(batched.dataset, TensorBatches)
+    got, want = list(batched), list(reference)
+    assert len(got) == len(want) == len(batched) == 2  # full batches only
+    for (x, y), (rx, ry) in zip(got, want):
+        assert torch.equal(x, rx) and torch.equal(y, ry)
+    assert torch.cat([x for x, _ in got]).tolist() == [float(i) for i in range(16)]
+
+
+def test_only_a_plain_tensor_dataset_is_held_on_the_device():
+    ds = TensorDataset(torch.arange(6.0), torch.arange(6))
+    resident = device_resident(ds, torch.device("cpu"))
+    assert type(resident) is TensorDataset
+    assert all(torch.equal(a, b) for a, b in zip(resident.tensors, ds.tensors))
+    assert device_resident(_PerSample(ds), torch.device("cpu")) is None
+
+    class Doubled(TensorDataset):
+        pass
+
+    assert device_resident(Doubled(torch.arange(4.0)), torch.device("cpu")) is None
+
+
+def test_a_computed_dataset_asked_to_live_on_the_device_is_unsupported():
+    cell = tiny_cell("gpt", data=DataPath.DEVICE)
+    ds = _PerSample(TensorDataset(torch.arange(4.0)))
+    with pytest.raises(UnsupportedConfig, match=r"needs a plain TensorDataset.*_PerSample"):
+        placed(ds, cell, torch.device("cpu"))
+    assert placed(ds, tiny_cell("gpt"), torch.device("cpu")) is ds  # host: as built

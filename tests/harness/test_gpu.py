@@ -2,7 +2,8 @@
 
 What can go wrong only on a GPU: the three paradigms on CUDA in every precision, CUDA-event
 timing against a synchronised wall clock, synchronisations the harness would add to the timed
-window, the memory figures' order, NVML energy, MFU, NCCL DDP and the foreign-process warning.
+window, the memory figures' order, NVML energy, MFU, NCCL DDP, the foreign-process warning and
+data held on the device.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import time
 
 import pytest
 import torch
+from torch.utils.data import TensorDataset
 
 from harness.analysis import parity_verdict, records_frame
+from harness.data import build_loader, device_resident
 from harness.runner import run_cell
 from harness.trackers.timing import StepTimer
 from tests.conftest import PARADIGMS, tiny_cell
@@ -104,7 +107,7 @@ def test_energy_and_mfu(tmp_path):
     # a 4096-wide MLP in bf16: compute-bound enough for an MFU well above zero, and on any
     # data-centre GPU well below its dense peak (expected 0.05..0.8)
     cell = _cuda_cell("mlp", "plain", size="default", batch_size=1024, steps=60,
-                      precision="bf16-mixed")
+                      precision="bf16-mixed", data="device")
     m = run_cell(cell, tmp_path, 0, {})["measurements"]
     assert m["energy_per_item_j"] is not None and m["energy_per_item_j"] > 0
     if m["peak_flops"] is None:
@@ -134,3 +137,30 @@ def test_a_foreign_process_on_the_gpu_raises_the_warning(tmp_path):
         hog.wait()
     assert record["status"] == "ok", record.get("message")
     assert any("another process" in w for w in record["warnings"]), record["warnings"]
+
+
+def test_data_on_the_device_is_gathered_there_without_synchronising():
+    g = torch.Generator().manual_seed(0)
+    host = TensorDataset(torch.randn(4096, 784, generator=g), torch.randint(0, 10, (4096,)))
+    resident = device_resident(host, torch.device("cuda"))
+    assert resident is not None
+    loader = build_loader(resident, 1024, seed=0)
+    torch.cuda.set_sync_debug_mode("error")  # any synchronising call raises
+    try:
+        batches = list(loader)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert len(batches) == 4 and all(x.is_cuda and y.is_cuda for x, y in batches)
+    for (x, y), (hx, hy) in zip(batches, build_loader(host, 1024, seed=0)):
+        assert torch.equal(x.cpu(), hx) and torch.equal(y.cpu(), hy)
+
+
+def test_paradigms_train_on_data_held_on_the_device(tmp_path):
+    records = [run_cell(_cuda_cell("mlp", p, precision="bf16-mixed", data="device"), tmp_path,
+                        0, {}) for p in PARADIGMS]
+    for r in records:
+        assert r["status"] == "ok", (r["config"]["paradigm"], r.get("message"))
+    frame = records_frame(records)
+    base = frame[frame["paradigm"] == "plain"].iloc[0]
+    for _, row in frame.iterrows():
+        assert parity_verdict(row, base)[0] in ("baseline", "bitwise", "close"), row["paradigm"]

@@ -58,3 +58,15 @@ def test_measurements_are_complete(records):
     assert m["memory"]["host_peak_rss_bytes"] > 50 * 2**20
     gpt = records["gpt", "plain"]["measurements"]
     assert gpt["item_name"] == "tokens" and gpt["items_per_step"] == 16 * 16
+
+
+def test_data_held_on_the_device_trains_the_same_as_a_host_loader(records, tmp_path):
+    """data 'device' changes where batches are gathered, never which: on CPU the same path
+    runs (no copy), and every paradigm ends with the host loader's weights."""
+    plain = records["mlp", "plain"]["measurements"]
+    for paradigm in PARADIGMS:
+        cell = tiny_cell("mlp", paradigm, steps=24, warmup=4, window=8, data="device")
+        record = run_cell(cell, tmp_path, 0, environment={})
+        assert record["status"] == "ok", record.get("message")
+        assert record["measurements"]["weights_sha256"] == plain["weights_sha256"], paradigm
+        assert record["measurements"]["losses"] == plain["losses"], paradigm

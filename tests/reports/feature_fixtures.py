@@ -16,6 +16,7 @@ from tests.reports.fixtures import cell, fake_record
 PARADIGMS = ("plain", "lightning", "ignite")
 BASE_S = {"plain": 0.0010, "lightning": 0.0016, "ignite": 0.00103}
 COMPUTE_S = {"forward": 0.00020, "backward": 0.00025, "optimizer": 0.00005}  # all paradigms
+DATA_S = 0.00010  # the wait for each batch, all paradigms
 EVERY = 8  # checkpoint and validation every 8 steps: steps 8..40 of 4 + 40, five in the span
 FEATURES: dict[str, dict[str, Any]] = {"none": {}, "checkpoint": {"ckpt_every": EVERY},
                                        "validate": {"val_every": EVERY}}
@@ -50,7 +51,8 @@ def _timed(feature: str, paradigm: str, rep: int, **settings: Any) -> dict[str, 
     record["measurements"].update(
         step_time_s=step,
         phases={f"{k}": v for k, v in COMPUTE_S.items()} | {
-            "framework_s": step - sum(COMPUTE_S.values()), "probed_steps": 10.0,
+            "data": DATA_S, "framework_s": step - sum(COMPUTE_S.values()) - DATA_S,
+            "probed_steps": 10.0,
             "step_host_s": step},
         events=events,
         disk={"write_chars": CHECKPOINT_BYTES * len(events["checkpoints"]),

@@ -171,6 +171,20 @@ def test_interrupted_run_with_a_partial_manifest(tmp_path):
     assert "9 of 15 planned records are missing" in text
 
 
+def test_planned_records_count_profiling_repetitions_and_where_adaptive_cells_stopped(tmp_path):
+    records = standard_records(("mlp",), 2)  # 3 paradigms x 2 repetitions
+    cells = list({r["key"]: r["config"] for r in records}.values())
+    stopped = {"rule": "ci", "repetitions": 2, "half_width_pct": 3.0}
+    manifest = {"schema_version": 1, "suite": "cpu", "repetitions": 8, "state": "finished",
+                "cells": [{**c, "repetitions": 8, "until_ci_pct": 4.0, "stop": stopped,
+                           "attribution": i == 0} for i, c in enumerate(cells)],
+                "environment": {"python": "3.11.9"}}
+    _, page = read(render_run(write_run(tmp_path, records, manifest=manifest)))
+    text = page.all_text()
+    assert "6 of 7 planned" in text  # two each where the stop rule ended, one profiling run
+    assert "1 of 7 planned records are missing" in text
+
+
 def test_corrupt_record_file_is_reported_not_fatal(tmp_path):
     run = standard_run(tmp_path)
     (run / "cells" / "broken__r0.json").write_text('{"schema_version": 1, "trunc')

@@ -38,9 +38,9 @@ def test_mixed_precision_section_shows_the_speedup(tmp_path):
     records = amp_records(0.0231, {"plain": 0.010, "lightning": 0.0125, "ignite": 0.011})
     html, page = read(render_run(write_run(tmp_path, records)))
     rows = _rows(_section_html(html, "amp"))
-    assert "plain|23.1 ms|10 ms|2.31x|baseline|0|0.05" in rows
+    assert "plain|23.1 ms|10.0 ms|2.31x|baseline|0|0.05" in rows
     assert "lightning|23.1 ms|12.5 ms|1.85x|close|1.00e-03|0.05" in rows
-    assert "ignite|23.1 ms|11 ms|2.10x|close|1.00e-03|0.05" in rows
+    assert "ignite|23.1 ms|11.0 ms|2.10x|close|1.00e-03|0.05" in rows
     # the tolerance rule: a table of every (device, precision), CPU fp32 bitwise
     assert "cpu|fp32|bitwise|identical final weights (bitwise)" in rows
     assert any(r.startswith("cuda|bf16-mixed|0.05|") for r in rows)

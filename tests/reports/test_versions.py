@@ -114,3 +114,14 @@ def test_a_later_release_without_the_broadcast_figure_is_flagged(tmp_path):
             _release_run(tmp_path, "lightning", "2.7.0")]
     [fw] = versions_context([load(r) for r in runs])["frameworks"]
     assert fw["ddp_sync_from"] == "2.5.2" and fw["ddp_sync_unseen"] == ["2.7.0"]
+
+
+def test_a_point_without_an_interval_is_drawn_hollow():
+    from reports.plots import by_release
+
+    tight = by_release("k", "t", ["1.0", "2.0"], {"g": [(1e-4, (0.9e-4, 1.1e-4)),
+                                                        (2e-4, (1.9e-4, 2.1e-4))]})
+    missing = by_release("k", "t", ["1.0", "2.0"], {"g": [(1e-4, None),
+                                                          (2e-4, (1.9e-4, 2.1e-4))]})
+    hollow = "fill: #ffffff; stroke: #1f77b4"  # a white marker edged in the line's colour
+    assert hollow not in tight and hollow in missing

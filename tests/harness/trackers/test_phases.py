@@ -10,7 +10,7 @@ import torch
 from harness.runner import run_cell
 from harness.trackers.phases import PROBED_FRACTION, PhaseTimer, probed
 from tests.conftest import FIXTURES, PARADIGMS, tiny_cell
-from tests.fixtures.known_phases import BACKWARD_US, FORWARD_US, OPTIMIZER_US
+from tests.fixtures.known_phases import BACKWARD_US, FORWARD_US, OPTIMIZER_US, SAMPLE_US
 from workloads.mlp import MLP
 
 KNOWN = f"{FIXTURES / 'known_phases.py'}:KnownPhases"
@@ -55,7 +55,7 @@ def test_closure_steps_time_the_update_not_the_closure():
     timer.resume_at(_first_probed_step() - 1)  # make the next step a probed one
     optimizer.step(closure)
     timer.step_end(_first_probed_step())
-    (_, forward, backward, update), = timer.steps
+    (_, forward, backward, update, _), = timer.steps
     assert forward > 0 and backward > 0 and update > 0
     assert update < forward + backward  # the closure's work is not in the update
 
@@ -74,7 +74,7 @@ def test_unprobed_steps_record_nothing_and_validation_calls_are_not_forward():
     with torch.no_grad():
         workload.loss(model, (x, y))  # a validation forward
     timer.step_end(_first_probed_step())
-    assert timer.steps == [(_first_probed_step(), 0.0, 0.0, 0.0)]
+    assert timer.steps == [(_first_probed_step(), 0.0, 0.0, 0.0, 0.0)]
 
 
 @pytest.fixture(scope="module")
@@ -90,22 +90,24 @@ def test_each_phase_is_what_the_workload_spends_in_it(known, paradigm):
     assert record["status"] == "ok", record.get("message")
     phases = record["ranks"][0]["phases"]
     assert len(phases["index"]) >= 12
+    batch = record["config"]["batch_size"]
     for name, wait_us in (("forward", FORWARD_US), ("backward", BACKWARD_US),
-                          ("optimizer", OPTIMIZER_US)):
+                          ("optimizer", OPTIMIZER_US), ("data", SAMPLE_US * batch)):
         median = statistics.median(phases[f"{name}_s"])
         assert wait_us * 1e-6 <= median <= wait_us * 1e-6 + EXTRA_S, (name, median)
 
 
 @pytest.mark.parametrize("paradigm", [p.value for p in PARADIGMS])
 def test_phases_and_framework_add_up_to_every_probed_step(known, paradigm):
-    """The stated tolerance: zero. The three phases never overlap each other or leave their
+    """The stated tolerance: zero. The four phases never overlap each other or leave their
     step (the residual, the framework time, is never negative), and the record's framework
     time is exactly the mean residual of the probed steps."""
     record = known[paradigm]
     rank = record["ranks"][0]
     steps, ph = rank["timing"]["step_host_s"], rank["phases"]
-    residuals = [steps[j] - (f + b + o) for j, f, b, o in
-                 zip(ph["index"], ph["forward_s"], ph["backward_s"], ph["optimizer_s"])]
+    residuals = [steps[j] - (f + b + o + d) for j, f, b, o, d in
+                 zip(ph["index"], ph["forward_s"], ph["backward_s"], ph["optimizer_s"],
+                     ph["data_s"])]
     assert min(residuals) >= 0
     assert record["measurements"]["phases"]["framework_s"] == pytest.approx(
         statistics.fmean(residuals))
