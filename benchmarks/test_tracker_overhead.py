@@ -4,7 +4,7 @@ The plain loop's step on the Linear workload (the smallest, ~0.5 ms on one CPU t
 timed without the harness, with ``StepProbe.step_end`` (the only call an adapter makes into
 the harness), and with the phase probes as well (the timed ``loss`` call, the loss hook and
 autograd callbacks, the optimizer hooks). Compare the means: the differences are the harness's
-cost per step.
+cost per step. The training loader's fetch is timed with and without the data-wait probe.
 """
 
 from __future__ import annotations
@@ -88,3 +88,22 @@ def test_probe_call_alone(benchmark):
             probe.step_end(loss)
 
     benchmark.pedantic(run, rounds=100, warmup_rounds=2)
+
+
+@pytest.mark.parametrize("timed", [False, True], ids=["untimed", "timed"])
+def test_loader_fetch(benchmark, timed):
+    """The data-wait probe: one epoch of 32-sample batches with and without ``on_fetch``; the
+    difference over the batch count is its cost per fetch (every step pays it, probed or not)."""
+    from torch.utils.data import TensorDataset
+
+    from harness.data import build_loader
+
+    loader = build_loader(TensorDataset(torch.randn(STEPS_PER_ROUND * 32, 16)), 32, seed=0)
+    if timed:
+        loader.on_fetch = PhaseTimer().data_fetched
+
+    def epoch():
+        for _ in loader:
+            pass
+
+    benchmark.pedantic(epoch, rounds=30, warmup_rounds=2)
