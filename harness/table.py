@@ -10,9 +10,15 @@ from harness import formatting as fmt
 from harness.analysis import GROUP_KEYS, cells_frame, records_frame
 from harness.results import load_run
 
-COLUMNS = ["paradigm", "step (median)", "95% CI", "overhead vs plain", "overhead CI",
+COLUMNS = ["paradigm", "mean step", "95% CI", "overhead vs plain", "overhead CI",
            "framework/step", "vs plain (CI)", "throughput", "import", "1st step", "spawn→1st",
            "peak RSS", "parity"]
+
+# Said once under the tables: "step (median)" used to be read as the median timing window,
+# which hides periodic work; the headline is the mean step of each repetition.
+LEGEND = ("mean step: measured time / measured steps of a repetition, median over repetitions "
+          "(the report shows the median window beside it); overhead: median of the paired "
+          "per-repetition differences of mean steps.")
 
 
 def _line(row: pd.Series) -> list[str]:
@@ -41,6 +47,8 @@ def _line(row: pd.Series) -> list[str]:
 
 
 def format_table(records: pd.DataFrame) -> str:
+    if records.empty:  # interrupted before the first record: nothing to tabulate
+        return "no records yet"
     cells = cells_frame(records)
     out: list[str] = []
     if not cells.empty:
@@ -55,6 +63,7 @@ def format_table(records: pd.DataFrame) -> str:
             rows = [COLUMNS] + [_line(r) for _, r in g.iterrows()]
             widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
             out += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+        out.append("\n" + LEGEND)
     failed = records[records["status"] != "ok"]
     if len(failed):
         out.append("\nnot measured:")
