@@ -14,8 +14,8 @@ COLUMNS = ["paradigm", "mean step", "95% CI", "overhead vs plain", "overhead CI"
            "framework/step", "vs plain (CI)", "throughput", "import", "1st step", "spawn→1st",
            "peak RSS", "parity"]
 
-# Said once under the tables: "step (median)" used to be read as the median timing window,
-# which hides periodic work; the headline is the mean step of each repetition.
+# Printed once under the tables: the median window hides periodic work (checkpoints, logger
+# flushes), so the headline is the mean step, and a terminal reader must know which it is.
 LEGEND = ("mean step: measured time / measured steps of a repetition, median over repetitions "
           "(the report shows the median window beside it); overhead: median of the paired "
           "per-repetition differences of mean steps.")

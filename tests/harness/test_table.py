@@ -18,7 +18,7 @@ def test_the_table_names_the_mean_step_and_says_how_overhead_pairs():
     assert "+100 us" in ignite  # the paired difference of mean steps, exactly 100 us
 
 
-def test_an_empty_run_prints_no_legend():
+def test_an_empty_run_says_it_has_no_records():
     assert format_table(records_frame([])) == "no records yet"
 
 
