@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from harness.config import CellConfig, Paradigm
-from harness.context import StepProbe
-from harness.trackers.phases import PhaseTimer
+from harness.measure.phases import PhaseTimer
+from harness.training.context import StepProbe
 from workloads.linear import Linear
 
 STEPS_PER_ROUND = 200
@@ -96,7 +96,7 @@ def test_loader_fetch(benchmark, timed):
     difference over the batch count is its cost per fetch (every step pays it, probed or not)."""
     from torch.utils.data import TensorDataset
 
-    from harness.data import build_loader
+    from harness.training.data import build_loader
 
     loader = build_loader(TensorDataset(torch.randn(STEPS_PER_ROUND * 32, 16)), 32, seed=0)
     if timed:

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.aggregate import phase_figures
+from harness.analyse.aggregate import phase_figures
 from harness.config import CellConfig, Paradigm
 from harness.discovery import declared_names, default_batch_size
-from harness.worker import Prepared, prepare, train
+from harness.launch.worker import Prepared, prepare, train
 
 WARMUP, STEPS, WINDOW = 10, 50, 10
 ROUNDS = 5

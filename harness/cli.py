@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.config import CellConfig, ConfigError, DataPath, Paradigm, Precision, Profile
-from harness.features import FeatureError, Features
+from harness.training.features import FeatureError, Features
 
 if TYPE_CHECKING:
-    from harness.matrix import Repetitions
+    from harness.launch.matrix import Repetitions
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -70,7 +70,7 @@ def _add_cell_options(p: argparse.ArgumentParser) -> None:
                    help="machines in a multi-node cell (world size counts all processes)")
     p.add_argument("--features", nargs="+", default=["none"], metavar="F",
                    help="feature sets, one cell each: 'none' or NAME=VALUE,... "
-                        "(e.g. val_every=20,log=csv+tensorboard; see harness.features)")
+                        "(e.g. val_every=20,log=csv+tensorboard; see harness.training.features)")
     p.add_argument("--no-phases", action="store_true",
                    help="turn the forward/backward/optimizer probes off")
     p.add_argument("--repetitions", type=int, default=1,
@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def validate_cells(cells: Sequence[CellConfig]) -> None:
     """Reject what cannot run, cheaply and before anything starts (no torch import)."""
-    from harness.devices import check_devices
+    from harness.launch.devices import check_devices
 
     check_workloads(sorted({c.workload for c in cells}))
     for cell in cells:
@@ -146,7 +146,7 @@ def fitting_cells(cells: Sequence[CellConfig]) -> list[CellConfig]:
     needs more devices than this machine has is left out, not a reason to refuse the suite.
     An explicit ``run`` is strict instead (``validate_cells``).
     """
-    from harness.devices import check_devices
+    from harness.launch.devices import check_devices
 
     check_workloads(sorted({c.workload for c in cells}))
     fitting: list[tuple[CellConfig, str | None]] = []
@@ -236,13 +236,13 @@ def _run_dir(out: Path | None, name: str) -> Path:
 def _execute_and_report(cells: list[CellConfig], run_dir: Path, repetitions: Repetitions,
                         name: str,
                         args: argparse.Namespace) -> int:
-    from harness.matrix import execute, plan
-    from harness.table import print_run_table
+    from harness.analyse.table import print_run_table
+    from harness.launch.matrix import execute, plan
 
     processes = len(plan(cells, repetitions))
     print(f"run folder: {run_dir}  ({len(cells)} cells, {processes} cell processes)",
           file=sys.stderr)
-    from harness.runner import Launch
+    from harness.launch.runner import Launch
 
     if any(c.nnodes > 1 for c in cells) and not args.rdzv_endpoint:
         raise InputError("a multi-node cell needs --rdzv-endpoint HOST:PORT (node 0's address)")
@@ -307,7 +307,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"{kind.__name__.lower()}s: ", ", ".join(_choices(kind)))
         return 0
     if args.command == "run":
-        from harness.stopping import Plan
+        from harness.launch.stopping import Plan
 
         try:
             run_plan = Plan(args.repetitions, until_ci_pct=args.until_ci,
@@ -321,7 +321,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _execute_and_report(cells, _run_dir(args.out, "run"),
                                    dict.fromkeys(cells, run_plan), "run", args)
     if args.command == "suite":
-        from harness.suite import SuiteError, load_suite
+        from harness.launch.suite import SuiteError, load_suite
 
         if args.paradigm:
             _enum_values(Paradigm, args.paradigm)

@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from harness.analysis import GROUP_KEYS
-from harness.stats import COMPARE_ALPHA, COMPARE_MIN_CHANGE, compare
+from harness.analyse.analysis import GROUP_KEYS
+from harness.analyse.stats import COMPARE_ALPHA, COMPARE_MIN_CHANGE, compare
 from reports.groups import LABEL_FIELDS, PARADIGM_ORDER, duration, label, percent, text
 from reports.load import Run
 

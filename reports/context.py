@@ -13,9 +13,9 @@ from typing import Any
 import pandas as pd
 from markupsafe import Markup
 
-from harness import formatting as fmt
-from harness.analysis import BASELINE, GROUP_KEYS, LOSS_TOLERANCE
-from harness.stats import BREAK_EVEN_FRACTION, UNSTABLE_CV
+from harness.analyse import formatting as fmt
+from harness.analyse.analysis import BASELINE, GROUP_KEYS, LOSS_TOLERANCE
+from harness.analyse.stats import BREAK_EVEN_FRACTION, UNSTABLE_CV
 from reports import plots
 from reports.groups import (
     DISPLAY,

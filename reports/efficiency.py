@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness import formatting as fmt
+from harness.analyse import formatting as fmt
 from reports.groups import Group, is_missing, number, text
 
 COLUMNS = {"achieved": "Achieved FLOP/s (per process)", "mfu": "MFU",

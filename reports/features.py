@@ -1,5 +1,5 @@
 """The Features section: what each convenience costs per paradigm, and whether it behaved the
-same (``harness.feature_costs`` for the numbers; the records' feature events for behaviour).
+same (``harness.analyse.feature_costs`` for the numbers; the records' feature events for behaviour).
 
 - costs: per configuration, a feature x paradigm table (per step with its t interval, %, per
   event, framework time, memory, disk) and a heatmap;
@@ -17,8 +17,8 @@ from typing import Any
 import pandas as pd
 from markupsafe import Markup
 
-from harness.analysis import BASELINE, GROUP_KEYS
-from harness.feature_costs import MATCH_KEYS, feature_costs
+from harness.analyse.analysis import BASELINE, GROUP_KEYS
+from harness.analyse.feature_costs import MATCH_KEYS, feature_costs
 from reports import plots
 from reports.groups import (
     PARADIGM_ORDER,

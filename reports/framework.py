@@ -19,8 +19,8 @@ from typing import Any
 import pandas as pd
 from markupsafe import Markup
 
-from harness.analysis import BASELINE, GROUP_KEYS
-from harness.trackers.attribution import CATEGORIES
+from harness.analyse.analysis import BASELINE, GROUP_KEYS
+from harness.measure.attribution import CATEGORIES
 from reports import plots
 from reports.groups import (
     DISPLAY,
@@ -209,7 +209,7 @@ def calibration_rows(records: pd.DataFrame, profiled: pd.DataFrame) -> list[dict
         attributed = None
         for _, p in twin.iterrows():
             a = p["attribution"] if isinstance(p["attribution"], dict) else {}
-            label_ = "harness.calibration:busy_wait"
+            label_ = "harness.training.calibration:busy_wait"
             if (a.get("calls") or {}).get(label_):
                 attributed = a["functions"][label_] / a["calls"][label_]
         out.append({"paradigm": r["paradigm"], "workload": r["workload"],

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness import formatting as fmt
-from harness.analysis import BASELINE, GROUP_KEYS
+from harness.analyse import formatting as fmt
+from harness.analyse.analysis import BASELINE, GROUP_KEYS
 from harness.config import Paradigm
 
 PARADIGM_ORDER = {p.value: i for i, p in enumerate(Paradigm)}
@@ -138,7 +138,7 @@ def build_groups(cells: pd.DataFrame, records: pd.DataFrame) -> list[Group]:
 
 def ci_text(ci: Any, signed: bool = False) -> str:
     """``(0.00037, 0.00076)`` -> ``+370..+758 us`` (one unit when both ends share it);
-    "n too small" where there is no valid interval (see ``harness.stats``)."""
+    "n too small" where there is no valid interval (see ``harness.analyse.stats``)."""
     if not isinstance(ci, tuple | list) or any(is_missing(v) for v in ci):
         return fmt.TOO_FEW
     lo, hi = fmt.duration(ci[0], signed), fmt.duration(ci[1], signed)

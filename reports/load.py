@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.analysis import cells_frame, records_frame
+from harness.analyse.analysis import cells_frame, records_frame
 from harness.results import load_run
 
 

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from harness import formatting as fmt
+from harness.analyse import formatting as fmt
 from harness.results import Status
 from reports.groups import duration, nbytes, text
 
@@ -198,7 +198,7 @@ def _order(status: str) -> int:
 
 def stop_texts(manifest: dict[str, Any]) -> dict[tuple[Any, ...], str]:
     """(cell group key, paradigm) -> which stop rule ended an adaptive cell, in words."""
-    from harness.analysis import GROUP_KEYS, feature_key
+    from harness.analyse.analysis import GROUP_KEYS, feature_key
 
     out = {}
     for cell in manifest.get("cells") or []:

@@ -1,4 +1,5 @@
-"""The cross-cell sections: mixed-precision speedup and DDP scaling, from ``harness.speedups``.
+"""The cross-cell sections: mixed-precision speedup and DDP scaling
+(``harness.analyse.speedups``).
 
 Every other section compares paradigms inside one cell group; these compare one paradigm
 across groups (fp32 against mixed precision, world size 1 against N), so they work from the
@@ -12,9 +13,9 @@ from typing import Any
 import pandas as pd
 from markupsafe import Markup
 
-from harness import formatting as fmt
-from harness.analysis import LOSS_TOLERANCE
-from harness.speedups import SCALING_KEYS, amp_speedups, ddp_scaling
+from harness.analyse import formatting as fmt
+from harness.analyse.analysis import LOSS_TOLERANCE
+from harness.analyse.speedups import SCALING_KEYS, amp_speedups, ddp_scaling
 from reports import plots
 from reports.groups import (
     PARADIGM_ORDER,

@@ -1,11 +1,11 @@
 """Overhead, start-up and memory by framework release: the versions page's template context.
 
-``nox -s versions`` runs one small suite per release, each in its own environment and its own
-run folder holding the plain loop and that release. This module reads the folders back, orders
-each framework's releases, and holds every release against the one before it with the test the
-compare page uses (``harness.stats.compare``: Mann-Whitney U over repetitions, p < 0.01 and a
-change of at least 5%). The plain loop runs in every folder as a control: when it moved as well
-between two folders, the machine drifted, and the page says so beside the framework's change.
+``nox -s versions`` runs one small suite per release, each in its own environment and its own run
+folder holding the plain loop and that release. This module reads the folders back, orders each
+framework's releases, and holds every release against the one before it with the test the compare
+page uses (``harness.analyse.stats.compare``: Mann-Whitney U over repetitions, p < 0.01 and a change
+of at least 5%). The plain loop runs in every folder as a control: when it moved as well between two
+folders, the machine drifted, and the page says so beside the framework's change.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import pandas as pd
 from markupsafe import Markup
 from packaging.version import InvalidVersion, Version
 
-from harness.analysis import BASELINE, GROUP_KEYS
-from harness.stats import COMPARE_ALPHA, COMPARE_MIN_CHANGE, Change, compare
+from harness.analyse.analysis import BASELINE, GROUP_KEYS
+from harness.analyse.stats import COMPARE_ALPHA, COMPARE_MIN_CHANGE, Change, compare
 from reports import plots
 from reports.compare import MATCH_KEYS, cell_samples
 from reports.groups import LABEL_FIELDS, ci_text, duration, label, nbytes, percent, text

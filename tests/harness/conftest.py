@@ -7,7 +7,7 @@ import zlib
 import numpy as np
 import pytest
 
-import harness.matrix as matrix
+import harness.launch.matrix as matrix
 from harness.results import SCHEMA_VERSION, record_path, write_json_atomic
 
 

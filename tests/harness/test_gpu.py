@@ -16,10 +16,10 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from harness.analysis import parity_verdict, records_frame
-from harness.data import build_loader, device_resident
-from harness.runner import run_cell
-from harness.trackers.timing import StepTimer
+from harness.analyse.analysis import parity_verdict, records_frame
+from harness.launch.runner import run_cell
+from harness.measure.timing import StepTimer
+from harness.training.data import build_loader, device_resident
 from tests.conftest import PARADIGMS, tiny_cell
 
 pytestmark = pytest.mark.gpu
@@ -74,7 +74,7 @@ def test_cuda_event_windows_agree_with_a_synchronised_wall_clock():
 
 
 def test_the_probe_adds_no_synchronisation_to_the_timed_window():
-    from harness.context import StepProbe
+    from harness.training.context import StepProbe
 
     cfg = _cuda_cell("linear", "plain")
     device = torch.device("cuda")

@@ -75,7 +75,7 @@ def attribution(paradigm: str, functions: dict[str, float], steps: int = 40) -> 
 
 
 TOP_FUNCTIONS = {
-    "plain": {"harness.adapters.plain:_update": 60e-6},
+    "plain": {"harness.training.adapters.plain:_update": 60e-6},
     "lightning": {"lightning.pytorch.trainer.call:_call_lightning_module_hook": 210e-6,
                   "lightning.pytorch.trainer.call:_call_callback_hooks": 140e-6,
                   "(other framework functions)": 130e-6},
@@ -98,9 +98,10 @@ def _calibration(paradigm: str, measured_s: float) -> list[dict[str, Any]]:
                                             "injected_s": INJECTED_S}
     profiled = fake_record(cell("mlp", paradigm, features=delay, profiler=True), 0,
                            BASE_S[paradigm], noise=0.0)
+    busy_wait = "harness.training.calibration:busy_wait"
     profiled["measurements"]["attribution"] = attribution(
-        paradigm, {"harness.calibration:busy_wait": INJECTED_S * 1.01 / 2})  # every 2nd step
-    profiled["measurements"]["attribution"]["calls"]["harness.calibration:busy_wait"] = 20.0
+        paradigm, {busy_wait: INJECTED_S * 1.01 / 2})  # every 2nd step
+    profiled["measurements"]["attribution"]["calls"][busy_wait] = 20.0
     return [timed, profiled]
 
 

@@ -1,4 +1,4 @@
-"""Fabricated run folders, in the shape harness.runner and harness.matrix write them.
+"""Fabricated run folders, in the shape harness.launch.runner and harness.launch.matrix write them.
 
 Nothing here trains: records are built from a few numbers with a seeded generator, so tests
 that render reports stay fast and deterministic. ``fake_record`` mirrors
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.aggregate import warnings_for
+from harness.analyse.aggregate import warnings_for
 from harness.config import CellConfig, Paradigm
 from harness.results import SCHEMA_VERSION, record_path, write_json_atomic
 
@@ -275,7 +275,7 @@ def ddp_records(
     return out
 
 
-# An H100 SXM's dense peaks (harness.trackers.flops) and a plausible GPT step's FLOPs.
+# An H100 SXM's dense peaks (harness.measure.flops) and a plausible GPT step's FLOPs.
 H100_PEAK = {"fp32": 67e12, "bf16-mixed": 989.4e12}
 GPT_FLOPS_PER_STEP = 4e12
 

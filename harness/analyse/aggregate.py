@@ -1,0 +1,194 @@
+"""From per-rank measurements to one cell's figures, by written-down rules.
+
+- step time: per timing window, the slowest rank's window time (a step is done when every rank
+  is done); the cell's step time is the mean over windows (all measured time over all measured
+  steps, so work done every N steps counts in full); the median window is kept beside it.
+- throughput: global items per step (per-process batch x world size x items per sample) over
+  that step time.
+- memory: per rank, and the maximum over ranks.
+- start-up: the slowest rank.
+- MFU: one rank's FLOPs per step over the step time and the device peak (every rank does the
+  same work); omitted for devices without a known peak.
+- energy per item: the sum over this node's GPUs of NVML's energy counter over the measured
+  steps, over the items those GPUs processed.
+- framework syncs (Lightning's per-step DDP broadcast): per rank the median, then the maximum.
+- parity: rank 0's losses and weight digest; every rank must hold the same parameters
+  (buffers such as BatchNorm running statistics stay rank-local under DDP).
+- phases and framework time: rank 0's host times, each a mean over the probed measured steps;
+  framework time = mean host step time - forward - backward - optimizer - data wait.
+- disk: bytes written during the measured steps, summed over this node's ranks.
+- feature events and the attribution profile: rank 0's.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from harness.config import CellConfig
+from harness.measure.flops import peak_flops
+from harness.measure.phases import PHASES
+
+MEMORY_FIELDS = ("host_peak_rss_bytes", "cuda_max_allocated_bytes", "cuda_max_reserved_bytes",
+                 "nvml_used_peak_bytes", "energy_j")
+
+
+def _max_or_none(values: list[Any]) -> Any:
+    present = [v for v in values if v is not None]
+    return max(present) if present else None
+
+
+def _energy_per_item(ranks: list[dict[str, Any]], cfg: CellConfig, items_per_rank_step: int
+                     ) -> float | None:
+    energies = [r["memory"].get("energy_j") for r in ranks]
+    if not energies or any(e is None for e in energies):
+        return None
+    return sum(energies) / (items_per_rank_step * len(ranks) * cfg.steps)
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
+
+
+def framework_per_step(rank: dict[str, Any]) -> list[tuple[int, float]]:
+    """(index into step_host_s, framework seconds) of every probed steady-state step."""
+    phases, steps = rank.get("phases"), rank["timing"]["step_host_s"]
+    if not phases:
+        return []
+    # records from before the data wait was timed count it as framework time
+    data = phases.get("data_s") or [0.0] * len(phases["index"])
+    return [(j, steps[j] - f - b - o - d) for j, f, b, o, d in
+            zip(phases["index"], phases["forward_s"], phases["backward_s"],
+                phases["optimizer_s"], data) if j < len(steps)]
+
+
+def phase_figures(rank: dict[str, Any]) -> dict[str, float] | None:
+    """Mean seconds in each phase and in the framework over the probed steps (one rank)."""
+    phases, steps = rank.get("phases"), rank["timing"]["step_host_s"]
+    if not phases or not phases["index"] or not steps:
+        return None
+    out = {name: _mean(phases[f"{name}_s"]) for name in PHASES if f"{name}_s" in phases}
+    probed = [steps[j] for j in phases["index"] if j < len(steps)]
+    out["step_host_s"] = _mean(probed)
+    out["framework_s"] = _mean([fw for _, fw in framework_per_step(rank)])
+    out["probed_steps"] = float(len(probed))
+    return out
+
+
+CALIBRATION_TRIM = 0.1  # trimmed means: a GC pause in one group must not decide the check
+
+
+def calibration(rank: dict[str, Any], cfg: CellConfig) -> dict[str, float] | None:
+    """For a cell whose hook delays a random part of the steps: the framework time of the
+    steps after a delay minus that of the others, in the same process (one rank)."""
+    from scipy.stats import trim_mean
+
+    f = cfg.features
+    if not f.hook_delay_us or f.hook_delay_every < 2:
+        return None
+    framework = framework_per_step(rank)
+    # a delay after step s lands in the interval that ends at step s + 1; sample j ends at
+    # step first + warmup + 1 + j (first: where this process started)
+    first = cfg.warmup + (rank.get("events") or {}).get("first_step", 0)
+    delayed = [x for j, x in framework if f.delays(first + j)]
+    other = [x for j, x in framework if not f.delays(first + j)]
+    if len(delayed) < 2 or len(other) < 2:
+        return None
+    return {"injected_s": f.hook_delay_us * 1e-6, "delayed_steps": len(delayed),
+            "framework_s": float(trim_mean(delayed, CALIBRATION_TRIM)
+                                 - trim_mean(other, CALIBRATION_TRIM))}
+
+
+def _disk(ranks: list[dict[str, Any]]) -> dict[str, int | None]:
+    out: dict[str, int | None] = {}
+    for key in ("write_chars", "write_bytes"):
+        values = [(r.get("disk") or {}).get(key) for r in ranks]
+        present = [int(v) for v in values if v is not None]
+        out[key] = sum(present) if len(present) == len(values) else None
+    return out
+
+
+def aggregate(ranks: list[dict[str, Any]], cfg: CellConfig) -> dict[str, Any]:
+    """Merge this node's successful per-rank measurements (sorted by rank) into cell figures."""
+    window = cfg.window
+    per_window = [max(ws) / window for ws in zip(*(r["timing"]["window_s"] for r in ranks))]
+    # the mean over all measured steps: work done every N steps (a checkpoint, a flush, the
+    # DataLoader's restart) counts in full; the median window is kept as a robust second view
+    step_time = _mean(per_window)
+    items_per_rank_step = cfg.batch_size * ranks[0]["items_per_sample"]
+    items_per_step = items_per_rank_step * cfg.world_size
+    runtime = ranks[0]["runtime"]
+    # a CPU cell on a GPU host is measured against no peak: the device name is the GPU's
+    peak = peak_flops(runtime.get("device_name"), cfg.precision, runtime.get("sm_count")) \
+        if cfg.device == "cuda" else None
+    flops = ranks[0].get("flops_per_step")
+    achieved = flops / step_time if flops and step_time > 0 else None
+    extras = {name: max(statistics.median(r["extras"][name]) for r in ranks
+                        if r.get("extras", {}).get(name))
+              for name in {n for r in ranks for n, v in r.get("extras", {}).items() if v}}
+    return {
+        "world_size": cfg.world_size,
+        "ranks_here": [r["rank"] for r in ranks],
+        "step_time_s": step_time,
+        "median_window_step_s": statistics.median(per_window) if per_window else float("nan"),
+        "window_step_s": per_window,
+        "phases": phase_figures(ranks[0]),
+        "calibration": calibration(ranks[0], cfg),
+        "disk": _disk(ranks),
+        "events": ranks[0].get("events") or {},
+        "attribution": ranks[0].get("attribution"),
+        "step_host_s": ranks[0]["timing"]["step_host_s"],
+        "items_per_step": items_per_step,
+        "item_name": ranks[0]["item_name"],
+        "items_per_s": items_per_step / step_time if step_time > 0 else float("nan"),
+        "flops_per_step": flops,
+        "achieved_flops": achieved,
+        "peak_flops": peak,
+        "mfu": achieved / peak if achieved and peak else None,
+        "energy_per_item_j": _energy_per_item(ranks, cfg, items_per_rank_step),
+        "framework_sync_s": extras,
+        "startup": {k: max(r["startup"][k] for r in ranks) for k in ranks[0]["startup"]},
+        "memory": {k: _max_or_none([r["memory"].get(k) for r in ranks]) for k in MEMORY_FIELDS},
+        "memory_per_rank": [r["memory"] for r in ranks],
+        "losses": ranks[0]["parity"]["losses"],
+        "weights_sha256": ranks[0]["parity"]["weights_sha256"],
+        "ranks_agree": len({r["parity"]["params_sha256"] for r in ranks}) == 1,
+        "foreign_gpu_pids": sorted({p for r in ranks for p in r["memory"]["nvml_foreign_pids"]}),
+        "other_gpu_processes": max(r["memory"].get("nvml_other_processes", 0) for r in ranks),
+        "runtime": runtime,
+    }
+
+
+def partial_summary(ranks: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """What the failed ranks measured before failing (rank 0's view, or the first rank's)."""
+    with_partial = [r for r in ranks if r.get("partial")]
+    if not with_partial:
+        return None
+    p = with_partial[0]["partial"]
+    window = p["timing"]["window"]
+    windows = [w / window for w in p["timing"]["window_s"]]
+    return {"rank": with_partial[0]["rank"], "steps_done": p["steps_done"],
+            "windows": len(windows),
+            "step_time_s": _mean(windows) if windows else None,
+            "losses": p["losses"], "events": p.get("events") or {}}
+
+
+def warnings_for(measurements: dict[str, Any], cfg: CellConfig,
+                 environment: dict[str, Any]) -> list[str]:
+    """What a reader must know before trusting this cell's numbers."""
+    out = []
+    if measurements["foreign_gpu_pids"]:
+        pids = ", ".join(map(str, measurements["foreign_gpu_pids"]))
+        out.append(f"another process used the GPU during this cell (pid {pids})")
+    elif measurements.get("other_gpu_processes"):
+        out.append(f"{measurements['other_gpu_processes']} other process(es) used the GPU during "
+                   "this cell (NVML's PIDs are from another PID namespace: a container)")
+    if not measurements["ranks_agree"]:
+        out.append("ranks ended with different parameters: DDP did not keep them in sync")
+    cores = environment.get("cpu_count")
+    if cfg.device == "cpu" and cores and cfg.threads * cfg.local_world_size > cores:
+        out.append(f"oversubscribed: {cfg.local_world_size} process(es) x {cfg.threads} "
+                   f"thread(s) on {cores} cores")
+    if not all(m.get("host_peak_is_steady", True) for m in measurements["memory_per_rank"]):
+        out.append("host peak RSS covers the whole process (the post-warm-up reset failed)")
+    return out

@@ -1,0 +1,198 @@
+"""A run as pandas DataFrames: one row per record, and one row per cell with its statistics.
+
+A *cell group* is every paradigm run under the same config (workload, size, profile,
+precision, world size, batch, ...); the plain loop in the group is the baseline that overhead
+and parity are measured against.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.analyse.stats import Summary, mean_difference, mean_estimate, overhead
+from harness.config import Paradigm, Precision
+from harness.training.features import Features
+
+GROUP_KEYS = ["workload", "size", "profile", "precision", "world_size", "nnodes", "batch_size",
+              "device", "threads", "steps", "warmup", "window", "seed", "workers", "data",
+              "features", "phases"]
+PHASE_COLUMNS = ("forward_s", "backward_s", "optimizer_s", "data_s", "framework_s")
+BASELINE = "plain"
+# Largest relative per-step loss difference from the baseline that still counts as the same
+# training. CPU fp32 must match bit for bit (the weight digests are compared); GPU fp32 allows
+# for non-deterministic kernels; mixed precision for reduced-precision rounding.
+LOSS_TOLERANCE = {
+    ("cpu", Precision.FP32.value): 0.0,
+    ("cuda", Precision.FP32.value): 1e-3,
+    ("cpu", Precision.BF16_MIXED.value): 5e-2,
+    ("cuda", Precision.BF16_MIXED.value): 5e-2,
+    ("cpu", Precision.FP16_MIXED.value): 2e-2,
+    ("cuda", Precision.FP16_MIXED.value): 2e-2,
+}
+
+
+def feature_key(features: dict[str, Any] | None) -> str:
+    """A cell's features as one hashable, readable value (its label; "none" for bare)."""
+    return Features.from_dict(features or {}).label
+
+
+def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per record: the config, the status and the headline measurements.
+
+    ``features`` holds the feature label (a cell group key); ``profiler`` marks profiling
+    repetitions, which carry an attribution and no timing the statistics may use.
+    """
+    rows = []
+    for r in records:
+        m = r.get("measurements") or {}
+        startup, memory = m.get("startup", {}), m.get("memory", {})
+        phases, disk = m.get("phases") or {}, m.get("disk") or {}
+        # defaults for records written before these settings existed
+        config = {"features": {}, "phases": True, "profiler": False, "data": "host",
+                  **r["config"]}
+        rows.append({
+            **config,
+            "features": feature_key(config["features"]),
+            "features_json": json.dumps(config["features"], sort_keys=True),
+            "feature_names": ",".join(Features.from_dict(config["features"]).active()),
+            "key": r["key"],
+            "repetition": r["repetition"],
+            "session": r.get("session") or "",
+            "status": r["status"],
+            "message": r.get("message"),
+            "step_time_s": m.get("step_time_s", math.nan),
+            "median_window_step_s": m.get("median_window_step_s", math.nan),
+            **{f"{k}_s": phases.get(k, math.nan)
+               for k in ("forward", "backward", "optimizer", "data")},
+            "framework_s": phases.get("framework_s", math.nan),
+            "write_chars": disk.get("write_chars"),
+            "items_per_s": m.get("items_per_s", math.nan),
+            "item_name": m.get("item_name"),
+            "import_framework_s": startup.get("import_framework_s", math.nan),
+            "to_first_step_s": startup.get("to_first_step_s", math.nan),
+            "spawn_to_first_step_s": startup.get("spawn_to_first_step_s", math.nan),
+            "process_wall_s": r.get("process_wall_s", math.nan),
+            "host_peak_rss_bytes": memory.get("host_peak_rss_bytes"),
+            "cuda_max_allocated_bytes": memory.get("cuda_max_allocated_bytes"),
+            "cuda_max_reserved_bytes": memory.get("cuda_max_reserved_bytes"),
+            "nvml_used_peak_bytes": memory.get("nvml_used_peak_bytes"),
+            "mfu": m.get("mfu"),
+            "flops_per_step": m.get("flops_per_step"),
+            "energy_per_item_j": m.get("energy_per_item_j"),
+            "lightning_ddp_sync_s": (m.get("framework_sync_s") or {}).get("lightning_ddp_sync_s"),
+            "warnings": "; ".join(r.get("warnings") or []),
+            "weights_sha256": m.get("weights_sha256"),
+            "losses": m.get("losses"),
+            "events": m.get("events"),
+            "attribution": m.get("attribution"),
+            "calibration": m.get("calibration"),
+        })
+    return pd.DataFrame(rows)
+
+
+def timed(records: pd.DataFrame) -> pd.DataFrame:
+    """Successful, timed records of timing repetitions (profiling repetitions left out)."""
+    if records.empty:
+        return records
+    finite = np.isfinite(records["step_time_s"].astype(float))
+    return records[(records["status"] == "ok") & finite & ~records["profiler"].astype(bool)]
+
+
+def _loss_gap(losses: list[float], baseline: list[float]) -> float:
+    a, b = np.asarray(losses, float), np.asarray(baseline, float)
+    if a.shape != b.shape or not a.size:
+        return math.inf
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12)))
+
+
+def parity_verdict(row: pd.Series, base: pd.Series | None) -> tuple[str, float]:
+    """('bitwise' | 'close' | 'differs' | 'baseline' | 'n/a', worst relative loss gap)."""
+    if row["paradigm"] == BASELINE:
+        return "baseline", 0.0
+    if base is None or row["losses"] is None or base["losses"] is None:
+        return "n/a", math.nan
+    if row["weights_sha256"] == base["weights_sha256"]:
+        return "bitwise", 0.0
+    gap = _loss_gap(row["losses"], base["losses"])
+    tol = LOSS_TOLERANCE.get((row["device"], row["precision"]), 0.0)
+    if tol == 0.0:  # bitwise is the rule here: equal losses with other weights still differ
+        return "differs", gap
+    return ("close" if gap <= tol else "differs"), gap
+
+
+_PARITY_RANK = {"bitwise": 0, "baseline": 0, "close": 1, "n/a": 2, "differs": 3}
+MEDIAN_COLUMNS = ("import_framework_s", "to_first_step_s", "spawn_to_first_step_s",
+                  "process_wall_s", "host_peak_rss_bytes", "cuda_max_allocated_bytes",
+                  "cuda_max_reserved_bytes", "nvml_used_peak_bytes", "mfu", "flops_per_step",
+                  "energy_per_item_j", "lightning_ddp_sync_s")
+
+
+def _worst_parity(reps: pd.DataFrame, base: pd.Series | None) -> tuple[str, float]:
+    """Every repetition against the baseline's first: one that drifts is not hidden."""
+    verdicts = [parity_verdict(row, base) for _, row in reps.iterrows()]
+    return max(verdicts, key=lambda v: (_PARITY_RANK[v[0]], np.nan_to_num(v[1], nan=0.0)))
+
+
+def by_repetition(frame: pd.DataFrame, column: str) -> dict[tuple[str, int], float]:
+    """A column's finite values keyed by (session, repetition): how interleaved repetitions
+    pair up. A repetition re-run by a later session (a resume) pairs with nothing earlier."""
+    out = {}
+    for session, rep, value in zip(frame["session"], frame["repetition"], frame[column]):
+        if value is not None and math.isfinite(float(value)):
+            out[(str(session), int(rep))] = float(value)
+    return out
+
+
+def _framework(row: dict[str, Any], p: pd.DataFrame, base: pd.DataFrame) -> None:
+    """Phase means, framework time (t interval) and its excess over the plain loop."""
+    for col in PHASE_COLUMNS:
+        row[col] = float(p[col].astype(float).mean())
+    fw = p["framework_s"].astype(float)
+    if fw.isna().all():
+        return
+    est = mean_estimate(fw.dropna().tolist())
+    row.update(framework_ci=est.ci, framework_method=est.method)
+    base_fw = by_repetition(base, "framework_s")
+    if base_fw and row["paradigm"] != BASELINE:
+        d = mean_difference(by_repetition(p, "framework_s"), base_fw)
+        row.update(framework_excess_s=d.value, framework_excess_ci=d.ci,
+                   framework_excess_method=d.method)
+
+
+def cells_frame(records: pd.DataFrame) -> pd.DataFrame:
+    """One row per (cell group, paradigm): statistics over the successful repetitions."""
+    ok = timed(records)  # a NaN would poison every statistic
+    rows = []
+    for group, g in ok.groupby(GROUP_KEYS, dropna=False, sort=True):
+        base = g[g["paradigm"] == BASELINE]
+        base_steps = by_repetition(base, "step_time_s")
+        for paradigm in [m.value for m in Paradigm if m.value in set(g["paradigm"])]:
+            p = g[g["paradigm"] == paradigm].sort_values("repetition")
+            steps = Summary(tuple(p["step_time_s"]))
+            row: dict[str, Any] = dict(zip(GROUP_KEYS, group))
+            row.update(paradigm=paradigm, n=steps.n, step_time_s=steps.median,
+                       step_p10_s=steps.p10, step_p90_s=steps.p90, step_ci=steps.ci,
+                       step_cv=steps.cv, unstable=steps.unstable,
+                       step_samples=list(steps.samples),
+                       items_per_s=float(p["items_per_s"].median()),
+                       item_name=p["item_name"].iloc[0])
+            for col in MEDIAN_COLUMNS:
+                row[col] = float(p[col].astype(float).median())
+            row["warnings"] = "; ".join(sorted({w for joined in p["warnings"] if joined
+                                                for w in joined.split("; ")}))
+            row["median_window_step_s"] = float(p["median_window_step_s"].astype(float).median())
+            if base_steps and paradigm != BASELINE:
+                ov = overhead(by_repetition(p, "step_time_s"), base_steps)
+                row.update(overhead_s=ov.seconds, overhead_ci=ov.ci, overhead_frac=ov.fraction,
+                           overhead_frac_ci=ov.fraction_ci, break_even_step_s=ov.break_even_step_s,
+                           overhead_method=ov.method)
+            _framework(row, p, base)
+            verdict, gap = _worst_parity(p, base.iloc[0] if len(base) else None)
+            row.update(parity=verdict, loss_gap=gap)
+            rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,2 @@
+"""Launch: cells into fresh processes (runner, worker), matrices of repetitions (matrix,
+stopping), suite files, device checks."""

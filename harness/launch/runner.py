@@ -1,0 +1,287 @@
+"""Run one cell repetition in a fresh process (or a torchrun group) and record what happened.
+
+The child runs in its own session, so a timeout or Ctrl-C ends its whole process tree
+(torchrun, ranks, DataLoader workers) with one ``killpg``. Whatever the child did, exactly one
+record is written, atomically: measurements when it succeeded, status and traceback tail
+when it did not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.analyse.aggregate import aggregate, partial_summary, warnings_for
+from harness.config import CellConfig
+from harness.results import SCHEMA_VERSION, Status, record_path, write_json_atomic
+
+SPAWN_TIME_ENV = "PARADIGM_BENCH_SPAWN_TIME"  # wall-clock time the cell process was started
+REPO_ROOT = Path(__file__).resolve().parent.parent
+KILL_GRACE_S = 5.0
+LOG_TAIL_LINES = 40
+# Failure statuses of ranks, most telling first: an OOM on one rank explains the others' errors.
+_RANK_PRIORITY = {s.value: i for i, s in enumerate(
+    [Status.OOM, Status.TIMEOUT, Status.UNSUPPORTED, Status.ERROR, Status.INTERRUPTED])}
+
+
+def child_env(cfg: CellConfig) -> dict[str, str]:
+    """The parent's environment, minus anything that would steer one framework (rule 1)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PL_", "LIGHTNING_"))}
+    env.update(
+        OMP_NUM_THREADS=str(cfg.threads),
+        MKL_NUM_THREADS=str(cfg.threads),
+        PYTHONUNBUFFERED="1",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
+    )
+    env[SPAWN_TIME_ENV] = repr(time.time())
+    return env
+
+
+@dataclass(frozen=True)
+class Launch:
+    """This machine's part in a multi-node cell; not part of the cell's identity.
+
+    Every node runs the same cell with its own ``node_rank``; all name node 0's address as
+    the c10d rendezvous endpoint. Each node records the ranks it hosts (c10d hands out global
+    ranks in arrival order, so global rank 0 may live on any node).
+    """
+
+    node_rank: int = 0
+    rdzv_endpoint: str | None = None  # HOST:PORT, required when the cell has nnodes > 1
+
+
+SINGLE_NODE = Launch()
+
+
+def command(cfg: CellConfig, config_path: Path, out_dir: Path, launch: Launch = SINGLE_NODE
+            ) -> list[str]:
+    worker = ["-m", "harness.launch.worker", str(config_path), str(out_dir)]
+    if cfg.world_size == 1:
+        return [sys.executable, *worker]
+    torchrun = [sys.executable, "-m", "torch.distributed.run",
+                f"--nproc-per-node={cfg.local_world_size}",
+                "--max-restarts=0"]  # a benchmark is never restarted elastically
+    if cfg.nnodes == 1:
+        return [*torchrun, "--standalone", *worker]
+    if not launch.rdzv_endpoint:
+        raise ValueError("a multi-node cell needs a rendezvous endpoint (--rdzv-endpoint)")
+    return [*torchrun, f"--nnodes={cfg.nnodes}", f"--node-rank={launch.node_rank}",
+            "--rdzv-backend=c10d", f"--rdzv-endpoint={launch.rdzv_endpoint}",
+            f"--rdzv-id={cfg.key}", *worker]
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """End the child's whole session: SIGTERM, a grace period, then SIGKILL for everyone.
+
+    The final SIGKILL goes to the group even when the leader exited in time, so that no
+    rank or DataLoader worker that ignored SIGTERM outlives it.
+    """
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=KILL_GRACE_S)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _signal_name(code: int) -> str:
+    try:
+        return signal.Signals(code).name
+    except ValueError:
+        return f"signal {code}"
+
+
+def _root_cause(log: str) -> tuple[int, int] | None:
+    """(rank, exit code) of the first failed rank in torchrun's failure summary, if any."""
+    summary = log[log.rfind("Root Cause"):] if "Root Cause" in log else log
+    rank = re.search(r"rank\s*:\s*(\d+)", summary)
+    code = re.search(r"exitcode\s*:\s*(-?\d+)", summary)
+    return (int(rank.group(1)), int(code.group(1))) if rank and code else None
+
+
+def _crash_message(returncode: int, log: str) -> str:
+    if returncode < 0:
+        return f"process killed by {_signal_name(-returncode)}"
+    cause = _root_cause(log)
+    if cause:
+        rank, code = cause
+        how = _signal_name(-code) if code < 0 else f"exit code {code}"
+        return f"rank {rank} died ({how})"
+    return f"process exited with code {returncode} without a result"
+
+
+def _status_from_ranks(ranks: list[dict[str, Any]], world: int, log: str
+                       ) -> tuple[Status, dict[str, Any]]:
+    cause = _root_cause(log)
+    reported = {r["rank"] for r in ranks}
+    if len(ranks) < world and (cause is None or cause[0] not in reported):
+        # the first rank to fail died without a result: that is the cause; its peers' errors
+        # (a closed connection, a failed collective) are only the consequence
+        return Status.CRASHED, {}
+    failed = [r for r in ranks if r["status"] != Status.OK.value]
+    if not failed:
+        return Status.OK, {}
+    failed.sort(key=lambda r: _RANK_PRIORITY.get(r["status"], len(_RANK_PRIORITY)))
+    first = failed[0]
+    return Status(first["status"]), {
+        "failed_rank": first["rank"],
+        "error_type": first.get("error_type"),
+        "message": f"rank {first['rank']}: {first.get('error_type')}: {first.get('message')}",
+        "traceback_tail": first.get("traceback_tail"),
+    }
+
+
+KEPT_FILES = {"config.json", "log.txt"}
+
+
+def _clean_work(work: Path) -> None:
+    """Remove what features wrote (checkpoints, metric logs, Lightning's folder): a suite
+    would otherwise keep gigabytes of checkpoints. The config, log and rank files stay."""
+    for path in work.iterdir():
+        if path.name in KEPT_FILES or (path.name.startswith("rank") and path.suffix == ".json"):
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+@dataclass
+class Outcome:
+    """What one launch of the worker (or of a torchrun group) ended with."""
+
+    status: Status
+    detail: dict[str, Any]
+    ranks: list[dict[str, Any]]
+    log_path: Path
+    interrupted: bool = False
+
+
+def _launch(cfg: CellConfig, work: Path, launch: Launch) -> Outcome:
+    """Run the worker for ``cfg`` in ``work`` and classify how it ended."""
+    work.mkdir(parents=True, exist_ok=True)
+    config_path = work / "config.json"
+    config_path.write_text(json.dumps(cfg.to_dict(), indent=1))
+    log_path = work / "log.txt"
+    interrupted = False
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            command(cfg, config_path, work, launch), stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, env=child_env(cfg), cwd=work, start_new_session=True,
+        )
+        try:
+            returncode: int | None = proc.wait(timeout=cfg.timeout_s)
+        except subprocess.TimeoutExpired:
+            returncode = None
+            _kill_group(proc)
+        except KeyboardInterrupt:
+            interrupted, returncode = True, None
+            _kill_group(proc)
+    ranks = sorted(
+        (json.loads(p.read_text()) for p in work.glob("rank*.json")), key=lambda r: r["rank"]
+    )
+    if interrupted:
+        status, detail = Status.INTERRUPTED, {"message": "interrupted by the user (Ctrl-C)"}
+    elif returncode is None:
+        status, detail = Status.TIMEOUT, {"message": f"exceeded the {cfg.timeout_s:g} s timeout"}
+    else:
+        log_text = _tail(log_path, 200)
+        status, detail = _status_from_ranks(ranks, cfg.local_world_size, log_text)
+        if status is Status.CRASHED or (status is Status.OK and returncode != 0):
+            status = Status.CRASHED
+            detail = {"message": _crash_message(returncode, log_text)}
+    return Outcome(status, detail, ranks, log_path, interrupted)
+
+
+def first_leg(cfg: CellConfig) -> CellConfig:
+    """The run a ``resume_at=N`` cell resumes from: the same cell trained to step N, with a
+    checkpoint at N (its timing is not used, so it runs with the shortest windows)."""
+    n = cfg.features.resume_at
+    features = dataclasses.replace(cfg.features.without("resume"), ckpt_every=n)
+    return cfg.replace(features=features, warmup=1, window=1, steps=n - 1)
+
+
+def _resume_from_first_leg(cfg: CellConfig, work: Path, launch: Launch
+                           ) -> tuple[CellConfig, Outcome | None]:
+    """Run the first leg; return the cell set to resume from its checkpoint, or the failure."""
+    leg = _launch(first_leg(cfg), work / "first-leg", launch)
+    if leg.status is not Status.OK:
+        leg.detail["message"] = (f"training to the resume point (step "
+                                 f"{cfg.features.resume_at}) failed: {leg.detail.get('message')}")
+        return cfg, leg
+    files = [c["file"] for c in leg.ranks[0]["events"]["checkpoints"]
+             if c["file"].startswith("periodic")]
+    path = work / "first-leg" / "ckpt" / files[-1]
+    return cfg.replace(features=dataclasses.replace(cfg.features, resume_from=str(path))), None
+
+
+def run_cell(
+    cfg: CellConfig, run_dir: Path, repetition: int, environment: dict[str, Any],
+    launch: Launch = SINGLE_NODE, keep_files: bool = False, tags: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run one repetition of ``cfg`` in a fresh process; write and return its record.
+
+    KeyboardInterrupt is re-raised after the child's process group is ended and the record
+    is written with status ``interrupted``. ``keep_files`` keeps what the cell's features
+    wrote (checkpoints, logs) in its work folder, ``record["work_dir"]``. A cell with
+    ``resume_at=N`` runs twice, each time in a fresh process: to step N with a checkpoint,
+    then resumed from that checkpoint to the end; its record is the second run's. ``tags``
+    are fields the caller adds to the record (the matrix's session and round position).
+    """
+    run_dir = run_dir.resolve()  # the child runs in its own folder: relative paths would break
+    work = run_dir / "work" / f"{cfg.key}__r{repetition}__n{launch.node_rank}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    record: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "key": cfg.key,
+        "repetition": repetition,
+        "node_rank": launch.node_rank,
+        "config": cfg.to_dict(),
+        "environment": environment,
+        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "work_dir": str(work),
+        **(tags or {}),
+    }
+    start = time.perf_counter()
+    worker_cfg, outcome = cfg, None
+    if cfg.features.resume_at and not cfg.features.resume_from:
+        worker_cfg, outcome = _resume_from_first_leg(cfg, work, launch)
+        record["resumed_from"] = worker_cfg.features.resume_from or None
+    if outcome is None:
+        outcome = _launch(worker_cfg, work, launch)
+    record["process_wall_s"] = time.perf_counter() - start
+    record["ranks"] = outcome.ranks
+    record.update(status=outcome.status.value, **outcome.detail)
+    if outcome.status is Status.OK:
+        record["measurements"] = aggregate(outcome.ranks, cfg)
+        record["warnings"] = warnings_for(record["measurements"], cfg, environment)
+    else:
+        record["log_tail"] = _tail(outcome.log_path)
+        record["partial"] = partial_summary(outcome.ranks)  # what it measured before it failed
+    if not keep_files:
+        _clean_work(work)
+    write_json_atomic(record_path(run_dir, cfg.key, repetition, launch.node_rank), record)
+    if outcome.interrupted:
+        raise KeyboardInterrupt
+    return record

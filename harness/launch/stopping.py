@@ -1,0 +1,89 @@
+"""How many repetitions a cell gets: a fixed count, or "until the interval is tight enough".
+
+A ``Plan`` with ``until_ci_pct`` runs a cell group (every paradigm of one config) round by
+round, interleaved with everything else, and stops the group once each paradigm's overhead
+over the plain loop has a 95% interval whose half-width is at most that percentage of the
+plain step time (a group of the plain loop alone: its own median's interval). A group stops
+at ``repetitions`` whatever the interval; the decision and the rule that made it are written
+to the manifest, and the report says which rule fired.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from harness.analyse.stats import MIN_N_MEDIAN, Summary, overhead
+from harness.config import CellConfig, Paradigm
+
+# per paradigm, step times keyed by (session, repetition), so that repetitions pair by key
+StepTimes = dict[str, dict[tuple[str, int], float]]
+
+RULE_CI, RULE_MAX = "ci", "max"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Repetitions of one cell: at most ``repetitions``; with ``until_ci_pct``, fewer once the
+    interval is tight (never fewer than ``min_repetitions``); plus an optional profiling
+    repetition for attribution, kept out of the timing."""
+
+    repetitions: int
+    until_ci_pct: float | None = None
+    min_repetitions: int = MIN_N_MEDIAN
+    attribution: bool = False
+
+    def __post_init__(self) -> None:
+        if self.repetitions < 1:
+            raise ValueError(f"repetitions must be >= 1, got {self.repetitions}")
+        if self.until_ci_pct is not None and self.until_ci_pct <= 0:
+            raise ValueError(f"until_ci must be > 0 (percent), got {self.until_ci_pct}")
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Why a group stopped: its rule, after how many repetitions, and its worst half-width."""
+
+    rule: str
+    repetitions: int
+    half_width_pct: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "repetitions": self.repetitions,
+                "half_width_pct": self.half_width_pct}
+
+
+def group_of(cell: CellConfig) -> CellConfig:
+    """The cell group a cell belongs to, as a config (its plain-loop member)."""
+    return cell.replace(paradigm=Paradigm.PLAIN)
+
+
+def worst_half_width_pct(step_times: StepTimes) -> float | None:
+    """The widest overhead interval of the group, in % of the plain median; None if any
+    paradigm has no interval yet (or there is no plain loop to measure against)."""
+    base = step_times.get(Paradigm.PLAIN.value)
+    if not base:
+        return None
+    plain = Summary(tuple(base.values()))
+    widths = []
+    others = {p: v for p, v in step_times.items() if p != Paradigm.PLAIN.value}
+    if not others:
+        ci = plain.ci
+        widths.append(None if ci is None else (ci[1] - ci[0]) / 2)
+    for values in others.values():
+        widths.append(overhead(values, base).half_width)
+    if any(w is None for w in widths) or not plain.median:
+        return None
+    return 100 * max(w for w in widths if w is not None) / plain.median
+
+
+def decide(plan: Plan, done: int, step_times: StepTimes) -> Stop | None:
+    """After ``done`` rounds: a Stop if the group is finished, else None (run another round)."""
+    if plan.until_ci_pct is not None and done >= plan.min_repetitions:
+        width = worst_half_width_pct(step_times)
+        if width is not None and width <= plan.until_ci_pct:
+            return Stop(RULE_CI, done, width)
+    if done >= plan.repetitions:
+        width = worst_half_width_pct(step_times) if plan.until_ci_pct is not None else None
+        return Stop(RULE_MAX, done, width)
+    return None

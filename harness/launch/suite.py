@@ -1,0 +1,153 @@
+"""Suite files: which cells to run, in TOML.
+
+A suite has a name, a number of repetitions, ``[defaults]`` and one or more ``[[matrix]]`` tables.
+Each matrix table is merged over the defaults; every list-valued setting in it is expanded as a
+product (paradigms innermost, so the paradigms of one config run back to back). ``features`` is a
+table of feature settings (``harness.training.features``) or a list of them, one cell per table
+(``{}`` is the bare loop). A matrix table (or ``[defaults]``) may set how its cells repeat:
+``repetitions`` (the most), ``until_ci`` (stop a cell group once every overhead's 95% interval is
+within this many percent of the plain step time), ``min_repetitions`` and ``attribution`` (one extra
+profiling repetition per cell, kept out of the timing). ``threads = "auto"`` gives each rank its
+share of the cores (cores // world size). Example::
+
+    name = "smoke"
+    repetitions = 2
+
+    [defaults]
+    size = "tiny"
+    steps = 20
+    paradigm = ["plain", "lightning", "ignite"]
+
+    [[matrix]]
+    workload = ["linear", "mlp"]
+    precision = ["fp32", "bf16-mixed"]
+
+    [[matrix]]
+    workload = "mlp"
+    features = [{}, {val_every = 10}, {ckpt_every = 10}]
+    repetitions = 20
+    until_ci = 5
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.config import NAME_PATTERN, CellConfig, ConfigError
+from harness.discovery import default_batch_size
+from harness.launch.stopping import Plan
+
+# Expanded in this order; the last varies fastest.
+AXES = ["workload", "size", "batch_size", "world_size", "data", "profile", "features", "phases",
+        "precision", "paradigm"]
+DEFAULT_PARADIGMS = ["plain", "lightning", "ignite"]
+PLAN_KEYS = {"repetitions", "until_ci", "min_repetitions", "attribution"}
+
+
+class SuiteError(ValueError):
+    """An unreadable or invalid suite file; the message says where."""
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    plans: dict[CellConfig, Plan]  # per cell: a matrix table may ask for more, or adaptive
+    description: str = ""
+
+    @property
+    def cells(self) -> list[CellConfig]:
+        return list(self.plans)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _expand(entry: dict[str, Any], cores: int) -> list[CellConfig]:
+    entry = {"paradigm": DEFAULT_PARADIGMS, **entry}
+    axes = [a for a in AXES if a in entry]
+    fixed = {k: v for k, v in entry.items() if k not in axes}
+    cells = []
+    for values in itertools.product(*(_as_list(entry[a]) for a in axes)):
+        settings = {**fixed, **dict(zip(axes, values))}
+        if settings.get("threads", "auto") == "auto":
+            settings["threads"] = max(1, cores // settings.get("world_size", 1))
+        if "batch_size" not in settings:
+            settings["batch_size"] = default_batch_size(settings["workload"])
+        if "timeout" in settings:
+            settings["timeout_s"] = settings.pop("timeout")
+        cells.append(CellConfig.from_dict(settings))
+    return cells
+
+
+def load_suite(
+    path: Path,
+    *,
+    workloads: list[str] | None = None,
+    paradigms: list[str] | None = None,
+    repetitions: int | None = None,
+    device: str | None = None,
+) -> Suite:
+    """Read and expand a suite file; the keyword filters narrow or override it."""
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SuiteError(f"cannot read suite file {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SuiteError(f"{path} is not valid TOML: {exc}") from None
+    unknown = set(data) - {"name", "description", "repetitions", "defaults", "matrix"}
+    if unknown:
+        raise SuiteError(f"{path}: unknown top-level keys {sorted(unknown)}")
+    name = str(data.get("name", Path(path).stem))
+    if not NAME_PATTERN.match(name):
+        raise SuiteError(f"{path}: suite name {name!r} must match [A-Za-z0-9_.-]+")
+    reps = repetitions if repetitions is not None else data.get("repetitions", 3)
+    if not isinstance(reps, int) or reps <= 0:
+        raise SuiteError(f"{path}: repetitions must be a positive integer, got {reps!r}")
+    if not data.get("matrix"):
+        raise SuiteError(f"{path}: no [[matrix]] tables")
+    cores = os.cpu_count() or 1
+    plans: dict[CellConfig, Plan] = {}  # insertion-ordered; a cell listed twice runs once
+    for i, table in enumerate(data["matrix"]):
+        entry = {**data.get("defaults", {}), "repetitions": reps, **table}
+        if device:
+            entry["device"] = device
+        try:
+            table_plan = _plan({k: entry.pop(k) for k in PLAN_KEYS & set(entry)}, repetitions)
+            for cell in _expand(entry, cores):
+                plans[cell] = _merge(plans.get(cell), table_plan)
+        except (ConfigError, LookupError, TypeError, ValueError) as exc:
+            raise SuiteError(f"{path}: [[matrix]] #{i + 1}: {exc}") from None
+    plans = {c: p for c, p in plans.items()
+             if (not workloads or c.workload in workloads)
+             and (not paradigms or c.paradigm.value in paradigms)}
+    if not plans:
+        raise SuiteError(f"{path}: no cells left after filtering")
+    return Suite(name, plans, str(data.get("description", "")))
+
+
+def _plan(settings: dict[str, Any], override: int | None) -> Plan:
+    """A table's repetition plan; a command-line count overrides it (and its adaptive stop)."""
+    reps = settings.get("repetitions")
+    if not isinstance(reps, int) or isinstance(reps, bool) or reps <= 0:
+        raise ValueError(f"repetitions must be a positive integer, got {reps!r}")
+    if override:
+        return Plan(override, attribution=bool(settings.get("attribution", False)))
+    return Plan(reps, until_ci_pct=settings.get("until_ci"),
+                min_repetitions=int(settings.get("min_repetitions", Plan(1).min_repetitions)),
+                attribution=bool(settings.get("attribution", False)))
+
+
+def _merge(old: Plan | None, new: Plan) -> Plan:
+    """A cell listed by two tables runs once, with the larger plan."""
+    if old is None:
+        return new
+    return Plan(max(old.repetitions, new.repetitions),
+                until_ci_pct=old.until_ci_pct if new.until_ci_pct is None else new.until_ci_pct,
+                min_repetitions=max(old.min_repetitions, new.min_repetitions),
+                attribution=old.attribution or new.attribution)

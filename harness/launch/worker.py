@@ -1,0 +1,255 @@
+"""One cell, inside its own fresh process: ``python -m harness.launch.worker CONFIG.json OUT_DIR``.
+
+Launched by the runner directly (world size 1) or by torchrun (one per rank). Each rank writes
+``OUT_DIR/rank<R>.json`` with its status and measurements; the runner merges them. Torch is
+imported first and timed, the framework is imported (and timed) only once the config is known,
+so that the start-up figures are each paradigm's own.
+"""
+
+from __future__ import annotations
+
+import time
+
+_WALL0, _PERF0 = time.time(), time.perf_counter()
+import torch  # noqa: E402  (timed on purpose)
+import torch._dynamo  # noqa: E402
+
+# torch defers importing torch._dynamo (about 1 s here) until first needed: by the first
+# forward/backward of a plain loop, or by Lightning's and Ignite's own imports. Paid here, it
+# counts as torch's import for every paradigm, instead of inflating one framework's import
+# and the plain loop's first step.
+
+IMPORT_TORCH_S = time.perf_counter() - _PERF0
+
+import dataclasses  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import traceback  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+from harness.config import CellConfig  # noqa: E402
+from harness.launch.runner import SPAWN_TIME_ENV  # noqa: E402
+from harness.results import Status, write_json_atomic  # noqa: E402
+
+TRACEBACK_TAIL_LINES = 30
+
+
+def configure_process(cfg: CellConfig, local_rank: int) -> torch.device:
+    """Threads and backend flags: set by the harness, identically for every paradigm (rule 10)."""
+    torch.set_num_threads(cfg.threads)
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = False
+    # fp32 means IEEE fp32 for matmuls and convolutions alike (torch's default lets cuDNN use
+    # TF32), pinned here so that no framework changes it and MFU has one meaning.
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    if cfg.device == "cuda":
+        if not torch.cuda.is_available():
+            # an error, not `unsupported`: the host or the install is at fault, not the cell,
+            # so a resume on a CUDA host (or with a CUDA torch) runs the cell again
+            build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+            raise RuntimeError(f"device 'cuda' requested but torch {torch.__version__} "
+                               f"({build}) sees no CUDA device")
+        torch.cuda.set_device(local_rank)
+        return torch.device("cuda", local_rank)
+    return torch.device("cpu")
+
+
+@dataclass
+class Prepared:
+    """A cell ready to train: its run context (clock not started) and the paradigm's adapter."""
+
+    ctx: Any  # harness.training.context.RunContext (imported lazily: it imports the trackers)
+    adapter: Any
+    pristine_loss: Any  # the workload's own ``loss``, before any probe or fault wraps it
+    import_framework_s: float
+
+
+def prepare(cfg: CellConfig, rank: int, local_rank: int, world: int) -> Prepared:
+    """Build the workload and its data, import the paradigm (timed), attach the probes."""
+    from harness.discovery import resolve
+    from harness.measure.phases import PROBED_FRACTION, PhaseTimer
+    from harness.training.adapters import load_adapter
+    from harness.training.context import RunContext, placed
+    from harness.training.faults import inject_bug
+
+    device = configure_process(cfg, local_rank)
+    workload = resolve(cfg.workload).from_size(cfg.size)
+    dataset = placed(workload.build_dataset(), cfg, device)
+    pristine = workload.loss  # the FLOP count after training runs the workload's own code
+
+    t0 = time.perf_counter()
+    adapter = load_adapter(cfg.paradigm)
+    import_framework_s = time.perf_counter() - t0
+
+    if cfg.features.raise_at_step:
+        inject_bug(workload, cfg.features.raise_at_step, cfg.features.accumulate)
+    # a calibration cell checks attribution, not overhead: every step is probed there
+    phases = PhaseTimer(1.0 if cfg.features.hook_delay_us else PROBED_FRACTION) \
+        if cfg.phases else None
+    if phases is not None:
+        phases.attach(workload)
+    ctx = RunContext(cfg, workload, dataset, device, rank, local_rank, world,
+                     work_dir=Path.cwd(), phases=phases)
+    return Prepared(ctx, adapter, pristine, import_framework_s)
+
+
+def train(prepared: Prepared) -> torch.nn.Module:
+    """Start the clock and train through the paradigm; check every step ran."""
+    ctx = prepared.ctx
+    probe = ctx.start_clock()
+    model = prepared.adapter.train(ctx)
+    if probe.events.stopped_at is not None:
+        probe.finish()  # stopped early: read the peaks the last step would have read
+    elif probe.step != ctx.cfg.total_steps:
+        raise RuntimeError(f"{ctx.cfg.paradigm.value} ran {probe.step} of "
+                           f"{ctx.cfg.total_steps} steps")
+    ctx.workload.loss = prepared.pristine_loss
+    return model
+
+
+def run(cfg: CellConfig, rank: int, local_rank: int, world: int, cell: dict[str, Any]
+        ) -> dict[str, Any]:
+    """Build the workload, import the paradigm, train, and return this rank's measurements.
+
+    ``cell`` receives the run context as soon as it exists, so that a failure later on can
+    still report what was measured up to it (``partial``).
+    """
+    prepared = prepare(cfg, rank, local_rank, world)
+    cell["ctx"] = ctx = prepared.ctx
+    model = train(prepared)
+    out = measurements(ctx, model)
+    first_step_wall = _WALL0 + (ctx.probe.timer.first_step_end - _PERF0)
+    spawn = float(os.environ.get(SPAWN_TIME_ENV, _WALL0))
+    out["startup"] = {
+        "import_torch_s": IMPORT_TORCH_S,
+        "import_framework_s": prepared.import_framework_s,
+        "to_first_step_s": out["timing"]["first_step_s"],
+        "spawn_to_first_step_s": first_step_wall - spawn,
+    }
+    return out
+
+
+def measurements(ctx: Any, model: torch.nn.Module) -> dict[str, Any]:
+    """Everything the probe and its trackers gathered, after training, as plain data."""
+    from harness.measure.environment import capture_runtime
+    from harness.measure.flops import count_step_flops
+    from harness.training.data import build_loader, to_device
+
+    cfg, probe = ctx.cfg, ctx.probe
+    timing = probe.timer.result()
+    parity = probe.losses.result(model)  # before the FLOP count's extra step touches buffers
+    # one batch for the FLOP count: no worker processes needed for it
+    batch = to_device(next(iter(build_loader(ctx.dataset, cfg.batch_size, cfg.seed))),
+                      ctx.device)
+    flops = count_step_flops(ctx.workload, on_device(model, ctx.device), batch, ctx.amp)
+    out = {
+        "timing": dataclasses.asdict(timing),
+        "memory": dataclasses.asdict(probe.memory.result),
+        "disk": dataclasses.asdict(probe.disk.result),
+        "parity": dataclasses.asdict(parity),
+        "flops_per_step": flops,  # this rank's per-process batch, forward + backward
+        "extras": {k: v[-cfg.steps:] for k, v in probe.extras.items()},  # steady state only
+        "events": _events(ctx),
+        "items_per_sample": ctx.workload.items_per_sample(),
+        "item_name": ctx.workload.item_name,
+        "runtime": capture_runtime(),
+    }
+    if ctx.phases is not None:
+        out["phases"] = dataclasses.asdict(
+            ctx.phases.result(probe.first_step, cfg.warmup))
+    if probe.profiler is not None:
+        code = ctx.phases.optimizer_step_code if ctx.phases else None
+        steps = max(probe.ran - cfg.warmup, 0)
+        out["attribution"] = dataclasses.asdict(probe.profiler.result(steps, code))
+    return out
+
+
+def on_device(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """The trained model back on the cell's device: Lightning's strategy teardown moves the
+    module to the CPU after ``fit()`` on a GPU, and the FLOP count's batch is on the GPU."""
+    return model.to(device)  # a no-op where it already is
+
+
+def _events(ctx: Any) -> dict[str, Any]:
+    from harness.measure.events import checkpoint_files
+    from harness.training.data import data_passes
+
+    events = ctx.probe.events
+    events.checkpoints = checkpoint_files(ctx.work_dir / "ckpt")
+    if ctx.train_loader is not None:
+        events.data_passes = data_passes(ctx.train_loader)
+        events.batches_per_epoch = len(ctx.train_loader)
+    return dataclasses.asdict(events)
+
+
+def partial(ctx: Any) -> dict[str, Any]:
+    """What a failed run measured before it failed: steps, timing windows, losses, events."""
+    probe = ctx.probe
+    try:
+        probe.finish()
+    except Exception as exc:  # a broken device must not hide what was measured before
+        print(f"[harness] reading peaks after the failure failed: {exc}", file=sys.stderr)
+    out = {"steps_done": probe.step, "timing": dataclasses.asdict(probe.timer.result()),
+           "losses": probe.losses.values(), "memory": dataclasses.asdict(probe.memory.result),
+           "events": dataclasses.asdict(probe.events)}
+    if ctx.phases is not None:
+        out["phases"] = dataclasses.asdict(
+            ctx.phases.result(probe.first_step, ctx.cfg.warmup))
+    return out
+
+
+def _is_collective_timeout(exc: BaseException) -> bool:
+    """A process-group timeout: gloo and NCCL raise DistError / RuntimeError "timed out"."""
+    dist_error = getattr(torch.distributed, "DistError", RuntimeError)
+    text = str(exc).lower()
+    return isinstance(exc, (dist_error, RuntimeError)) and (
+        "timed out" in text or "timeout" in text
+    )
+
+
+def classify(exc: BaseException) -> Status:
+    """Map an exception to a record status."""
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return Status.OOM
+    if _is_collective_timeout(exc):
+        return Status.TIMEOUT
+    if isinstance(exc, NotImplementedError):
+        return Status.UNSUPPORTED
+    if isinstance(exc, KeyboardInterrupt):
+        return Status.INTERRUPTED
+    return Status.ERROR
+
+
+def main(argv: list[str]) -> int:
+    config_path, out_dir = Path(argv[0]), Path(argv[1])
+    cfg = CellConfig.from_dict(json.loads(config_path.read_text()))
+    rank = int(os.environ.get("RANK", 0))
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    out: dict[str, Any] = {"rank": rank}
+    cell: dict[str, Any] = {}
+    try:
+        out.update(run(cfg, rank, local_rank, world, cell), status=Status.OK.value)
+        code = 0
+    except BaseException as exc:  # recorded, never lost: the runner reads this file
+        tail = traceback.format_exc().splitlines()[-TRACEBACK_TAIL_LINES:]
+        out.update(
+            status=classify(exc).value,
+            error_type=type(exc).__name__,
+            message=str(exc)[:2000],
+            traceback_tail="\n".join(tail),
+        )
+        print(f"[harness] rank {rank}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        code = 130 if isinstance(exc, KeyboardInterrupt) else 1
+        if "ctx" in cell and getattr(cell["ctx"], "probe", None) is not None:
+            out["partial"] = partial(cell["ctx"])  # nothing measured before the failure is lost
+    write_json_atomic(out_dir / f"rank{rank}.json", out)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

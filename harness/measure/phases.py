@@ -1,0 +1,179 @@
+"""Where a step's host time goes: forward + loss, backward, the optimizer step, the data wait,
+and the rest.
+
+The same probes in every paradigm, built only from hooks torch provides, so that no
+framework-specific code decides what counts as compute:
+
+- forward + loss: the harness's own call around ``Workload.loss`` (training calls only: under
+  ``no_grad``/inference mode, e.g. validation, the call is not counted);
+- backward: a hook on the loss's autograd node fires as soon as the backward has passed
+  through it (the loss's own gradient, a few microseconds in); the end is an autograd final
+  callback queued from a final callback, so it runs after every callback queued during the
+  backward (DDP's gradient reduction finalisation among them);
+- optimizer: the optimizer's step pre- and post-hooks. Lightning calls ``optimizer.step`` with
+  a closure that runs forward and backward *inside* the step, so the pre-hook wraps the closure
+  and the update is timed from the closure's return;
+- data wait: each ``next()`` on the training loader's own iterator
+  (``harness.training.data.TimedLoader``): fetching a batch in the process, or waiting for a
+  worker's. The loader is the same object in every paradigm; what a framework wraps around it
+  (Lightning's fetchers, Ignite's event dispatch) is outside the call and stays framework time.
+  Lightning fetches a batch ahead, inside the previous step: over many steps the mean is the same.
+
+Everything else in a step (the framework's loop, hooks, event dispatch, logging,
+``zero_grad``, GradScaler's unscale/update, gradient clipping, the harness's probe) is the
+*framework time*: step time minus the four phases. On a GPU these are the times the host
+sees: kernel launches, not kernel execution; the host's launch and dispatch work is exactly
+what a framework adds.
+
+Only a pseudo-random quarter of the steady-state steps is probed (a fixed, seeded draw per
+step, so nothing periodic such as epochs or logging lines up with it): the autograd hook is a
+Python call from inside the autograd engine, by far the dearest part of the probes (about
+18 us on a 2-core VM), and probing every step would lengthen a 250 us step by 7%. The hook's
+cost lands in the backward phase of the probed steps, never in their framework time, so the
+framework time of a probed step is exact and the probed steps stand for all of them.
+``benchmarks/test_tracker_overhead.py`` measures the cost; a suite's ``phases = [true, false]``
+cells show what it does to step time.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from time import perf_counter
+from types import CodeType
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from harness.workload import Workload
+
+PHASES = ("forward", "backward", "optimizer", "data")
+PROBED_FRACTION = 0.25
+
+
+def probed(step: int, fraction: float = PROBED_FRACTION) -> bool:
+    """Whether optimizer step ``step`` (1-based, global) is probed: a fixed pseudo-random
+    ``fraction`` of all steps (a multiplicative hash, not the calibration's)."""
+    return fraction >= 1 or ((step * 2246822519) % 2**32) / 2**32 < fraction
+_ENGINE = torch.autograd.Variable._execution_engine
+
+
+@dataclass
+class PhaseResult:
+    """Per probed steady-state step: its index into ``step_host_s`` and seconds per phase."""
+
+    index: list[int] = field(default_factory=list)
+    forward_s: list[float] = field(default_factory=list)
+    backward_s: list[float] = field(default_factory=list)
+    optimizer_s: list[float] = field(default_factory=list)
+    data_s: list[float] = field(default_factory=list)
+
+
+class PhaseTimer:
+    """Attach to a workload before training; ``step_end()`` closes each optimizer step."""
+
+    def __init__(self, fraction: float = PROBED_FRACTION) -> None:
+        self.fraction = fraction  # 1.0 probes every step (calibration cells)
+        self._acc = [0.0] * len(PHASES)
+        # (global step, forward, backward, optimizer, data) of every probed step, warm-up
+        # included
+        self.steps: list[tuple[int, float, float, float, float]] = []
+        self.step = 0  # optimizer steps completed (global)
+        self.active = probed(1, fraction)
+        self._backward_start = 0.0
+        self._update_start = 0.0
+        self.optimizer_step_code: CodeType | None = None  # for the profiler's attribution
+
+    def attach(self, workload: Workload) -> None:
+        """Time ``workload.loss`` and hook the optimizer ``workload.build_optimizer`` returns."""
+        loss, build_optimizer = workload.loss, workload.build_optimizer
+        acc, backward_started = self._acc, self._backward_started
+
+        def timed_loss(model: Any, batch: Any) -> Tensor:
+            if not (self.active and torch.is_grad_enabled()):
+                return loss(model, batch)
+            start = perf_counter()
+            out = loss(model, batch)
+            acc[0] += perf_counter() - start
+            if out.grad_fn is not None:
+                out.grad_fn.register_hook(backward_started)
+            return out
+
+        def hooked_optimizer(params: Any) -> torch.optim.Optimizer:
+            optimizer = build_optimizer(params)
+            optimizer.register_step_pre_hook(self._update_pre)
+            optimizer.register_step_post_hook(self._update_post)
+            self.optimizer_step_code = inspect.unwrap(type(optimizer).step).__code__
+            return optimizer
+
+        workload.loss = timed_loss  # type: ignore[method-assign]
+        workload.build_optimizer = hooked_optimizer  # type: ignore[method-assign]
+
+    # ---- backward: loss hook -> final callback -> final callback
+    def _backward_started(self, grad_inputs: Any, grad_outputs: Any) -> None:
+        self._backward_start = perf_counter()
+        _ENGINE.queue_callback(self._backward_finishing)
+
+    def _backward_finishing(self) -> None:
+        _ENGINE.queue_callback(self._backward_finished)  # after callbacks queued meanwhile
+
+    def _backward_finished(self) -> None:
+        self._acc[1] += perf_counter() - self._backward_start
+
+    # ---- optimizer: pre/post hooks, closure-aware
+    def _update_pre(self, optimizer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+                    ) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
+        if not self.active:
+            return None
+        self._update_start = perf_counter()
+        # torch passes the wrapped call's arguments: args[0] is the optimizer itself
+        closure = kwargs.get("closure", args[1] if len(args) > 1 else None)
+        if closure is None:
+            return None
+
+        def timed_closure() -> Any:
+            try:
+                return closure()
+            finally:
+                self._update_start = perf_counter()
+
+        if "closure" in kwargs:
+            return args, {**kwargs, "closure": timed_closure}
+        return (args[0], timed_closure, *args[2:]), kwargs
+
+    def _update_post(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        if self.active:
+            self._acc[2] += perf_counter() - self._update_start
+
+    # ---- data: the training loader reports each fetch (TimedLoader.on_fetch)
+    def data_fetched(self, seconds: float) -> None:
+        if self.active:
+            self._acc[3] += seconds
+
+    def step_end(self, step: int) -> None:
+        """Close global optimizer step ``step``: a probed step's sums become one sample."""
+        if self.active:
+            fwd, bwd, opt, data = self._acc
+            self.steps.append((step, fwd, bwd, opt, data))
+            self._acc[:] = [0.0] * len(PHASES)
+        self.step = step
+        self.active = probed(step + 1, self.fraction)
+
+    def resume_at(self, step: int) -> None:
+        """A run restored at global step ``step``: the next step is ``step + 1``."""
+        self.step, self.active = step, probed(step + 1, self.fraction)
+
+    def result(self, first_step: int, warmup: int) -> PhaseResult:
+        """Probed steps after warm-up, each with its index into the timer's ``step_host_s``
+        (whose sample j is the interval that ends at step first_step + warmup + 1 + j)."""
+        out = PhaseResult()
+        for step, fwd, bwd, opt, data in self.steps:
+            j = step - first_step - warmup - 1
+            if j >= 0:
+                out.index.append(j)
+                out.forward_s.append(fwd)
+                out.backward_s.append(bwd)
+                out.optimizer_s.append(opt)
+                out.data_s.append(data)
+        return out

@@ -1,0 +1,143 @@
+"""The Lightning pieces of the adapter: the LightningModule (which also carries the harness's
+probe), and the callbacks and loggers Lightning's documentation recommends for each feature.
+
+The probe lives in the module's own hooks, not in a ``pl.Callback``: Lightning dispatches every
+callback hook of every step to every callback, so a probe callback would charge Lightning for
+a dozen calls per step (about 8 us) that a user without callbacks never pays. The module's
+hooks are called on every step anyway (as no-ops), so the probe adds only its own work, as in
+the plain loop and in Ignite's one event handler.
+
+- validation: ``validation_step`` logging the workload's metrics with ``self.log_dict`` (on
+  epoch, weighted by batch size), run by ``val_check_interval``;
+- early stopping: ``EarlyStopping(monitor="val_loss")``;
+- checkpoints: ``ModelCheckpoint(every_n_train_steps=N, save_top_k=-1)`` and
+  ``ModelCheckpoint(monitor="val_loss", save_top_k=k)``; resume through ``fit(ckpt_path=...)``;
+- logging: ``TensorBoardLogger``, ``CSVLogger``, ``MLFlowLogger`` fed by ``self.log``;
+- the scheduler: ``configure_optimizers`` returning it with ``interval="step"``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from torch import Tensor, nn
+
+from harness.training.calibration import busy_wait
+from harness.training.context import RunContext
+from harness.training.features.config import LogBackend
+from harness.training.features.logs import mlflow_tracking_uri
+
+VAL_PREFIX = "val_"
+
+
+class WorkloadModule(pl.LightningModule):
+    def __init__(self, ctx: RunContext, model: nn.Module, log_name: str | None) -> None:
+        super().__init__()
+        self.ctx, self.workload, self.model, self.log_name = ctx, ctx.workload, model, log_name
+        self.last_loss: Tensor | None = None  # the workload's loss, before Lightning divides it
+        self.probe_hooks = ProbeHooks(ctx)
+
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        loss = self.workload.loss(self.model, batch)
+        self.last_loss = loss.detach()
+        if self.log_name:
+            self.log(self.log_name, loss)
+        return loss
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        metrics = self.workload.evaluate(self.model, batch)
+        self.log_dict({VAL_PREFIX + k: v for k, v in metrics.items()},
+                      batch_size=self.ctx.cfg.batch_size)
+
+    # the probe: Lightning calls a module hook after the callbacks' (EarlyStopping included)
+    def on_train_start(self) -> None:
+        self.probe_hooks.train_start(self.trainer)
+
+    def on_train_batch_end(self, *_: Any) -> None:
+        self.probe_hooks.batch_end(self.trainer, self)
+
+    def on_validation_end(self) -> None:
+        self.probe_hooks.validation_end(self.trainer)
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.workload.build_optimizer(self.model.parameters())
+        if not self.ctx.features.scheduler:
+            return optimizer
+        scheduler = self.workload.build_scheduler(optimizer, self.ctx.optimizer_steps)
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1}}
+
+
+class ProbeHooks:
+    """Tells the probe about optimizer steps, validations and an early stop (called from the
+    LightningModule's hooks; deliberately not a ``pl.Callback``)."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.probe, self.features = ctx.probe, ctx.features
+        self._steps = 0
+
+    def train_start(self, trainer: pl.Trainer) -> None:
+        self._steps = trainer.global_step
+        if trainer.global_step:  # restored from a checkpoint
+            self.probe.resume_at(trainer.global_step)
+
+    def batch_end(self, trainer: pl.Trainer, module: WorkloadModule) -> None:
+        if trainer.global_step == self._steps:
+            return  # a micro-batch of gradient accumulation: no optimizer step yet
+        self._steps = trainer.global_step
+        assert module.last_loss is not None  # training_step ran before its batch ended
+        self.probe.step_end(module.last_loss)
+        if self.features.delays(self.probe.step):
+            busy_wait(self.features.hook_delay_us)
+
+    def validation_end(self, trainer: pl.Trainer) -> None:
+        if trainer.sanity_checking:
+            return
+        metrics = {k.removeprefix(VAL_PREFIX): float(v)
+                   for k, v in trainer.callback_metrics.items() if k.startswith(VAL_PREFIX)}
+        self.probe.events.validated(trainer.global_step, metrics)
+        if trainer.should_stop and self.probe.step < self.probe.cfg.total_steps:
+            self.probe.events.stopped_at = trainer.global_step
+
+
+def callbacks(ctx: RunContext) -> list[pl.Callback]:
+    """The features' callbacks, as Lightning's documentation sets them up (none for a bare
+    cell). Lightning moves ModelCheckpoint callbacks behind all others itself."""
+    f = ctx.features
+    out: list[pl.Callback] = []
+    if f.early_stop_patience:
+        # checked on validation end (not at train-epoch end): the same moment in every paradigm
+        out.append(EarlyStopping(monitor="val_loss", mode="min", patience=f.early_stop_patience,
+                                 min_delta=f.early_stop_min_delta,
+                                 check_on_train_epoch_end=False))
+    if f.ckpt_every or f.ckpt_best_k:
+        folder = ctx.folder("ckpt")
+        if f.ckpt_every:
+            out.append(ModelCheckpoint(dirpath=folder / "periodic", filename="{step:06d}",
+                                       every_n_train_steps=f.ckpt_every, save_top_k=-1))
+        if f.ckpt_best_k:
+            out.append(ModelCheckpoint(dirpath=folder / "best", filename="{step:06d}",
+                                       monitor="val_loss", mode="min",
+                                       save_top_k=f.ckpt_best_k))
+    return out
+
+
+def feature_loggers(ctx: RunContext) -> list[Any]:
+    """Lightning's own loggers for the backends the cell asks for."""
+    from pytorch_lightning import loggers
+
+    folder = ctx.folder("logs")
+    out: list[Any] = []
+    for backend in ctx.features.log:
+        if backend is LogBackend.TENSORBOARD:
+            out.append(loggers.TensorBoardLogger(str(folder), name="tensorboard", version=""))
+        elif backend is LogBackend.CSV:
+            out.append(loggers.CSVLogger(str(folder), name="csv", version=""))
+        elif backend is LogBackend.MLFLOW:
+            out.append(loggers.MLFlowLogger(experiment_name="paradigm-bench",
+                                            tracking_uri=mlflow_tracking_uri(folder)))
+    if out:
+        ctx.probe.events.log_dir = str(folder)
+    return out

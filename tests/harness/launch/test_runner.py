@@ -1,0 +1,70 @@
+"""Failures become records, and the next cell still runs."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import psutil
+import pytest
+
+from harness.launch.matrix import execute
+from harness.launch.runner import run_cell
+from harness.results import load_run
+from tests.conftest import FIXTURES, tiny_cell
+
+FAULTY = str(FIXTURES / "faulty.py")
+
+
+def _run(tmp_path, cls, **overrides):
+    return run_cell(tiny_cell(f"{FAULTY}:{cls}", **overrides), tmp_path, 0, environment={})
+
+
+def test_signal_death_is_crashed_with_the_signal(tmp_path):
+    record = _run(tmp_path, "Segfault")
+    assert record["status"] == "crashed"
+    assert "SIGSEGV" in record["message"]
+
+
+def test_timeout_kills_the_whole_tree(tmp_path, monkeypatch):
+    pidfile = tmp_path / "pids"
+    monkeypatch.setenv("FAULTY_PIDFILE", str(pidfile))
+    start = time.monotonic()
+    record = _run(tmp_path, "Hang", timeout_s=8)
+    elapsed = time.monotonic() - start
+    assert record["status"] == "timeout"
+    assert elapsed < 8 + 12  # the timeout, plus the kill grace and process start-up
+    pids = [int(p) for p in pidfile.read_text().split()]
+    time.sleep(0.2)
+    alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"]
+    assert alive == [], "a worker or its grandchild survived the timeout"
+
+
+@pytest.mark.parametrize("cls, status, text", [
+    ("Oom", "oom", "OutOfMemoryError"),
+    ("Unsupported", "unsupported", "no optimizer for this case"),
+    ("Boom", "error", "synthetic data generator exploded"),
+])
+def test_exceptions_map_to_statuses(tmp_path, cls, status, text):
+    record = _run(tmp_path, cls)
+    assert record["status"] == status
+    assert text in record["message"]
+    assert "Traceback" in record["traceback_tail"] or status == "oom"
+
+
+def test_a_failed_cell_does_not_stop_the_matrix(tmp_path):
+    cells = [tiny_cell(f"{FAULTY}:Boom"), tiny_cell("linear")]
+    summary = execute(cells, tmp_path, repetitions=1, progress=False)
+    statuses = sorted(r["status"] for r in load_run(tmp_path))
+    assert statuses == ["error", "ok"] and summary["statuses"] == {"error": 1, "ok": 1}
+
+
+def test_resume_reruns_only_unfinished_cells(tmp_path):
+    cells = [tiny_cell("linear"), tiny_cell(f"{FAULTY}:Boom")]
+    execute(cells, tmp_path, repetitions=1, progress=False)
+    ok_file = next(p for p in (tmp_path / "cells").iterdir() if "linear" in p.name)
+    mtime = ok_file.stat().st_mtime_ns
+    summary = execute(cells, tmp_path, repetitions=1, progress=False)
+    assert summary["ran"] == 1 and summary["skipped_done"] == 1  # only the failed one
+    assert ok_file.stat().st_mtime_ns == mtime
+    assert os.path.exists(tmp_path / "manifest.json")

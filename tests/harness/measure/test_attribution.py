@@ -1,0 +1,117 @@
+"""Attribution: cProfile's call graph folded into categories and framework functions, and the
+injected-delay check in every paradigm (framework time and attribution within 10%)."""
+
+from __future__ import annotations
+
+from time import perf_counter
+
+import pytest
+
+from harness.launch.runner import run_cell
+from harness.measure.attribution import AttributionProfiler, aggregate, decide
+from tests.conftest import PARADIGMS, tiny_cell
+
+NEUTRAL_FILE = "/repo/tests/neutral_spin.py"  # decides nothing: its time goes to its callers
+LIGHTNING_FILE = "/venv/lib/python3.11/site-packages/pytorch_lightning/loops/fake_loop.py"
+TORCH_FILE = "/venv/lib/python3.11/site-packages/torch/nn/fake_utils.py"
+PHASES_FILE = "/repo/harness/measure/phases.py"
+
+
+def _define(source: str, filename: str, **names) -> dict:
+    namespace = dict(names)
+    exec(compile(source, filename, "exec"), namespace)
+    return namespace
+
+
+# the harness's own busy_wait is a deciding frame (it has a label of its own); these fakes
+# spin in code that belongs to nobody, so their time must travel up to a decider
+spin = _define("def spin(us):\n    end = perf_counter() + us * 1e-6\n"
+               "    while perf_counter() < end:\n        pass\n",
+               NEUTRAL_FILE, perf_counter=perf_counter)["spin"]
+
+
+@pytest.fixture(scope="module")
+def program():
+    """A 'framework' that spends 300 us itself, calls a torch utility for 200 us and the
+    harness's forward for 500 us."""
+    torch_ns = _define("def utility():\n    spin(200)\n", TORCH_FILE, spin=spin)
+    phases_ns = _define("def timed_loss():\n    spin(500)\n", PHASES_FILE, spin=spin)
+    framework = _define(
+        "class Loop:\n"
+        "    def advance(self):\n"
+        "        spin(300)\n"
+        "        utility()\n"
+        "        timed_loss()\n",
+        LIGHTNING_FILE, spin=spin, utility=torch_ns["utility"],
+        timed_loss=phases_ns["timed_loss"])
+    loop = framework["Loop"]()
+    profiler = AttributionProfiler()
+    profiler.start()
+    for _ in range(50):
+        loop.advance()
+    return profiler.result(steps=50, optimizer_step=None)
+
+
+def test_decided_functions_and_labels():
+    code = compile("def f(): pass", LIGHTNING_FILE, "exec").co_consts[0]
+    assert decide(code, None) == ("framework", "pytorch_lightning.loops.fake_loop:f")
+    assert decide(compile("def g(): pass", TORCH_FILE, "exec").co_consts[0], None) is None
+
+
+def test_a_torch_call_made_by_the_framework_counts_for_the_framework_function(program):
+    per_step = {k: v / program.steps for k, v in program.functions.items()}
+    assert per_step["pytorch_lightning.loops.fake_loop:Loop.advance"] == pytest.approx(
+        500e-6, rel=0.1)  # its own 300 us and the utility's 200 us
+    assert program.categories["forward"] / program.steps == pytest.approx(500e-6, rel=0.1)
+    assert program.calls["pytorch_lightning.loops.fake_loop:Loop.advance"] == 50
+
+
+def test_shared_callees_are_split_by_the_time_each_caller_spent_in_them():
+    torch_ns = _define("def utility(n):\n    spin(n)\n", TORCH_FILE, spin=spin)
+    ns = _define("def heavy():\n    utility(300)\n\ndef light():\n    utility(100)\n",
+                 LIGHTNING_FILE, utility=torch_ns["utility"])
+    profiler = AttributionProfiler()
+    profiler.start()
+    for _ in range(40):
+        ns["heavy"]()
+        ns["light"]()
+    result = profiler.result(steps=40, optimizer_step=None)
+    heavy = result.functions["pytorch_lightning.loops.fake_loop:heavy"] / 40
+    light = result.functions["pytorch_lightning.loops.fake_loop:light"] / 40
+    assert heavy == pytest.approx(300e-6, rel=0.15) and light == pytest.approx(100e-6, rel=0.25)
+
+
+def test_no_steps_is_an_error_not_a_division():
+    assert aggregate([], 0, 0.0, None, 0.0).categories["framework"] == 0.0
+    assert AttributionProfiler().result(steps=0, optimizer_step=None).error
+
+
+@pytest.fixture(scope="module")
+def calibrated(tmp_path_factory):
+    """Each paradigm with a 200 us busy-wait in a hook after a random half of the steps, once
+    timed (framework time: delayed steps against the others of the same process) and once
+    profiled (attribution; a profiler slows the process, so it is never the one timed)."""
+    run_dir = tmp_path_factory.mktemp("calibration")
+    features = {"hook_delay_us": 200, "hook_delay_every": 2}
+    return {(p.value, profiled): run_cell(
+        tiny_cell("linear", p, steps=1600, warmup=20, window=20, profiler=profiled,
+                  features=features), run_dir, 0, {})
+            for p in PARADIGMS for profiled in (False, True)}
+
+
+@pytest.mark.parametrize("paradigm", [p.value for p in PARADIGMS])
+def test_an_injected_delay_shows_in_framework_time_within_ten_percent(calibrated, paradigm):
+    record = calibrated[paradigm, False]
+    assert record["status"] == "ok", record.get("message")
+    measured = record["measurements"]["calibration"]
+    assert measured["framework_s"] == pytest.approx(200e-6, rel=0.10)
+
+
+@pytest.mark.parametrize("paradigm", [p.value for p in PARADIGMS])
+def test_an_injected_delay_shows_in_the_attribution_within_ten_percent(calibrated, paradigm):
+    record = calibrated[paradigm, True]
+    assert record["status"] == "ok", record.get("message")
+    attribution = record["measurements"]["attribution"]
+    label = "harness.training.calibration:busy_wait"
+    per_call = attribution["functions"][label] / attribution["calls"][label]
+    assert per_call == pytest.approx(200e-6, rel=0.10)

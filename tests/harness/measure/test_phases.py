@@ -1,0 +1,113 @@
+"""The phase probes: torch hooks only, the same in every paradigm, and they add up."""
+
+from __future__ import annotations
+
+import statistics
+
+import pytest
+import torch
+
+from harness.launch.runner import run_cell
+from harness.measure.phases import PROBED_FRACTION, PhaseTimer, probed
+from tests.conftest import FIXTURES, PARADIGMS, tiny_cell
+from tests.fixtures.known_phases import BACKWARD_US, FORWARD_US, OPTIMIZER_US, SAMPLE_US
+from workloads.mlp import MLP
+
+KNOWN = f"{FIXTURES / 'known_phases.py'}:KnownPhases"
+# Each phase holds its busy-wait and a little real work (a tiny Linear layer, the loss, the
+# autograd function's own call, an SGD update): 100-200 us on a slow 2-core VM. A phase that
+# swallowed another (the optimizer step timing Lightning's closure) would be off by 1-3 ms.
+EXTRA_S = 400e-6
+
+
+def _batch(workload):
+    data = workload.build_dataset()
+    xs, ys = zip(*(data[i] for i in range(16)))
+    return torch.stack(xs), torch.stack(ys)
+
+
+def _first_probed_step() -> int:
+    return next(s for s in range(1, 100) if probed(s))
+
+
+def test_a_quarter_of_the_steps_are_probed_and_not_a_periodic_quarter():
+    picks = [probed(s) for s in range(1, 4001)]
+    assert abs(sum(picks) / len(picks) - PROBED_FRACTION) < 0.03
+    assert not all(picks[i] == picks[i % 16] for i in range(64))  # not tied to a period
+
+
+def test_closure_steps_time_the_update_not_the_closure():
+    """Lightning runs forward and backward inside optimizer.step(closure)."""
+    workload = MLP.from_size("tiny")
+    timer = PhaseTimer()
+    timer.attach(workload)
+    torch.manual_seed(0)
+    model = workload.build_model()
+    optimizer = workload.build_optimizer(model.parameters())
+    x, y = _batch(workload)
+
+    def closure():
+        optimizer.zero_grad()
+        loss = workload.loss(model, (x, y))
+        loss.backward()
+        return loss
+
+    timer.resume_at(_first_probed_step() - 1)  # make the next step a probed one
+    optimizer.step(closure)
+    timer.step_end(_first_probed_step())
+    (_, forward, backward, update, _), = timer.steps
+    assert forward > 0 and backward > 0 and update > 0
+    assert update < forward + backward  # the closure's work is not in the update
+
+
+def test_unprobed_steps_record_nothing_and_validation_calls_are_not_forward():
+    workload = MLP.from_size("tiny")
+    timer = PhaseTimer()
+    timer.attach(workload)
+    model = workload.build_model()
+    x, y = _batch(workload)
+    unprobed = next(s for s in range(1, 100) if not probed(s))
+    timer.resume_at(unprobed - 1)
+    workload.loss(model, (x, y)).backward()
+    timer.step_end(unprobed)
+    timer.resume_at(_first_probed_step() - 1)
+    with torch.no_grad():
+        workload.loss(model, (x, y))  # a validation forward
+    timer.step_end(_first_probed_step())
+    assert timer.steps == [(_first_probed_step(), 0.0, 0.0, 0.0, 0.0)]
+
+
+@pytest.fixture(scope="module")
+def known(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("known")
+    return {p.value: run_cell(tiny_cell(KNOWN, p, steps=96, warmup=4, window=4), run_dir, 0, {})
+            for p in PARADIGMS}
+
+
+@pytest.mark.parametrize("paradigm", [p.value for p in PARADIGMS])
+def test_each_phase_is_what_the_workload_spends_in_it(known, paradigm):
+    record = known[paradigm]
+    assert record["status"] == "ok", record.get("message")
+    phases = record["ranks"][0]["phases"]
+    assert len(phases["index"]) >= 12
+    batch = record["config"]["batch_size"]
+    for name, wait_us in (("forward", FORWARD_US), ("backward", BACKWARD_US),
+                          ("optimizer", OPTIMIZER_US), ("data", SAMPLE_US * batch)):
+        median = statistics.median(phases[f"{name}_s"])
+        assert wait_us * 1e-6 <= median <= wait_us * 1e-6 + EXTRA_S, (name, median)
+
+
+@pytest.mark.parametrize("paradigm", [p.value for p in PARADIGMS])
+def test_phases_and_framework_add_up_to_every_probed_step(known, paradigm):
+    """The stated tolerance: zero. The four phases never overlap each other or leave their
+    step (the residual, the framework time, is never negative), and the record's framework
+    time is exactly the mean residual of the probed steps."""
+    record = known[paradigm]
+    rank = record["ranks"][0]
+    steps, ph = rank["timing"]["step_host_s"], rank["phases"]
+    residuals = [steps[j] - (f + b + o + d) for j, f, b, o, d in
+                 zip(ph["index"], ph["forward_s"], ph["backward_s"], ph["optimizer_s"],
+                     ph["data_s"])]
+    assert min(residuals) >= 0
+    assert record["measurements"]["phases"]["framework_s"] == pytest.approx(
+        statistics.fmean(residuals))
