@@ -98,6 +98,16 @@ def tests_gpu(session: nox.Session) -> None:
     session.run("pytest", "-m", "gpu", *session.posargs)
 
 
+@nox.session(name="gpu-check", venv_params=["--system-site-packages"])
+def gpu_check(session: nox.Session) -> None:
+    """The GPU path in minutes: GPU tests, each gpu-suite cell once, report, JSON summary."""
+    install_gpu(session, "test")
+    args = list(session.posargs)
+    out = args.pop(0) if args and not args[0].startswith("-") else \
+        f"results/gpu-check-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    session.run("python", "-m", "harness", "gpu-check", "--out", out, *args)
+
+
 @nox.session
 def report(session: nox.Session) -> None:
     """Re-render the report of a stored run: `nox -s report -- RUN_DIR`."""

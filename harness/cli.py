@@ -125,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     versions.add_argument("--missing", nargs="*", default=[], metavar="RELEASE",
                           help="expected releases that left no run folder (named on the page)")
     sub.add_parser("list", help="list workloads, paradigms, precisions and profiles")
+    from harness.launch import gpu_check
+
+    gpu_check.add_parser(sub)
     return parser
 
 
@@ -355,6 +358,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         print(f"versions: {render_versions(args.run_dirs, args.output, args.missing)}")
         return 0
+    if args.command == "gpu-check":
+        from harness.launch import gpu_check
+
+        return gpu_check.run(args)
     raise AssertionError(args.command)
 
 

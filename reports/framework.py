@@ -36,9 +36,9 @@ from reports.groups import (
 )
 
 TOP_SHOWN = 8
-PHASES = ("forward_s", "backward_s", "optimizer_s", "data_s")
+PHASES = ("forward_s", "backward_s", "optimizer_s", "data_s", "sync_s")
 PHASE_NAMES = {"forward_s": "forward", "backward_s": "backward", "optimizer_s": "optimizer",
-               "data_s": "data wait"}
+               "data_s": "data wait", "sync_s": "host sync"}
 
 
 def _overlap(a: Any, b: Any) -> bool | None:
@@ -81,7 +81,9 @@ def framework_rows(g: Group) -> list[dict[str, Any]]:
         rows.append({
             "paradigm": r["paradigm"], "n": int(r["n"]),
             "step": duration(r["step_time_s"]),
-            "phases": [duration(r.get(p)) for p in PHASES],
+            "phases": [duration(r.get(p)) for p in PHASES[:4]],
+            # a forced host-device sync per step (CUDA cells: fp16's GradScaler, Lightning DDP)
+            "sync": duration(r["sync_s"]) if number(r.get("sync_s")) > 0 else "",
             "data_share": percent(data_share(r), signed=False),
             "framework": duration(r["framework_s"]),
             "framework_ci": ci_text(r.get("framework_ci")),

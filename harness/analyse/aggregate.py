@@ -15,7 +15,8 @@
 - parity: rank 0's losses and weight digest; every rank must hold the same parameters
   (buffers such as BatchNorm running statistics stay rank-local under DDP).
 - phases and framework time: rank 0's host times, each a mean over the probed measured steps;
-  framework time = mean host step time - forward - backward - optimizer - data wait.
+  framework time = mean host step time - forward - backward - optimizer - data wait
+  - forced host syncs (the sync phase, CUDA cells).
 - disk: bytes written during the measured steps, summed over this node's ranks.
 - feature events and the attribution profile: rank 0's.
 """
@@ -55,11 +56,13 @@ def framework_per_step(rank: dict[str, Any]) -> list[tuple[int, float]]:
     phases, steps = rank.get("phases"), rank["timing"]["step_host_s"]
     if not phases:
         return []
-    # records from before the data wait was timed count it as framework time
-    data = phases.get("data_s") or [0.0] * len(phases["index"])
-    return [(j, steps[j] - f - b - o - d) for j, f, b, o, d in
+    # records from before the data wait (or the sync phase) was timed count it as framework
+    # time
+    zeros = [0.0] * len(phases["index"])
+    data, sync = phases.get("data_s") or zeros, phases.get("sync_s") or zeros
+    return [(j, steps[j] - f - b - o - d - s) for j, f, b, o, d, s in
             zip(phases["index"], phases["forward_s"], phases["backward_s"],
-                phases["optimizer_s"], data) if j < len(steps)]
+                phases["optimizer_s"], data, sync) if j < len(steps)]
 
 
 def phase_figures(rank: dict[str, Any]) -> dict[str, float] | None:

@@ -21,7 +21,7 @@ from harness.training.features import Features
 GROUP_KEYS = ["workload", "size", "profile", "precision", "world_size", "nnodes", "batch_size",
               "device", "threads", "steps", "warmup", "window", "seed", "workers", "data",
               "features", "phases"]
-PHASE_COLUMNS = ("forward_s", "backward_s", "optimizer_s", "data_s", "framework_s")
+PHASE_COLUMNS = ("forward_s", "backward_s", "optimizer_s", "data_s", "sync_s", "framework_s")
 BASELINE = "plain"
 # Largest relative per-step loss difference from the baseline that still counts as the same
 # training. CPU fp32 must match bit for bit (the weight digests are compared); GPU fp32 allows
@@ -68,7 +68,7 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             "step_time_s": m.get("step_time_s", math.nan),
             "median_window_step_s": m.get("median_window_step_s", math.nan),
             **{f"{k}_s": phases.get(k, math.nan)
-               for k in ("forward", "backward", "optimizer", "data")},
+               for k in ("forward", "backward", "optimizer", "data", "sync")},
             "framework_s": phases.get("framework_s", math.nan),
             "write_chars": disk.get("write_chars"),
             "items_per_s": m.get("items_per_s", math.nan),

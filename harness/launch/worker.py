@@ -54,6 +54,10 @@ def configure_process(cfg: CellConfig, local_rank: int) -> torch.device:
             raise RuntimeError(f"device 'cuda' requested but torch {torch.__version__} "
                                f"({build}) sees no CUDA device")
         torch.cuda.set_device(local_rank)
+        # the CUDA context, created here for every cell (a synchronize needs one and allocates
+        # nothing): whether the dataset goes to the device or the model does first, the
+        # context's creation lands before the clock, and after the NVML idle baseline
+        torch.cuda.synchronize(local_rank)
         return torch.device("cuda", local_rank)
     return torch.device("cpu")
 
@@ -71,11 +75,13 @@ class Prepared:
 def prepare(cfg: CellConfig, rank: int, local_rank: int, world: int) -> Prepared:
     """Build the workload and its data, import the paradigm (timed), attach the probes."""
     from harness.discovery import resolve
+    from harness.measure.memory import nvml_idle_snapshot
     from harness.measure.phases import PROBED_FRACTION, PhaseTimer
     from harness.training.adapters import load_adapter
     from harness.training.context import RunContext, placed
     from harness.training.faults import inject_bug
 
+    idle = nvml_idle_snapshot() if cfg.device == "cuda" else None  # before any CUDA context
     device = configure_process(cfg, local_rank)
     workload = resolve(cfg.workload).from_size(cfg.size)
     dataset = placed(workload.build_dataset(), cfg, device)
@@ -88,12 +94,13 @@ def prepare(cfg: CellConfig, rank: int, local_rank: int, world: int) -> Prepared
     if cfg.features.raise_at_step:
         inject_bug(workload, cfg.features.raise_at_step, cfg.features.accumulate)
     # a calibration cell checks attribution, not overhead: every step is probed there
-    phases = PhaseTimer(1.0 if cfg.features.hook_delay_us else PROBED_FRACTION) \
+    phases = PhaseTimer(1.0 if cfg.features.hook_delay_us else PROBED_FRACTION,
+                        timed_syncs=device.type == "cuda") \
         if cfg.phases else None
     if phases is not None:
         phases.attach(workload)
     ctx = RunContext(cfg, workload, dataset, device, rank, local_rank, world,
-                     work_dir=Path.cwd(), phases=phases)
+                     work_dir=Path.cwd(), phases=phases, idle_memory=idle)
     return Prepared(ctx, adapter, pristine, import_framework_s)
 
 

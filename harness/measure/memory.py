@@ -87,10 +87,38 @@ def other_processes(listed: list[int], ours: set[int]) -> tuple[set[int], int]:
     return set(), len(set(listed)) - 1
 
 
-class NvmlSampler(threading.Thread):
-    """Samples device memory used, power and foreign processes on one GPU until stopped."""
+IdleMemory = dict[str, int]  # NVML device UUID -> bytes used, before this process touched CUDA
 
-    def __init__(self, index: int, period_s: float = 0.05) -> None:
+
+def nvml_idle_snapshot() -> IdleMemory | None:
+    """Device memory used on every GPU, read through NVML before the cell process creates its
+    CUDA context (no torch CUDA call): the baseline the NVML figure subtracts. Taken at the
+    same point for every data path, so that the context (and a dataset held on the device)
+    counts in every cell's figure alike. None where NVML is unavailable."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        out = {}
+        for i in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
+            out[str(pynvml.nvmlDeviceGetUUID(handle))] = int(
+                pynvml.nvmlDeviceGetMemoryInfo(handle).used)
+        return out
+    except Exception as exc:  # no NVML, no driver: torch's figures still stand
+        print(f"[harness] NVML idle baseline unavailable: {exc}", file=sys.stderr)
+        return None
+
+
+class NvmlSampler(threading.Thread):
+    """Samples device memory used, power and foreign processes on one GPU until stopped.
+
+    ``idle`` is the snapshot taken before the process created its CUDA context; without it
+    (or without this GPU in it) the baseline is the memory used when the sampler starts.
+    """
+
+    def __init__(self, index: int, period_s: float = 0.05, idle: IdleMemory | None = None
+                 ) -> None:
         super().__init__(daemon=True)
         import pynvml
 
@@ -98,7 +126,7 @@ class NvmlSampler(threading.Thread):
         pynvml.nvmlInit()
         self.handle = nvml_handle(pynvml, index)
         self.period_s = period_s
-        self.baseline = pynvml.nvmlDeviceGetMemoryInfo(self.handle).used
+        self.baseline = self._idle_baseline(idle)
         self.used: list[int] = []
         self.power: list[float] = []
         self.foreign: set[int] = set()
@@ -107,6 +135,15 @@ class NvmlSampler(threading.Thread):
         self._halt = threading.Event()
         self._energy0: int | None = None
         self.energy_j: float | None = None
+
+    def _idle_baseline(self, idle: IdleMemory | None) -> int:
+        try:
+            uuid = str(self.nvml.nvmlDeviceGetUUID(self.handle))
+        except self.nvml.NVMLError:
+            uuid = ""
+        if idle and uuid in idle:
+            return idle[uuid]
+        return int(self.nvml.nvmlDeviceGetMemoryInfo(self.handle).used)
 
     def _energy_mj(self) -> int | None:
         try:
@@ -153,12 +190,12 @@ class NvmlSampler(threading.Thread):
 class MemoryTracker:
     """Resets peaks after warm-up (``reset``) and reads them at the last step (``read``)."""
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, device: torch.device, idle: IdleMemory | None = None) -> None:
         self.device = device
         self.nvml: NvmlSampler | None = None
         if device.type == "cuda":
             try:
-                self.nvml = NvmlSampler(device.index or 0)
+                self.nvml = NvmlSampler(device.index or 0, idle=idle)
                 self.nvml.start()
             except Exception as exc:  # NVML missing or refused: torch's figures still stand
                 print(f"[harness] NVML unavailable: {exc}", file=sys.stderr)

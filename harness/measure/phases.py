@@ -18,10 +18,15 @@ framework-specific code decides what counts as compute:
   worker's. The loader is the same object in every paradigm; what a framework wraps around it
   (Lightning's fetchers, Ignite's event dispatch) is outside the call and stays framework time.
   Lightning fetches a batch ahead, inside the previous step: over many steps the mean is the same.
+- sync (CUDA cells only): the host-device synchronisations a paradigm forces on every step outside
+  the phases above, timed where they happen: GradScaler's ``found_inf.item()`` under fp16 (the
+  same scaler method in all three) and Lightning's per-step DDP broadcast ``.item()``. Each waits
+  for every kernel queued before it, so its host time is the GPU's backlog, not the framework's
+  work; on a CPU there is no backlog and such calls stay framework time.
 
 Everything else in a step (the framework's loop, hooks, event dispatch, logging,
 ``zero_grad``, GradScaler's unscale/update, gradient clipping, the harness's probe) is the
-*framework time*: step time minus the four phases. On a GPU these are the times the host
+*framework time*: step time minus the five phases. On a GPU these are the times the host
 sees: kernel launches, not kernel execution; the host's launch and dispatch work is exactly
 what a framework adds.
 
@@ -38,6 +43,7 @@ cells show what it does to step time.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import perf_counter
 from types import CodeType
@@ -48,7 +54,7 @@ from torch import Tensor
 
 from harness.workload import Workload
 
-PHASES = ("forward", "backward", "optimizer", "data")
+PHASES = ("forward", "backward", "optimizer", "data", "sync")
 PROBED_FRACTION = 0.25
 
 
@@ -68,21 +74,33 @@ class PhaseResult:
     backward_s: list[float] = field(default_factory=list)
     optimizer_s: list[float] = field(default_factory=list)
     data_s: list[float] = field(default_factory=list)
+    sync_s: list[float] = field(default_factory=list)
+
+
+FORWARD, BACKWARD, OPTIMIZER, DATA, SYNC = range(len(PHASES))
 
 
 class PhaseTimer:
-    """Attach to a workload before training; ``step_end()`` closes each optimizer step."""
+    """Attach to a workload before training; ``step_end()`` closes each optimizer step.
 
-    def __init__(self, fraction: float = PROBED_FRACTION) -> None:
+    ``timed_syncs`` (CUDA cells): the host-device synchronisations a paradigm forces on every
+    step outside the other phases (GradScaler's ``found_inf.item()``, Lightning's DDP
+    broadcast ``.item()``) are timed as their own phase, so the GPU's backlog they wait for is
+    not charged to framework time.
+    """
+
+    def __init__(self, fraction: float = PROBED_FRACTION, timed_syncs: bool = False) -> None:
         self.fraction = fraction  # 1.0 probes every step (calibration cells)
+        self.timed_syncs = timed_syncs
         self._acc = [0.0] * len(PHASES)
-        # (global step, forward, backward, optimizer, data) of every probed step, warm-up
+        # (global step, seconds per phase in PHASES order) of every probed step, warm-up
         # included
-        self.steps: list[tuple[int, float, float, float, float]] = []
+        self.steps: list[tuple[int, list[float]]] = []
         self.step = 0  # optimizer steps completed (global)
         self.active = probed(1, fraction)
         self._backward_start = 0.0
         self._update_start = 0.0
+        self._sync_start: float | None = None  # a GradScaler sync in progress
         self.optimizer_step_code: CodeType | None = None  # for the profiler's attribution
 
     def attach(self, workload: Workload) -> None:
@@ -95,7 +113,7 @@ class PhaseTimer:
                 return loss(model, batch)
             start = perf_counter()
             out = loss(model, batch)
-            acc[0] += perf_counter() - start
+            acc[FORWARD] += perf_counter() - start
             if out.grad_fn is not None:
                 out.grad_fn.register_hook(backward_started)
             return out
@@ -119,7 +137,7 @@ class PhaseTimer:
         _ENGINE.queue_callback(self._backward_finished)  # after callbacks queued meanwhile
 
     def _backward_finished(self) -> None:
-        self._acc[1] += perf_counter() - self._backward_start
+        self._acc[BACKWARD] += perf_counter() - self._backward_start
 
     # ---- optimizer: pre/post hooks, closure-aware
     def _update_pre(self, optimizer: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -127,6 +145,7 @@ class PhaseTimer:
         if not self.active:
             return None
         self._update_start = perf_counter()
+        self._end_sync(self._update_start)  # GradScaler's sync ends where its step begins
         # torch passes the wrapped call's arguments: args[0] is the optimizer itself
         closure = kwargs.get("closure", args[1] if len(args) > 1 else None)
         if closure is None:
@@ -144,18 +163,59 @@ class PhaseTimer:
 
     def _update_post(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         if self.active:
-            self._acc[2] += perf_counter() - self._update_start
+            self._acc[OPTIMIZER] += perf_counter() - self._update_start
 
     # ---- data: the training loader reports each fetch (TimedLoader.on_fetch)
     def data_fetched(self, seconds: float) -> None:
         if self.active:
-            self._acc[3] += seconds
+            self._acc[DATA] += seconds
+
+    # ---- forced host-device syncs (CUDA cells only; see the class docstring)
+    def attach_scaler(self, scaler: torch.amp.GradScaler | None) -> None:
+        """Time the ``found_inf.item()`` that ``scaler.step`` runs before the optimizer step:
+        from GradScaler's ``_maybe_opt_step`` to the optimizer's pre-hook (or its return,
+        when the step is skipped). The same scaler method in all three paradigms."""
+        maybe_step = getattr(scaler, "_maybe_opt_step", None)
+        if scaler is None or not self.timed_syncs or maybe_step is None:
+            return
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            if not self.active:
+                return maybe_step(*args, **kwargs)
+            self._sync_start = perf_counter()
+            try:
+                return maybe_step(*args, **kwargs)
+            finally:
+                self._end_sync(perf_counter())  # a skipped step: no pre-hook ended it
+
+        scaler._maybe_opt_step = timed  # type: ignore[method-assign]
+
+    def timed_sync(self, call: Callable[[], Any]) -> Callable[[], Any]:
+        """``call`` (a framework's per-step sync, e.g. Lightning's DDP broadcast) timed as the
+        sync phase on CUDA cells; returned unchanged elsewhere."""
+        if not self.timed_syncs:
+            return call
+
+        def timed() -> Any:
+            if not self.active:
+                return call()
+            self._sync_start = perf_counter()
+            try:
+                return call()
+            finally:
+                self._end_sync(perf_counter())
+
+        return timed
+
+    def _end_sync(self, now: float) -> None:
+        if self._sync_start is not None:
+            self._acc[SYNC] += now - self._sync_start
+            self._sync_start = None
 
     def step_end(self, step: int) -> None:
         """Close global optimizer step ``step``: a probed step's sums become one sample."""
         if self.active:
-            fwd, bwd, opt, data = self._acc
-            self.steps.append((step, fwd, bwd, opt, data))
+            self.steps.append((step, list(self._acc)))
             self._acc[:] = [0.0] * len(PHASES)
         self.step = step
         self.active = probed(step + 1, self.fraction)
@@ -168,12 +228,10 @@ class PhaseTimer:
         """Probed steps after warm-up, each with its index into the timer's ``step_host_s``
         (whose sample j is the interval that ends at step first_step + warmup + 1 + j)."""
         out = PhaseResult()
-        for step, fwd, bwd, opt, data in self.steps:
+        for step, seconds in self.steps:
             j = step - first_step - warmup - 1
             if j >= 0:
                 out.index.append(j)
-                out.forward_s.append(fwd)
-                out.backward_s.append(bwd)
-                out.optimizer_s.append(opt)
-                out.data_s.append(data)
+                for name, value in zip(PHASES, seconds):
+                    getattr(out, f"{name}_s").append(value)
         return out

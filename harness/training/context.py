@@ -25,7 +25,7 @@ from harness.config import CellConfig, DataPath
 from harness.measure.attribution import AttributionProfiler
 from harness.measure.disk import DiskTracker
 from harness.measure.events import FeatureEvents
-from harness.measure.memory import MemoryTracker
+from harness.measure.memory import IdleMemory, MemoryTracker
 from harness.measure.parity import LossRecorder
 from harness.measure.phases import PhaseTimer
 from harness.measure.timing import StepTimer
@@ -72,8 +72,8 @@ class StepProbe:
     count the steps this process ran.
     """
 
-    def __init__(self, cfg: CellConfig, device: torch.device, phases: PhaseTimer | None
-                 ) -> None:
+    def __init__(self, cfg: CellConfig, device: torch.device, phases: PhaseTimer | None,
+                 idle_memory: IdleMemory | None = None) -> None:
         self.cfg = cfg
         self.step = 0
         self.first_step = 0  # the global step this process started from
@@ -81,7 +81,7 @@ class StepProbe:
         self.extras: dict[str, list[float]] = {}
         self.phases = phases
         self.events = FeatureEvents()
-        self.memory = MemoryTracker(device)
+        self.memory = MemoryTracker(device, idle_memory)
         self.disk = DiskTracker()
         self.losses = LossRecorder()
         self.profiler = AttributionProfiler() if cfg.profiler else None
@@ -137,6 +137,7 @@ class RunContext:
 
     work_dir: Path = field(default_factory=Path.cwd)  # the cell's own folder, on a real disk
     phases: PhaseTimer | None = None
+    idle_memory: IdleMemory | None = None  # NVML's view before this process touched CUDA
     train_loader: DataLoader | None = field(default=None, init=False)  # the last one built
 
     def __post_init__(self) -> None:
@@ -149,8 +150,20 @@ class RunContext:
 
     def start_clock(self) -> StepProbe:
         """Create the probe (and so start the construction-to-first-step clock)."""
-        self.probe = StepProbe(self.cfg, self.device, self.phases)
+        self.probe = StepProbe(self.cfg, self.device, self.phases, self.idle_memory)
         return self.probe
+
+    def make_scaler(self) -> torch.amp.GradScaler | None:
+        """The fp16 GradScaler (None otherwise), its per-step sync timed (``time_syncs_of``)."""
+        scaler = self.amp.make_scaler()
+        self.time_syncs_of(scaler)
+        return scaler
+
+    def time_syncs_of(self, scaler: torch.amp.GradScaler | None) -> None:
+        """Time a GradScaler's per-step ``found_inf.item()`` as the sync phase (CUDA cells):
+        the harness's scaler in plain and Ignite, the precision plugin's in Lightning."""
+        if self.phases is not None:
+            self.phases.attach_scaler(scaler)
 
     def build_model(self) -> nn.Module:
         """Seed, then build: every paradigm starts from the same weights."""

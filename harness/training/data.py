@@ -91,16 +91,23 @@ class TensorBatches(Dataset):
     """A ``TensorDataset`` read a whole batch per call: ``ds[[i, j, ...]]`` gathers the rows
     with ``index_select`` (on CPU about 5x faster than advanced indexing, and far faster than
     reading and collating sample by sample). Tensors held on a GPU are gathered there: the
-    indices go up with a non-blocking copy, which never waits for the GPU's queue."""
+    indices go up from pinned host memory with a non-blocking copy, which returns at once. (From
+    pageable memory the driver stages the copy and may wait for the GPU's queue first: the
+    GPU's backlog would then land in the data wait of exactly the cells that hold their data on
+    the device.) torch's caching host allocator reuses the pinned blocks once their copies are
+    done."""
 
     def __init__(self, dataset: TensorDataset) -> None:
         self.tensors = dataset.tensors
+        self.device = self.tensors[0].device
 
     def __len__(self) -> int:
         return len(self.tensors[0])
 
     def __getitem__(self, indices: list[int]) -> tuple[torch.Tensor, ...]:
-        rows = torch.as_tensor(indices).to(self.tensors[0].device, non_blocking=True)
+        rows = torch.as_tensor(indices)
+        if self.device.type == "cuda":
+            rows = rows.pin_memory().to(self.device, non_blocking=True)
         return tuple(t.index_select(0, rows) for t in self.tensors)
 
 

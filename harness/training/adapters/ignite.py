@@ -163,7 +163,7 @@ def _train(local_rank: int, ctx: RunContext) -> nn.Module:
     optimizer = ctx.workload.build_optimizer(model.parameters())
     scheduler = (ctx.workload.build_scheduler(optimizer, ctx.optimizer_steps)
                  if f.scheduler else None)
-    scaler = ctx.amp.make_scaler()
+    scaler = ctx.make_scaler()
     loader = ctx.build_loader()
     trainer = _make_trainer(ctx, net, model, optimizer, scaler)
     to_save: dict[str, Any] = {"model": model, "optimizer": optimizer, "trainer": trainer}

@@ -27,19 +27,26 @@ from harness.training.precision import LIGHTNING_PRECISION, UnsupportedConfig
 DDP_SYNC = "lightning_ddp_sync_s"
 
 
-def _time_ddp_sync(trainer: pl.Trainer, sink: list[float]) -> None:
+def _time_ddp_sync(trainer: pl.Trainer, ctx: RunContext) -> None:
     """Time Lightning's per-step SIGTERM broadcast under DDP (>= 2.5.2; upstream issue 21487).
 
     Every training step Lightning broadcasts a one-element tensor from rank 0 and calls
     ``.item()`` on it: a collective plus a host-device sync that the other paradigms do not
     pay. Wrapping the method (two perf_counter calls per step) names and measures that cost.
-    Only on CPU: on CUDA the ``.item()`` waits for every kernel queued before it, so the host
-    time would measure the GPU's backlog (the lost host/GPU overlap), not the broadcast.
+    On CPU it is framework work, and its host time is recorded per step as
+    ``lightning_ddp_sync_s``. On CUDA the ``.item()`` waits for every kernel queued before it,
+    so its host time is the GPU's backlog (the lost host/GPU overlap), not the broadcast: there
+    it is timed as the sync phase (``PhaseTimer.timed_sync``), out of framework time.
     """
     loop = trainer.fit_loop.epoch_loop
     original = getattr(loop, "_broadcast_sigterm_tensor", None)
     if original is None:  # an older Lightning without the per-step broadcast
         return
+    if ctx.device.type == "cuda":
+        if ctx.phases is not None:
+            loop._broadcast_sigterm_tensor = ctx.phases.timed_sync(original)  # type: ignore[method-assign]
+        return
+    sink = ctx.probe.extras.setdefault(DDP_SYNC, [])
 
     def timed() -> None:
         start = time.perf_counter()
@@ -108,8 +115,9 @@ def train(ctx: RunContext) -> nn.Module:
     loader = ctx.build_loader()
     val_loader = ctx.build_val_loader() if f.validates else None
     trainer = _trainer(ctx, str(ctx.folder("lightning")))
-    if ctx.distributed and ctx.device.type == "cpu":
-        _time_ddp_sync(trainer, ctx.probe.extras.setdefault(DDP_SYNC, []))
+    if ctx.distributed:
+        _time_ddp_sync(trainer, ctx)
+    ctx.time_syncs_of(getattr(trainer.precision_plugin, "scaler", None))  # fp16's GradScaler
     trainer.fit(module, train_dataloaders=loader, val_dataloaders=val_loader,
                 ckpt_path=f.resume_from or None)
     return model

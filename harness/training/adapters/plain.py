@@ -117,7 +117,7 @@ def _build(ctx: RunContext) -> Training:
     optimizer = ctx.workload.build_optimizer(model.parameters())
     scheduler = (ctx.workload.build_scheduler(optimizer, ctx.optimizer_steps)
                  if ctx.features.scheduler else None)
-    return Training(model, net, optimizer, scheduler, ctx.amp.make_scaler(), ctx.build_loader())
+    return Training(model, net, optimizer, scheduler, ctx.make_scaler(), ctx.build_loader())
 
 
 def _update(ctx: RunContext, t: Training) -> None:

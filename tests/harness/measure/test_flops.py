@@ -14,6 +14,11 @@ from workloads.linear import Linear
     ("NVIDIA H100 80GB HBM3", Precision.FP32, 67.0),
     ("NVIDIA H100 PCIe", Precision.FP16_MIXED, 756.0),
     ("NVIDIA H200", Precision.BF16_MIXED, 989.4),
+    # the PCIe and NVL cards' names contain the SXM name: they must not get its peaks
+    ("NVIDIA H200 NVL", Precision.BF16_MIXED, 835.0),
+    ("NVIDIA H200 NVL", Precision.FP32, 60.0),
+    ("NVIDIA H100 NVL", Precision.BF16_MIXED, 835.0),
+    ("NVIDIA H100 PCIe", Precision.FP32, 51.0),
     ("NVIDIA A100-SXM4-80GB", Precision.FP32, 19.5),
     ("NVIDIA L4", Precision.BF16_MIXED, 121.0),
     ("NVIDIA L40S", Precision.BF16_MIXED, 362.0),

@@ -55,7 +55,7 @@ def test_closure_steps_time_the_update_not_the_closure():
     timer.resume_at(_first_probed_step() - 1)  # make the next step a probed one
     optimizer.step(closure)
     timer.step_end(_first_probed_step())
-    (_, forward, backward, update, _), = timer.steps
+    (_, (forward, backward, update, _, _)), = timer.steps
     assert forward > 0 and backward > 0 and update > 0
     assert update < forward + backward  # the closure's work is not in the update
 
@@ -74,7 +74,54 @@ def test_unprobed_steps_record_nothing_and_validation_calls_are_not_forward():
     with torch.no_grad():
         workload.loss(model, (x, y))  # a validation forward
     timer.step_end(_first_probed_step())
-    assert timer.steps == [(_first_probed_step(), 0.0, 0.0, 0.0, 0.0)]
+    assert timer.steps == [(_first_probed_step(), [0.0] * 5)]
+
+
+def _scaled_step(timer, workload, model, optimizer, scaler, x, y, step):
+    timer.resume_at(step - 1)
+    optimizer.zero_grad()
+    scaler.scale(workload.loss(model, (x, y))).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    timer.step_end(step)
+    return timer.steps[-1][1]
+
+
+@pytest.mark.parametrize("timed_syncs", [True, False])
+def test_gradscalers_sync_is_timed_between_its_step_and_the_optimizers(timed_syncs):
+    # on CUDA cells (timed_syncs) the found_inf.item() that GradScaler.step runs before the
+    # optimizer step is the sync phase; elsewhere nothing is wrapped and the phase stays 0
+    workload = MLP.from_size("tiny")
+    timer = PhaseTimer(timed_syncs=timed_syncs)
+    timer.attach(workload)
+    torch.manual_seed(0)
+    model = workload.build_model()
+    optimizer = workload.build_optimizer(model.parameters())
+    scaler = torch.amp.GradScaler("cpu")
+    timer.attach_scaler(scaler)
+    assert ("_maybe_opt_step" in vars(scaler)) is timed_syncs
+    x, y = _batch(workload)
+    forward, backward, update, data, sync = _scaled_step(
+        timer, workload, model, optimizer, scaler, x, y, _first_probed_step())
+    assert forward > 0 and backward > 0 and update > 0 and data == 0
+    assert (sync > 0) is timed_syncs
+    # a skipped step (an inf gradient): no optimizer pre-hook ends the sync, its return does
+    x[0, 0] = float("inf")
+    second = next(s for s in range(_first_probed_step() + 1, 200) if probed(s))
+    forward, backward, update, data, sync = _scaled_step(
+        timer, workload, model, optimizer, scaler, x, y, second)
+    assert update == 0 and (sync > 0) is timed_syncs
+
+
+def test_a_frameworks_sync_call_is_timed_only_where_syncs_are():
+    calls = []
+    timer = PhaseTimer(timed_syncs=True)
+    timer.resume_at(_first_probed_step() - 1)
+    timer.timed_sync(lambda: calls.append(1))()
+    timer.step_end(_first_probed_step())
+    assert calls == [1] and timer.steps[-1][1][4] > 0
+    untouched = PhaseTimer().timed_sync(print)
+    assert untouched is print
 
 
 @pytest.fixture(scope="module")

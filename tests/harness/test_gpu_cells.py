@@ -1,0 +1,31 @@
+"""The GPU tests' cells are valid configs, checked on every machine (no GPU needed).
+
+Found by reading: the MFU test once built a cell with ``steps=60`` and ``window=8``, which
+the config refuses, so it could never run; nothing showed it without a GPU.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from harness.config import CellConfig
+from tests.harness import gpu_cells
+
+GPU_TESTS = Path(__file__).with_name("test_gpu.py")
+BUILDERS = {"tiny_cell", "cuda_cell", "CellConfig", "from_dict", "replace"}
+
+
+def test_every_cell_of_the_gpu_tests_is_a_valid_config():
+    cells = gpu_cells.all_cells()  # building them runs every check CellConfig makes
+    assert cells and all(isinstance(c, CellConfig) and c.device == "cuda" for c in cells)
+    for cell in cells:
+        assert CellConfig.from_dict(cell.to_dict()) == cell
+
+
+def test_the_gpu_tests_build_no_cell_of_their_own():
+    # every cell a GPU test runs must come from gpu_cells, where the test above checks it
+    calls = {node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id
+             for node in ast.walk(ast.parse(GPU_TESTS.read_text()))
+             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute | ast.Name)}
+    assert not calls & BUILDERS, calls & BUILDERS
