@@ -1,4 +1,4 @@
-"""``python -m harness``: run cells or suites, render and compare reports.
+"""``python -m harness``: run cells, suites or searches, render and compare reports.
 
 Examples::
 
@@ -7,6 +7,7 @@ Examples::
     python -m harness suite benchmarks/suites/smoke.toml --out runs/smoke
     python -m harness report runs/smoke
     python -m harness compare runs/before runs/after
+    python -m harness hpo --workload mlp --size tiny --trials 20
 
 Bad input exits with code 2 before anything runs; Ctrl-C exits with 130 after saving.
 """
@@ -125,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     versions.add_argument("--missing", nargs="*", default=[], metavar="RELEASE",
                           help="expected releases that left no run folder (named on the page)")
     sub.add_parser("list", help="list workloads, paradigms, precisions and profiles")
+    from harness.search import command as hpo
+
+    hpo.add_parser(sub, _add_cell_options)
     return parser
 
 
@@ -335,6 +339,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         cells = fitting_cells(suite.cells)
         return _execute_and_report(cells, _run_dir(args.out, suite.name),
                                    {c: suite.plans[c] for c in cells}, suite.name, args)
+    if args.command == "hpo":
+        from harness.search import command as hpo
+
+        return hpo.run(args)
     if args.command == "report":
         _require_run(args.run_dir)
         from reports.render import render_run
