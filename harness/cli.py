@@ -337,8 +337,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         except SuiteError as exc:
             raise InputError(str(exc)) from None
         cells = fitting_cells(suite.cells)
-        return _execute_and_report(cells, _run_dir(args.out, suite.name),
-                                   {c: suite.plans[c] for c in cells}, suite.name, args)
+        run_dir = _run_dir(args.out, suite.name)
+        code = _execute_and_report(cells, run_dir, {c: suite.plans[c] for c in cells},
+                                   suite.name, args)
+        if suite.studies and code != EXIT_INTERRUPTED:  # then the suite's [[hpo]] studies
+            from harness.search.command import run_suite_studies
+
+            code = run_suite_studies(suite.studies, run_dir / "hpo", not args.no_progress,
+                                     not args.no_report) or code
+            _render(run_dir, args)  # the report now links to the studies' page
+        return code
     if args.command == "hpo":
         from harness.search import command as hpo
 

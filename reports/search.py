@@ -14,13 +14,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import jinja2
+from markupsafe import Markup
+
 from harness.analyse import formatting as fmt
 from harness.results import write_text_atomic
 from harness.search import analysis as an
 from harness.search.clock import PARTS
 from harness.search.results import load_studies
 from reports import search_plots
-from reports.meta import environment
 
 STATE_ORDER = ("complete", "pruned", "failed", "interrupted", "running")
 # Where each paradigm's pruning integration takes the step it reports at (README).
@@ -109,12 +111,15 @@ def group_block(group: str, members: Mapping[str, an.Study]) -> dict[str, Any]:
         "split_rows": [{"paradigm": n, "parts": [fmt.duration(an.part_medians(s)[p])
                                                  for p in PARTS]}
                        for n, s in members.items()],
-        "split": search_plots.time_split(f"{key}-split", "Where a trial's time goes",
-                                         {n: an.part_medians(s) for n, s in members.items()}),
-        "memory": search_plots.memory(f"{key}-rss", "Memory across trials",
-                                      {n: an.rss_series(s) for n, s in members.items()}),
-        "trajectories": search_plots.trajectories(
-            f"{key}-traj", "Trajectories", {n: s["trials"] for n, s in members.items()}),
+        # Markup: matplotlib has XML-escaped every text in the SVG (see reports.plots)
+        "split": Markup(search_plots.time_split(
+            f"{key}-split", "Where a trial's time goes",
+            {n: an.part_medians(s) for n, s in members.items()})),
+        "memory": Markup(search_plots.memory(
+            f"{key}-rss", "Memory across trials",
+            {n: an.rss_series(s) for n, s in members.items()})),
+        "trajectories": Markup(search_plots.trajectories(
+            f"{key}-traj", "Trajectories", {n: s["trials"] for n, s in members.items()})),
         "parity": parity_block(members),
         "failures": failures(members),
     }
@@ -141,14 +146,32 @@ def search_context(run_dir: Path) -> dict[str, Any]:
             "run_name": Path(run_dir).name, "parts": PARTS,
             "groups": [group_block(g, m) for g, m in groups.items()],
             "scaling": scaling_rows(studies),
-            "environment": environment(env, []) if env else None}
+            "environment": _environment(env) if env else None}
+
+
+def _environment(env: Mapping[str, Any]) -> dict[str, Any]:
+    """What machine and software the studies ran on (versions of Optuna included)."""
+    host = [(k, str(env[k])) for k in ("python", "platform", "hostname", "cpu", "cpu_count")
+            if env.get(k) is not None]
+    dirty = env.get("git_dirty")
+    return {"git_commit": env.get("git_commit") or "unknown",
+            "git_dirty": "uncommitted changes" if dirty else "clean" if dirty is False
+            else "unknown", "git_dirty_class": "warn" if dirty else "ok",
+            "host": host, "packages": [(k, str(v)) for k, v in
+                                       sorted((env.get("packages") or {}).items())]}
+
+
+def _templates() -> jinja2.Environment:
+    """reports.render's template settings (autoescape everywhere, undefined names fail),
+    without importing the run report's modules (pandas) for this page."""
+    return jinja2.Environment(loader=jinja2.PackageLoader("reports", "templates"),
+                              autoescape=True, undefined=jinja2.StrictUndefined,
+                              trim_blocks=True, lstrip_blocks=True)
 
 
 def render_search(run_dir: Path, output: Path | None = None) -> Path:
     """Write the HPO page of ``run_dir`` (default ``run_dir/hpo.html``)."""
-    from reports.render import environment as templates
-
     output = Path(output) if output else Path(run_dir) / "hpo.html"
-    html = templates().get_template("search.html.j2").render(search_context(Path(run_dir)))
+    html = _templates().get_template("search.html.j2").render(search_context(Path(run_dir)))
     write_text_atomic(output, html)
     return output

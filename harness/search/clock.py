@@ -31,11 +31,10 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from harness.workload import Workload
+if TYPE_CHECKING:  # the analysis reads PARTS without importing torch
+    from harness.workload import Workload
 
 PARTS = ("construction", "training", "validation", "teardown", "bookkeeping")
 
@@ -59,6 +58,8 @@ class TrialClock:
 
     def watch(self, workload: Workload) -> None:
         """Wrap the workload's loss and evaluate to see training forwards and validation."""
+        import torch
+
         loss, evaluate = workload.loss, workload.evaluate
 
         def watched_loss(model: Any, batch: Any) -> torch.Tensor:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -68,7 +69,13 @@ def add_parser(subparsers: Any, cell_options: Callable[[argparse.ArgumentParser]
 
 
 def missing_packages() -> list[str]:
-    return [name for name in NEEDS if importlib.util.find_spec(name) is None]
+    """The packages hpo needs that are not installed (found without importing them)."""
+    def present(name: str) -> bool:
+        if name in sys.modules:  # optuna_integration's lazy module has no __spec__
+            return True
+        return importlib.util.find_spec(name) is not None
+
+    return [name for name in NEEDS if not present(name)]
 
 
 def specs_from_args(args: argparse.Namespace) -> list[StudySpec]:
@@ -105,10 +112,13 @@ def specs_from_args(args: argparse.Namespace) -> list[StudySpec]:
     out = []
     try:
         for workers in args.workers:
-            out += [StudySpec(cell, args.trials, workers, args.sampler, args.sampler_seed,
-                              args.pruner, args.pruner_startup_trials,
-                              args.pruner_warmup_steps, prefix=args.study_name)
-                    for cell in cells]
+            for cell in cells:
+                if args.threads is None:  # the cores, shared by the study's processes
+                    cell = cell.replace(threads=max(1, (os.cpu_count() or 1) // workers))
+                out.append(StudySpec(cell, args.trials, workers, args.sampler,
+                                     args.sampler_seed, args.pruner,
+                                     args.pruner_startup_trials, args.pruner_warmup_steps,
+                                     prefix=args.study_name))
     except SpecError as exc:
         raise InputError(str(exc)) from None
     return out
@@ -116,7 +126,7 @@ def specs_from_args(args: argparse.Namespace) -> list[StudySpec]:
 
 def run(args: argparse.Namespace) -> int:
     """Validate, run every study (resuming those the storage holds), render, summarise."""
-    from harness.cli import EXIT_INTERRUPTED, InputError, with_default_batches
+    from harness.cli import InputError, with_default_batches
     from harness.search.storage import StorageError, check, default_storage
 
     specs = specs_from_args(args)
@@ -131,14 +141,43 @@ def run(args: argparse.Namespace) -> int:
     specs = [s.replace(storage=storage) for s in specs]
     print(f"hpo folder: {args.out}  ({len(specs)} studies of {args.trials} trials; storage "
           f"{_shown(storage)})", file=sys.stderr)
+    return run_studies(specs, args.out, progress=not args.no_progress, report=not args.no_report)
+
+
+def run_studies(specs: list[StudySpec], out_dir: Path, progress: bool = True,
+                report: bool = True) -> int:
+    """Run validated studies (their storage filled in), then summarise and render; Ctrl-C
+    keeps what finished, renders it and returns 130."""
+    from harness.cli import EXIT_INTERRUPTED
+
     try:
-        execute(specs, args.out, progress=not args.no_progress)
+        execute(specs, out_dir, progress)
     except KeyboardInterrupt:
         print(f"\ninterrupted: every finished trial is kept in the storage; run the same "
-              f"command to resume (results in {args.out})", file=sys.stderr)
-        _finish(specs, args)
+              f"command to resume (results in {out_dir})", file=sys.stderr)
+        _finish(specs, out_dir, report)
         return EXIT_INTERRUPTED
-    return _finish(specs, args)
+    return _finish(specs, out_dir, report)
+
+
+def run_suite_studies(specs: list[StudySpec], out_dir: Path, progress: bool = True,
+                      report: bool = True) -> int:
+    """A suite's ``[[hpo]]`` studies, after its cells: skipped, with the install command,
+    where Optuna is missing (the cells' measurements stand on their own)."""
+    from harness.search.storage import StorageError, check, default_storage
+
+    missing = missing_packages()
+    if missing:
+        print(f"skipped {len(specs)} hpo studies: {', '.join(missing)} not installed: "
+              f"{INSTALL}", file=sys.stderr)
+        return 0
+    storage = default_storage(out_dir)
+    try:
+        check(storage)
+    except StorageError as exc:
+        print(f"skipped {len(specs)} hpo studies: {exc}", file=sys.stderr)
+        return 0
+    return run_studies([s.replace(storage=storage) for s in specs], out_dir, progress, report)
 
 
 def execute(specs: list[StudySpec], out_dir: Path, progress: bool = True) -> None:
@@ -157,27 +196,27 @@ def execute(specs: list[StudySpec], out_dir: Path, progress: bool = True) -> Non
             snapshot(spec, out_dir)
 
 
-def _finish(specs: list[StudySpec], args: argparse.Namespace) -> int:
+def _finish(specs: list[StudySpec], out_dir: Path, report: bool) -> int:
     from harness.search.analysis import print_summary
     from harness.search.results import load_studies, snapshot
 
     for spec in specs:
         try:
-            snapshot(spec, args.out)
+            snapshot(spec, out_dir)
         except Exception as exc:  # the storage may be what failed; keep the last snapshot
             print(f"could not refresh {spec.name} from the storage: {exc}", file=sys.stderr)
     names = {s.name for s in specs}
-    print_summary([s for s in load_studies(args.out) if s["study"] in names])
-    if args.no_report:
+    print_summary([s for s in load_studies(out_dir) if s["study"] in names])
+    if not report:
         return 0
     from reports.search import render_search
 
     try:
-        print(f"report: {render_search(args.out)}")
+        print(f"hpo report: {render_search(out_dir)}")
     except Exception:
         traceback.print_exc()
         print(f"the page could not be rendered (above); the studies are kept in "
-              f"{args.out}/studies", file=sys.stderr)
+              f"{out_dir}/studies", file=sys.stderr)
         return 3
     return 0
 

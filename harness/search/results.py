@@ -10,17 +10,47 @@ Written atomically after every study and on Ctrl-C, so the report never needs th
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from harness.measure.environment import capture_host
 from harness.results import write_json_atomic
-from harness.search.runner import sessions_path
 from harness.search.spec import StudySpec
 from harness.search.storage import open_storage, redacted
 
 SCHEMA_VERSION = 1
 KIND = "hpo-study"
+
+
+def records_path(out_dir: Path, study: str, worker: int) -> Path:
+    """Where worker ``worker`` of a study appends its trials' records."""
+    return out_dir / "trials" / f"{study}.w{worker}.jsonl"
+
+
+def sessions_path(out_dir: Path, study: str) -> Path:
+    """Where the runner appends one record per session (one run of the command) of a study."""
+    return out_dir / "trials" / f"{study}.sessions.jsonl"
+
+
+def append_record(path: Path, record: dict[str, Any]) -> None:
+    """One JSON line, flushed and synced: what a trial measured survives a kill after it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record, allow_nan=True) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def finished(study: Any) -> int:
+    """Trials that count towards the study's total: complete, pruned, or failed on their own
+    (a trial failed by Ctrl-C is run again)."""
+    import optuna
+
+    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
+            optuna.trial.TrialState.FAIL)
+    return sum(1 for t in study.get_trials(deepcopy=False, states=done)
+               if not t.user_attrs.get("interrupted"))
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:
@@ -86,8 +116,8 @@ def snapshot(spec: StudySpec, out_dir: Path) -> Path:
 
 
 def load_studies(out_dir: Path) -> list[dict[str, Any]]:
-    """Every study results file of a run folder, in name order; unreadable ones skipped with
-    a note in ``problems`` of the first (a report of the rest beats none)."""
+    """Every study results file of a run folder, in name order; an unreadable one is left out
+    (a page of the rest beats none)."""
     out = []
     for path in sorted((Path(out_dir) / "studies").glob("*.json")):
         try:

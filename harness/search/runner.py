@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from harness.launch.runner import child_env
 from harness.results import write_json_atomic
+from harness.search.results import append_record, sessions_path
 from harness.search.spec import StudySpec
-from harness.search.worker import append_record
 
 INTERRUPT_GRACE_S = 30.0  # a trial interrupted mid-step finishes its teardown in this time
 POLL_S = 0.5
@@ -35,16 +34,12 @@ def new_session() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def sessions_path(out_dir: Path, study: str) -> Path:
-    return out_dir / "trials" / f"{study}.sessions.jsonl"
-
-
 def finished_in_storage(spec: StudySpec) -> int:
     """Trials of the study that already count (0 for a study that does not exist yet)."""
     import optuna
 
+    from harness.search.results import finished
     from harness.search.storage import open_storage
-    from harness.search.worker import finished
 
     try:
         study = optuna.load_study(study_name=spec.name, storage=open_storage(spec.storage))
@@ -70,6 +65,8 @@ class Workers:
     timed_out: bool = False
 
     def start(self, counts: list[int], session: str) -> None:
+        from harness.launch.runner import child_env
+
         spec_path = self.out_dir / "specs" / f"{self.spec.name}.json"
         write_json_atomic(spec_path, self.spec.to_dict())
         env = child_env(self.spec.cell)

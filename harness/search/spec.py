@@ -23,6 +23,7 @@ SAMPLERS = ("tpe", "random")
 # parity section then shows where they part.
 PRUNERS = ("median", "halving", "hyperband", "none")
 DIRECTION: Final = "minimize"  # the validation loss
+RESUME_SEED_STRIDE = 1009  # a resumed study's seed: + this x the trials it already holds
 METRIC = "loss"  # the workload's validation metric the studies report and minimise
 
 
@@ -124,12 +125,15 @@ class StudySpec:
     def replace(self, **changes: Any) -> StudySpec:
         return dataclasses.replace(self, **changes)
 
-    def sampler_for(self, worker: int) -> Any:
-        """The sampler of worker process ``worker``: seeded ``sampler_seed + worker``, so that
-        one worker reproduces the study and several do not all draw the same points."""
+    def sampler_for(self, worker: int, existing: int = 0) -> Any:
+        """The sampler of worker process ``worker`` joining a study that holds ``existing``
+        trials: seeded ``sampler_seed + worker`` for a new study, so that one worker
+        reproduces it and several do not all draw the same points; a resumed study moves the
+        seed on, since Optuna's samplers restart their random state from the seed in a new
+        process and would repeat the first session's random start-up points."""
         import optuna
 
-        seed = self.sampler_seed + worker
+        seed = self.sampler_seed + worker + RESUME_SEED_STRIDE * existing
         if self.sampler == "random":
             return optuna.samplers.RandomSampler(seed=seed)
         return optuna.samplers.TPESampler(seed=seed)

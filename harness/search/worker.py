@@ -24,32 +24,9 @@ from typing import Any
 import psutil
 
 from harness.search.clock import split
+from harness.search.results import append_record, finished, records_path
 from harness.search.spec import DIRECTION, StudySpec
 from harness.search.trial import Interrupts, Objective
-
-
-def records_path(out_dir: Path, study: str, worker: int) -> Path:
-    return out_dir / "trials" / f"{study}.w{worker}.jsonl"
-
-
-def append_record(path: Path, record: dict[str, Any]) -> None:
-    """One JSON line, flushed and synced: what a trial measured survives a kill after it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record, allow_nan=True) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def finished(study: Any) -> int:
-    """Trials that count towards the study's total: complete, pruned, or failed on their own
-    (a trial failed by Ctrl-C is run again)."""
-    import optuna
-
-    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
-            optuna.trial.TrialState.FAIL)
-    return sum(1 for t in study.get_trials(deepcopy=False, states=done)
-               if not t.user_attrs.get("interrupted"))
 
 
 class Recorder:
@@ -141,6 +118,9 @@ def run(spec: StudySpec, out_dir: Path, worker: int, trials: int, session: str) 
     study = optuna.create_study(study_name=spec.name, storage=open_storage(spec.storage),
                                 sampler=spec.sampler_for(worker), pruner=spec.build_pruner(),
                                 direction=DIRECTION, load_if_exists=True)
+    existing = len(study.get_trials(deepcopy=False))
+    if existing:  # resumed: a seed of its own, not the first session's again
+        study.sampler = spec.sampler_for(worker, existing)
     left = min(trials, spec.trials - finished(study))
     objective = Objective(resolved.cell, out_dir / "scratch" / f"{spec.name}.w{worker}",
                           interrupts, install)
