@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +96,8 @@ class Objective:
         finally:
             self.interrupts.in_trial = False
             self.restore_signals()  # Lightning sets SIGINT to "ignore" when it sees one
+            # what features wrote (checkpoints, logs): one folder per trial, not kept
+            shutil.rmtree(self.scratch / f"trial-{trial.number}", ignore_errors=True)
             clock.end = perf_counter()
 
     def _interrupted(self, trial: TimedTrial, record: dict[str, Any]) -> None:
