@@ -109,6 +109,8 @@ class Parity:
     report_max_rel_gap: float | None = None  # |value - plain| / |plain|, stored reports
     report_bitwise: bool | None = None
     reason: str = ""
+    value_tolerance: float = 0.0  # 0: completed values must be bitwise equal (CPU fp32)
+    value_max_rel_gap: float = 0.0
 
 
 def _comparable(studies: Iterable[Study]) -> str:
@@ -123,15 +125,20 @@ def _comparable(studies: Iterable[Study]) -> str:
 
 
 def parity(study: Study, plain: Study) -> Parity:
-    """Same parameters per trial, same completed values bit for bit, the same trials pruned
-    after as many reports, the same best trial; and exactly how the reports differ."""
+    """Same parameters per trial, same completed values (bit for bit on CPU in fp32, else
+    within the harness's loss tolerance for the device and precision), the same trials
+    pruned after as many reports, the same best trial; and exactly how the reports differ."""
     name = study["paradigm"]
     reason = _comparable([study, plain])
     if reason:
         return Parity(name, "not comparable", reason=reason)
+    from harness.analyse.analysis import LOSS_TOLERANCE  # imports pandas: only here
+
+    cell = plain["spec"]["cell"]
     mine = {t["number"]: t for t in counted(study)}
     base = {t["number"]: t for t in counted(plain)}
-    out = Parity(name, "same study", compared=len(mine.keys() & base.keys()))
+    out = Parity(name, "same study", compared=len(mine.keys() & base.keys()),
+                 value_tolerance=LOSS_TOLERANCE.get((cell["device"], cell["precision"]), 0.0))
     if mine.keys() != base.keys():
         out.problems.append(f"trials {sorted(mine.keys() ^ base.keys())} are in one study only")
     gaps: list[float] = []
@@ -144,7 +151,10 @@ def parity(study: Study, plain: Study) -> Parity:
             out.problems.append(f"trial {n}: {a['state'].lower()} after {_outcome(a)[1]} "
                                 f"reports vs {b['state'].lower()} after {_outcome(b)[1]}")
         elif a["state"] == "COMPLETE" and a["value"] != b["value"]:
-            out.problems.append(f"trial {n}: value {a['value']!r} vs {b['value']!r}")
+            gap = abs(a["value"] - b["value"]) / max(abs(b["value"]), 1e-300)
+            out.value_max_rel_gap = max(out.value_max_rel_gap, gap)
+            if gap > out.value_tolerance:  # bitwise on CPU fp32; the harness's tolerance else
+                out.problems.append(f"trial {n}: value {a['value']!r} vs {b['value']!r}")
         stored = [r for r in a.get("reports") or [] if r["stored"]]
         theirs = [r for r in b.get("reports") or [] if r["stored"]]
         out.report_steps[n] = [r["step"] for r in stored]

@@ -27,7 +27,7 @@ def _study(paradigm, workers, steps, time):
               _trial(1, "PRUNED", 0.9, [(steps[0], 0.9)], time),
               _trial(2, "FAIL", None, [], time)]
     trials[2].update(error_type="WorkloadBug", error=HOSTILE)
-    spec = {"cell": {"workload": "linear", "size": "tiny", "precision": "fp32",
+    spec = {"cell": {"workload": "linear", "size": "tiny", "precision": "fp32", "device": "cpu",
                      "batch_size": 16, "warmup": 2, "steps": 30}, "trials": 3,
             "workers": workers, "sampler": "tpe", "sampler_seed": 0, "pruner": "median",
             "pruner_startup_trials": 1, "pruner_warmup_steps": 0, "storage": "/x.journal"}

@@ -114,3 +114,19 @@ def test_the_page_and_the_summary_show_the_studies(run):
     assert "same study" in text and "current_epoch, 0-based" in text
     assert len(page.tags("svg")) == 3  # time split, memory, trajectories
     assert "<script" not in html
+
+
+@pytest.mark.gpu
+def test_studies_on_cuda_are_the_same_study_within_the_gpu_tolerance(tmp_path):
+    """The same path on a CUDA device (unverified here: no GPU on the development machine)."""
+    summary = io.StringIO()
+    with contextlib.redirect_stdout(summary):
+        code = hpo_here("--workload", "linear", *TRIAL, "--device", "cuda", "--trials", "6",
+                        "--pruner-startup-trials", "2", "--out", str(tmp_path))
+    assert code == 0
+    studies = {s["paradigm"]: s for s in load_studies(tmp_path)}
+    for name in ("lightning", "ignite"):
+        verdict = an.parity(studies[name], studies["plain"])
+        assert verdict.verdict == "same study", verdict.problems
+    for t in studies["plain"]["trials"]:
+        assert sum(t["time"][p] for p in PARTS) == pytest.approx(t["time"]["wall"], rel=1e-9)
