@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests.conftest import FIXTURES
@@ -16,6 +17,16 @@ from tests.conftest import FIXTURES
 TRIAL = ["--size", "tiny", "--batch-size", "16", "--steps", "30", "--warmup", "2",
          "--window", "2", "--threads", "1"]
 SEARCH_WORKLOADS = FIXTURES / "search_workloads.py"
+
+
+@pytest.fixture(autouse=True)
+def _signal_handlers():
+    """``harness.cli.main`` and a study process install their own SIGINT/SIGTERM handlers;
+    the test process gets its own back after each test."""
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for s, h in handlers.items():
+        signal.signal(s, h)
 
 
 def hpo(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:

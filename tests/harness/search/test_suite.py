@@ -71,3 +71,18 @@ def test_the_shipped_suites_hold_a_study_at_one_and_two_workers(name):
     suite = load_suite(Path("benchmarks/suites") / f"{name}.toml")
     assert {s.workers for s in suite.studies} == {1, 2}
     assert {s.cell.paradigm.value for s in suite.studies} == {"plain", "lightning", "ignite"}
+
+
+def test_a_suite_runs_its_studies_after_its_cells_into_its_hpo_folder(tmp_path, monkeypatch):
+    import harness.cli as cli
+    import harness.search.command as command
+
+    calls = []
+    monkeypatch.setattr(cli, "_execute_and_report", lambda cells, run_dir, *a: calls.append(
+        ("cells", len(cells), run_dir)) or 0)
+    monkeypatch.setattr(command, "run_suite_studies", lambda specs, out, *a: calls.append(
+        ("studies", len(specs), out)) or 0)
+    monkeypatch.setattr(cli, "_render", lambda run_dir, args: calls.append(("render",)) or True)
+    out = tmp_path / "run"
+    assert cli.main(["suite", str(_suite(tmp_path, SUITE)), "--out", str(out)]) == 0
+    assert calls == [("cells", 3, out), ("studies", 6, out / "hpo"), ("render",)]
