@@ -101,7 +101,7 @@ def snapshot(spec: StudySpec, out_dir: Path) -> Path:
                        "error_type": t["user_attrs"].get("error_type"),
                        "error": t["user_attrs"].get("error"),
                        **{k: local.get(k) for k in ("time", "reports", "rss_bytes", "worker",
-                                                    "session", "steps")}})
+                                                    "pid", "session", "steps")}})
     data = {
         "schema_version": SCHEMA_VERSION, "kind": KIND, "study": spec.name,
         "group": spec.group, "paradigm": spec.cell.paradigm.value,

@@ -14,9 +14,7 @@ averages differently (Lightning in float32).
 from __future__ import annotations
 
 import math
-import os
 import shutil
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
@@ -71,8 +69,6 @@ class Objective:
         record = self.records[trial.number] = {"number": trial.number, "clock": clock}
         self.interrupts.in_trial = True
         try:
-            timed.set_user_attr("host", socket.gethostname())
-            timed.set_user_attr("pid", os.getpid())
             self.interrupts.raise_pending()
             return self._run(timed, clock, record)
         except optuna.TrialPruned:

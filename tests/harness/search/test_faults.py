@@ -113,8 +113,7 @@ def test_ctrl_c_keeps_finished_trials_renders_exits_130_and_the_same_command_res
     assert an.counts(study)["interrupted"] == first["interrupted"]
     resumed = study["sessions"][1]
     assert len(study["sessions"]) == 2 and resumed["processes"] == 2
-    pids = {t["user_attrs"]["pid"] for t in study["trials"]
-            if t.get("session") == resumed["session"]}
+    pids = {t["pid"] for t in study["trials"] if t.get("session") == resumed["session"]}
     assert len(pids) == 2  # both processes of the resumed session ran trials of the study
     assert study["spec"]["storage"] == str(tmp_path / "optuna.journal")
     assert an.parity(study, study).verdict == "not comparable"  # interrupted and resumed
