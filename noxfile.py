@@ -1,4 +1,5 @@
-"""Sessions: `nox -s tests`, `nox -s lint`, `nox -s bench-cpu`, `nox -s bench-gpu`, ...
+"""Sessions: `nox -s tests`, `nox -s lint`, `nox -s bench-cpu`, `nox -s bench-gpu`,
+`nox -s hpo`, ...
 
 Arguments after `--` pass through to the command each session runs, e.g.
 `nox -s bench-cpu -- --workload mlp --repetitions 3 --out runs/mine`.
@@ -46,8 +47,17 @@ def lint(session: nox.Session) -> None:
 @nox.session(name="bench-cpu")
 def bench_cpu(session: nox.Session) -> None:
     """Run the CPU suite and write its HTML report."""
-    install_cpu(session, "[loggers]")
+    install_cpu(session, "[loggers,search]")
     session.run("python", "-m", "harness", "suite", "benchmarks/suites/cpu.toml", *session.posargs)
+
+
+@nox.session
+def hpo(session: nox.Session) -> None:
+    """One Optuna study per paradigm and the HPO page (`nox -s hpo -- --workload mlp ...`)."""
+    install_cpu(session, "[search]")
+    args = session.posargs or ["--workload", "mlp", "--size", "tiny", "--trials", "20",
+                               "--steps", "60", "--warmup", "4", "--window", "4"]
+    session.run("python", "-m", "harness", "hpo", *args)
 
 
 @nox.session(name="bench-smoke")
@@ -87,7 +97,7 @@ def install_gpu(session: nox.Session, extras: str) -> None:
 @nox.session(name="bench-gpu", venv_params=["--system-site-packages"])
 def bench_gpu(session: nox.Session) -> None:
     """Run the GPU suite with the host's own CUDA torch and write its HTML report."""
-    install_gpu(session, "loggers")
+    install_gpu(session, "loggers,search")
     session.run("python", "-m", "harness", "suite", "benchmarks/suites/gpu.toml", *session.posargs)
 
 

@@ -1,4 +1,4 @@
-"""``python -m harness``: run cells or suites, render and compare reports.
+"""``python -m harness``: run cells, suites or searches, render and compare reports.
 
 Examples::
 
@@ -7,6 +7,7 @@ Examples::
     python -m harness suite benchmarks/suites/smoke.toml --out runs/smoke
     python -m harness report runs/smoke
     python -m harness compare runs/before runs/after
+    python -m harness hpo --workload mlp --size tiny --trials 20
 
 Bad input exits with code 2 before anything runs; Ctrl-C exits with 130 after saving.
 """
@@ -126,8 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help="expected releases that left no run folder (named on the page)")
     sub.add_parser("list", help="list workloads, paradigms, precisions and profiles")
     from harness.launch import gpu_check
+    from harness.search import command as hpo
 
     gpu_check.add_parser(sub)
+    hpo.add_parser(sub, _add_cell_options)
     return parser
 
 
@@ -336,8 +339,20 @@ def _dispatch(args: argparse.Namespace) -> int:
         except SuiteError as exc:
             raise InputError(str(exc)) from None
         cells = fitting_cells(suite.cells)
-        return _execute_and_report(cells, _run_dir(args.out, suite.name),
-                                   {c: suite.plans[c] for c in cells}, suite.name, args)
+        run_dir = _run_dir(args.out, suite.name)
+        code = _execute_and_report(cells, run_dir, {c: suite.plans[c] for c in cells},
+                                   suite.name, args)
+        if suite.studies and code != EXIT_INTERRUPTED:  # then the suite's [[hpo]] studies
+            from harness.search.command import run_suite_studies
+
+            code = run_suite_studies(suite.studies, run_dir / "hpo", not args.no_progress,
+                                     not args.no_report) or code
+            _render(run_dir, args)  # the report now links to the studies' page
+        return code
+    if args.command == "hpo":
+        from harness.search import command as hpo
+
+        return hpo.run(args)
     if args.command == "report":
         _require_run(args.run_dir)
         from reports.render import render_run

@@ -114,6 +114,9 @@ def check_spec(spec: str) -> None:
 
 def _import_file(path: Path) -> ModuleType:
     module_name = f"_user_workload_{path.stem}"
+    loaded = sys.modules.get(module_name)
+    if loaded is not None and Path(loaded.__file__ or "").resolve() == path.resolve():
+        return loaded  # once per process: a study resolves its workload for every trial
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise UnknownWorkloadError(f"cannot import workload file {path}")

@@ -105,6 +105,17 @@ class Workload(ABC):
         step; ``total_steps`` counts those steps. Default: cosine annealing over the run."""
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
 
+    def search_space(self, trial: Any) -> Mapping[str, Any] | None:
+        """Hyper-parameters for a search (``python -m harness hpo``), or None for the default.
+
+        Called on a fresh instance before the model and optimizer are built: sample with the
+        Optuna ``trial`` (``trial.suggest_float(...)``), keep what ``build_optimizer`` needs
+        on ``self``, and return the values. The default, None, lets the harness search a
+        log-uniform scale of the learning rate of every param group ``build_optimizer``
+        returns (the same scaling in all three paradigms).
+        """
+        return None
+
     def items_per_sample(self) -> int:
         """How many throughput items one sample holds (1, or the sequence length for tokens)."""
         return 1

@@ -116,6 +116,9 @@ def render_run(run_dir: Path, output: Path | None = None) -> Path:
     run = load(run_dir)
     csv = write_csv(run, run_dir)
     ctx = run_context(run, {k: os.path.relpath(p, output.parent) for k, p in csv.items()})
+    search_page = run_dir / "hpo" / "hpo.html"  # a suite's [[hpo]] studies, if it had any
+    if search_page.exists():
+        ctx["search_page"] = os.path.relpath(search_page, output.parent)
     write_text_atomic(output, environment().get_template("report.html.j2").render(ctx))
     return output
 

@@ -26,6 +26,7 @@ class MLP(Workload):
                  features: int = 784, classes: int = 10) -> None:
         self.hidden, self.samples = tuple(hidden), samples
         self.features, self.classes = features, classes
+        self.lr, self.weight_decay = 0.01, 0.0  # what a search (search_space) may change
 
     def build_model(self) -> nn.Module:
         layers: list[nn.Module] = []
@@ -59,4 +60,10 @@ class MLP(Workload):
         return classification_metrics(model(x), y)
 
     def build_optimizer(self, params) -> torch.optim.Optimizer:
-        return torch.optim.SGD(params, lr=0.01, momentum=0.9)
+        return torch.optim.SGD(params, lr=self.lr, momentum=0.9, weight_decay=self.weight_decay)
+
+    def search_space(self, trial):
+        """The learning rate and weight decay, log-uniform (``python -m harness hpo``)."""
+        self.lr = trial.suggest_float("lr", 1e-3, 0.3, log=True)
+        self.weight_decay = trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True)
+        return {"lr": self.lr, "weight_decay": self.weight_decay}

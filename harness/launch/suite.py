@@ -27,6 +27,8 @@ share of the cores (cores // world size). Example::
     features = [{}, {val_every = 10}, {ckpt_every = 10}]
     repetitions = 20
     until_ci = 5
+
+``[[hpo]]`` tables add hyper-parameter studies, run after the cells (``harness.search.suite``).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from __future__ import annotations
 import itertools
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +60,7 @@ class Suite:
     name: str
     plans: dict[CellConfig, Plan]  # per cell: a matrix table may ask for more, or adaptive
     description: str = ""
+    studies: list[Any] = field(default_factory=list)  # harness.search.spec.StudySpec
 
     @property
     def cells(self) -> list[CellConfig]:
@@ -100,7 +103,7 @@ def load_suite(
         raise SuiteError(f"cannot read suite file {path}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise SuiteError(f"{path} is not valid TOML: {exc}") from None
-    unknown = set(data) - {"name", "description", "repetitions", "defaults", "matrix"}
+    unknown = set(data) - {"name", "description", "repetitions", "defaults", "matrix", "hpo"}
     if unknown:
         raise SuiteError(f"{path}: unknown top-level keys {sorted(unknown)}")
     name = str(data.get("name", Path(path).stem))
@@ -128,7 +131,23 @@ def load_suite(
              and (not paradigms or c.paradigm.value in paradigms)}
     if not plans:
         raise SuiteError(f"{path}: no cells left after filtering")
-    return Suite(name, plans, str(data.get("description", "")))
+    return Suite(name, plans, str(data.get("description", "")),
+                 _studies(path, data.get("hpo") or [], workloads, paradigms, device))
+
+
+def _studies(path: Path, tables: list[dict[str, Any]], workloads: list[str] | None,
+             paradigms: list[str] | None, device: str | None) -> list[Any]:
+    if not tables:
+        return []
+    from harness.search.spec import SpecError
+    from harness.search.suite import studies_from_tables
+
+    try:
+        studies = studies_from_tables(tables, device)
+    except SpecError as exc:
+        raise SuiteError(f"{path}: {exc}") from None
+    return [s for s in studies if (not workloads or s.cell.workload in workloads)
+            and (not paradigms or s.cell.paradigm.value in paradigms)]
 
 
 def _plan(settings: dict[str, Any], override: int | None) -> Plan:

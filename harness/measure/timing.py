@@ -71,6 +71,11 @@ class StepTimer:
         """perf_counter() at the end of step 1."""
         return self._host[0]
 
+    @property
+    def step_ends(self) -> list[float]:
+        """perf_counter() at the end of every step so far (a search trial's time split)."""
+        return list(self._host)
+
     def result(self) -> TimingResult:
         steady = self._host[self.warmup - 1 :]  # from the end of the last warm-up step
         out = TimingResult(self.warmup, self.window)

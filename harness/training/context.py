@@ -5,13 +5,15 @@ only translates it into its framework's idiom: seeding right before the model is
 (fairness rule 2), the data loaders (rule 3), the AMP policy (rule 7), the DDP arguments
 (rule 9), the folders features write to. Adapters call ``probe.step_end(loss)`` after every
 optimizer step, ``probe.resume_at(step)`` when they restored a checkpoint, and report what
-their features did through ``probe.events``.
+their features did through ``probe.events``. A scenario beside training (a hyper-parameter
+search) adds its own framework objects through ``RunContext.extensions``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +64,25 @@ def placed(dataset: Dataset, cfg: CellConfig, device: torch.device) -> Dataset:
             f"data 'device' needs a plain TensorDataset; workload {cfg.workload!r} builds a "
             f"{type(dataset).__name__}, which may compute its samples: use data 'host'")
     return resident
+
+
+@dataclass
+class Extensions:
+    """What a scenario beside training adds to a run, in each paradigm's own idiom (empty for
+    a benchmark cell): e.g. a search's pruning integration. Each adapter uses only its list.
+
+    - ``lightning_callbacks``: ``pl.Callback`` objects, passed to the Trainer after the
+      features' callbacks;
+    - ``ignite_validation``: functions ``(trainer, evaluator) -> None`` that attach handlers,
+      called once the validation evaluator exists;
+    - ``plain_validation``: the plain loop's hand-written hooks ``(step, metrics) -> None``,
+      called after each validation pass.
+    """
+
+    lightning_callbacks: list[Any] = field(default_factory=list)
+    ignite_validation: list[Callable[[Any, Any], None]] = field(default_factory=list)
+    plain_validation: list[Callable[[int, dict[str, float]], None]] = field(
+        default_factory=list)
 
 
 class StepProbe:
@@ -139,6 +160,7 @@ class RunContext:
     phases: PhaseTimer | None = None
     idle_memory: IdleMemory | None = None  # NVML's view before this process touched CUDA
     train_loader: DataLoader | None = field(default=None, init=False)  # the last one built
+    extensions: Extensions = field(default_factory=Extensions)
 
     def __post_init__(self) -> None:
         self.amp = AmpPolicy(self.cfg.precision, self.device.type)

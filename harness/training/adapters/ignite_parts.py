@@ -95,6 +95,8 @@ def attach_validation(ctx: RunContext, trainer: Engine, net: torch.nn.Module,
             n_saved=f.ckpt_best_k, score_function=lambda e: -e.state.metrics["loss"],
             score_name="neg_val_loss", filename_pattern=CHECKPOINT_NAME,
             global_step_transform=lambda *_: trainer.state.iteration // k))
+    for attach in ctx.extensions.ignite_validation:
+        attach(trainer, evaluator)
     loader = ctx.build_val_loader()
 
     def run_validation(engine: Engine) -> None:

@@ -104,7 +104,8 @@ class ProbeHooks:
 
 def callbacks(ctx: RunContext) -> list[pl.Callback]:
     """The features' callbacks, as Lightning's documentation sets them up (none for a bare
-    cell). Lightning moves ModelCheckpoint callbacks behind all others itself."""
+    cell), then a scenario's own (``ctx.extensions``). Lightning moves ModelCheckpoint
+    callbacks behind all others itself."""
     f = ctx.features
     out: list[pl.Callback] = []
     if f.early_stop_patience:
@@ -121,6 +122,7 @@ def callbacks(ctx: RunContext) -> list[pl.Callback]:
             out.append(ModelCheckpoint(dirpath=folder / "best", filename="{step:06d}",
                                        monitor="val_loss", mode="min",
                                        save_top_k=f.ckpt_best_k))
+    out.extend(ctx.extensions.lightning_callbacks)
     return out
 
 

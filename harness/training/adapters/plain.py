@@ -98,6 +98,8 @@ class AfterStep:
         metrics = validate(ctx.workload, self.t.net, self.val_loader, ctx.device,
                            ctx.amp.autocast)
         ctx.probe.events.validated(step, metrics)
+        for hook in ctx.extensions.plain_validation:
+            hook(step, metrics)
         if self.ckpt:
             self.ckpt.after_validation(step, metrics["loss"], self.t.state(step))
         if self.early and self.early.should_stop(metrics["loss"]) and not ctx.probe.done:

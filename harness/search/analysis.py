@@ -1,0 +1,212 @@
+"""Study results -> figures: trials per hour, the per-trial time split, the per-trial overhead
+against the plain loop, memory across trials, and whether the paradigms' studies agree.
+
+Pairing is by trial number, and only between trials with the same parameters that ended the
+same way (completed both, or pruned both after as many reports): those ran the same training.
+The overhead is the median of the paired wall-time differences with the sign test's interval
+(``harness.analyse.stats.overhead``), so it needs six or more such pairs.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from harness.analyse.stats import Overhead, overhead
+from harness.search.clock import PARTS
+
+Study = Mapping[str, Any]
+FINISHED = ("COMPLETE", "PRUNED", "FAIL")
+
+
+def counted(study: Study) -> list[dict[str, Any]]:
+    """The trials that count: finished, not ended by Ctrl-C."""
+    return [t for t in study["trials"] if t["state"] in FINISHED and not t["interrupted"]]
+
+
+def counts(study: Study) -> dict[str, int]:
+    out = {"complete": 0, "pruned": 0, "failed": 0, "interrupted": 0, "running": 0}
+    for t in study["trials"]:
+        if t["interrupted"]:
+            out["interrupted"] += 1
+        else:
+            key = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}.get(t["state"])
+            out[key or "running"] += 1
+    return out
+
+
+def wall_s(study: Study) -> float:
+    """The study's wall time on this machine: its sessions, imports and start-up included."""
+    return sum(s.get("wall_s", 0.0) for s in study["sessions"])
+
+
+def trials_per_hour(study: Study) -> float:
+    """Counted trials that this machine's workers ran, per hour of the study's wall time."""
+    mine = [t for t in counted(study) if t.get("time")]
+    wall = wall_s(study)
+    return len(mine) / wall * 3600 if wall > 0 else math.nan
+
+
+def part_medians(study: Study) -> dict[str, float]:
+    """The median seconds of each part of a trial, over the counted trials measured here."""
+    timed = [t["time"] for t in counted(study) if t.get("time")]
+    return {p: statistics.median(x[p] for x in timed) if timed else math.nan
+            for p in (*PARTS, "wall")}
+
+
+def _outcome(trial: Mapping[str, Any]) -> tuple[str, int]:
+    return trial["state"], len([r for r in trial.get("reports") or [] if r["stored"]])
+
+
+def paired_walls(study: Study, plain: Study) -> tuple[dict[int, float], dict[int, float]]:
+    """Trial wall times of the two studies, keyed by trial number, for the trials that ran the
+    same training in both (same parameters, same outcome)."""
+    base = {t["number"]: t for t in counted(plain) if t.get("time")}
+    mine, theirs = {}, {}
+    for t in counted(study):
+        b = base.get(t["number"])
+        if b is not None and t.get("time") and t["params"] == b["params"] \
+                and _outcome(t) == _outcome(b):
+            mine[t["number"]], theirs[t["number"]] = t["time"]["wall"], b["time"]["wall"]
+    return mine, theirs
+
+
+def overhead_vs(study: Study, plain: Study) -> Overhead:
+    mine, theirs = paired_walls(study, plain)
+    return overhead(mine, theirs)
+
+
+def rss_series(study: Study) -> list[tuple[int, int]]:
+    return sorted((t["number"], t["rss_bytes"]) for t in study["trials"]
+                  if t.get("rss_bytes") and t.get("worker") == 0)
+
+
+def rss_growth(study: Study) -> float | None:
+    """Least-squares growth of RSS in bytes per trial, from the second trial of worker 0 on
+    (the first pays the allocator's and the framework's one-off growth); None below three."""
+    points = rss_series(study)[1:]
+    if len(points) < 3:
+        return None
+    x, y = np.array([p[0] for p in points], float), np.array([p[1] for p in points], float)
+    return float(np.polyfit(x, y, 1)[0])
+
+
+@dataclass
+class Parity:
+    """One paradigm's study held against the plain loop's."""
+
+    paradigm: str
+    verdict: str  # "same study", "differs", "not comparable"
+    compared: int = 0
+    problems: list[str] = field(default_factory=list)
+    report_steps: dict[int, list[int]] = field(default_factory=dict)  # stored report steps
+    report_max_rel_gap: float | None = None  # |value - plain| / |plain|, stored reports
+    report_bitwise: bool | None = None
+    reason: str = ""
+    value_tolerance: float = 0.0  # 0: completed values must be bitwise equal (CPU fp32)
+    value_max_rel_gap: float = 0.0
+
+
+def _comparable(studies: Iterable[Study]) -> str:
+    for s in studies:
+        if s["spec"]["workers"] > 1:
+            return "several workers: which trial sees which history depends on timing"
+        ran = {t.get("session") for t in s["trials"] if t.get("session")}
+        if len(ran) > 1 or any(t["interrupted"] for t in s["trials"]):
+            return (f"{s['paradigm']}'s study was interrupted or resumed: the sampler's random "
+                    "state restarts with its seed in the new process")
+    return ""
+
+
+def parity(study: Study, plain: Study) -> Parity:
+    """Same parameters per trial, same completed values (bit for bit on CPU in fp32, else
+    within the harness's loss tolerance for the device and precision), the same trials
+    pruned after as many reports, the same best trial; and exactly how the reports differ."""
+    name = study["paradigm"]
+    reason = _comparable([study, plain])
+    if reason:
+        return Parity(name, "not comparable", reason=reason)
+    from harness.analyse.analysis import LOSS_TOLERANCE  # imports pandas: only here
+
+    cell = plain["spec"]["cell"]
+    mine = {t["number"]: t for t in counted(study)}
+    base = {t["number"]: t for t in counted(plain)}
+    out = Parity(name, "same study", compared=len(mine.keys() & base.keys()),
+                 value_tolerance=LOSS_TOLERANCE.get((cell["device"], cell["precision"]), 0.0))
+    if mine.keys() != base.keys():
+        out.problems.append(f"trials {sorted(mine.keys() ^ base.keys())} are in one study only")
+    gaps: list[float] = []
+    for n in sorted(mine.keys() & base.keys()):
+        a, b = mine[n], base[n]
+        if a["params"] != b["params"]:
+            out.problems.append(f"trial {n}: parameters {a['params']} vs {b['params']}")
+            continue
+        if _outcome(a) != _outcome(b):
+            out.problems.append(f"trial {n}: {a['state'].lower()} after {_outcome(a)[1]} "
+                                f"reports vs {b['state'].lower()} after {_outcome(b)[1]}")
+        elif a["state"] == "COMPLETE" and a["value"] != b["value"]:
+            gap = abs(a["value"] - b["value"]) / max(abs(b["value"]), 1e-300)
+            out.value_max_rel_gap = max(out.value_max_rel_gap, gap)
+            if gap > out.value_tolerance:  # bitwise on CPU fp32; the harness's tolerance else
+                out.problems.append(f"trial {n}: value {a['value']!r} vs {b['value']!r}")
+        stored = [r for r in a.get("reports") or [] if r["stored"]]
+        theirs = [r for r in b.get("reports") or [] if r["stored"]]
+        out.report_steps[n] = [r["step"] for r in stored]
+        gaps += [abs(r["value"] - q["value"]) / max(abs(q["value"]), 1e-300)
+                 for r, q in zip(stored, theirs)]
+    if gaps:
+        out.report_max_rel_gap = max(gaps)
+        out.report_bitwise = out.report_max_rel_gap == 0.0
+    best_a, best_b = best_trial(study), best_trial(plain)
+    if best_a != best_b:
+        out.problems.append(f"best trial {best_a} vs {best_b}")
+    if out.problems:
+        out.verdict = "differs"
+    return out
+
+
+def best_trial(study: Study) -> int | None:
+    done = [t for t in study["trials"] if t["state"] == "COMPLETE" and t["value"] is not None]
+    return min(done, key=lambda t: (t["value"], t["number"]))["number"] if done else None
+
+
+ORDER = {"plain": 0, "lightning": 1, "ignite": 2}
+
+
+def by_group(studies: Iterable[Study]) -> dict[str, dict[str, Study]]:
+    """Studies by group, the plain loop first in each."""
+    out: dict[str, dict[str, Study]] = {}
+    for s in sorted(studies, key=lambda s: (s["group"], ORDER.get(s["paradigm"], 9))):
+        out.setdefault(s["group"], {})[s["paradigm"]] = s
+    return out
+
+
+def print_summary(studies: list[Study], file: Any = None) -> None:
+    """A terminal table per study group: trials, wall time, trials per hour, the median
+    trial, the paired overhead against the plain loop, and the parity verdict."""
+    file = file or sys.stdout
+    if not studies:
+        print("no studies yet", file=file)
+        return
+    for group, members in by_group(studies).items():
+        print(f"\n{group}", file=file)
+        print(f"  {'paradigm':<10}{'trials c/p/f':>14}{'wall':>9}{'trials/h':>10}"
+              f"{'median trial':>14}{'overhead':>22}  parity", file=file)
+        plain = members.get("plain")
+        for name, study in members.items():
+            c = counts(study)
+            line = (f"  {name:<10}{c['complete']:>6}/{c['pruned']}/{c['failed']:<5}"
+                    f"{wall_s(study):>8.1f}s{trials_per_hour(study):>10.0f}"
+                    f"{part_medians(study)['wall']:>13.3f}s")
+            if plain is not None and name != "plain":
+                ov = overhead_vs(study, plain)
+                ci = (f" [{ov.ci[0] * 1e3:+.0f}, {ov.ci[1] * 1e3:+.0f}]" if ov.ci
+                      else f" ({ov.method}, n={ov.n})")
+                line += f"{ov.seconds * 1e3:>+9.0f} ms{ci:>10}  {parity(study, plain).verdict}"
+            print(line, file=file)

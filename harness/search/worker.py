@@ -1,0 +1,156 @@
+"""One study process: ``python -m harness.search.worker SPEC.json OUT_DIR WORKER TRIALS SESSION``.
+
+It imports the paradigm once (timed), opens the shared storage, loads the study by name (or
+creates it), and runs ``study.optimize`` for at most ``TRIALS`` trials, stopping as soon as
+the study holds as many finished trials as it asks for (several workers, or several
+machines, share that count). After each trial, once Optuna has told the storage, a callback
+appends the trial's measurements to ``OUT_DIR/trials/<study>.w<WORKER>.jsonl``: the time
+split, the reports the pruning integration made, the process's RSS. Exit codes: 0 done,
+130 interrupted (the running trial is recorded failed and ``interrupted`` in the storage),
+1 an error outside any trial.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+import psutil
+
+from harness.search.clock import split
+from harness.search.results import append_record, finished, records_path
+from harness.search.spec import DIRECTION, StudySpec
+from harness.search.trial import Interrupts, Objective
+
+
+class Recorder:
+    """The study's callback: completes a trial's record once Optuna has told the storage,
+    writes it, and stops the study at its total (or when the cell is unsupported)."""
+
+    def __init__(self, spec: StudySpec, objective: Objective, path: Path,
+                 tags: dict[str, Any], interrupts: Interrupts) -> None:
+        self.spec, self.objective, self.path, self.tags = spec, objective, path, tags
+        self.interrupts = interrupts
+        self.last = perf_counter()  # the end of the previous record (or the loop's start)
+        self.process = psutil.Process()
+
+    def __call__(self, study: Any, frozen: Any) -> None:
+        told = perf_counter()
+        record = self.write(frozen.number, frozen.state.name, frozen.value, told)
+        if record.get("unsupported") or finished(study) >= self.spec.trials:
+            study.stop()
+        self.interrupts.raise_pending()
+
+    def write(self, number: int, state: str, value: float | None, told: float
+              ) -> dict[str, Any]:
+        record = self.objective.records.pop(number, {"number": number})
+        clock = record.pop("clock", None)
+        if clock is not None:
+            ended = clock.end if clock.end is not None else told
+            record["time"] = split(clock, ask_s=clock.start - self.last, tell_s=told - ended)
+            record["reports"] = clock.reports
+        record.update(self.tags, kind="trial", state=state, value=value,
+                      rss_bytes=self.process.memory_info().rss)
+        append_record(self.path, record)
+        print(f"[{self.tags['paradigm']} w{self.tags['worker']}] trial {number} "
+              f"{state.lower()}" + (f" {value:.6g}" if value is not None else ""), flush=True)
+        self.last = perf_counter()
+        return record
+
+
+def epoch_steps(spec: StudySpec) -> int:
+    """Optimizer steps in one epoch of the training loader (world size 1, full batches)."""
+    from harness.discovery import resolve
+
+    cell = spec.cell
+    dataset = resolve(cell.workload).from_size(cell.size).build_dataset()
+    return max(len(dataset) // (cell.batch_size * cell.features.accumulate), 1)  # type: ignore[arg-type]
+
+
+def with_interval(spec: StudySpec) -> StudySpec:
+    """``val_every = 0`` resolved to one epoch: Lightning's and Ignite's integrations report
+    once per epoch, so one validation per epoch gives all three the same reports."""
+    import dataclasses
+
+    if spec.cell.features.val_every:
+        return spec
+    features = dataclasses.replace(spec.cell.features, val_every=epoch_steps(spec))
+    return spec.replace(cell=spec.cell.replace(features=features))
+
+
+def run(spec: StudySpec, out_dir: Path, worker: int, trials: int, session: str) -> int:
+    import harness.launch.worker as cell_worker  # imports torch first, and times it
+
+    import_torch_s = cell_worker.IMPORT_TORCH_S
+    import optuna
+
+    from harness.search.storage import open_storage
+    from harness.training.adapters import load_adapter
+
+    interrupts = Interrupts()
+
+    def on_signal(signum: int, frame: object) -> None:
+        interrupts.signal()
+
+    def install() -> None:
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+
+    install()
+    t0 = perf_counter()
+    load_adapter(spec.cell.paradigm)  # the framework import, once per study process
+    import_framework_s = perf_counter() - t0
+    resolved = with_interval(spec)
+    path = records_path(out_dir, spec.name, worker)
+    tags = {"study": spec.name, "paradigm": spec.cell.paradigm.value, "worker": worker,
+            "session": session, "pid": os.getpid()}
+    append_record(path, {**tags, "kind": "process", "started": time.time(),
+                         "import_torch_s": import_torch_s,
+                         "import_framework_s": import_framework_s,
+                         "val_every": resolved.cell.features.val_every})
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial, our own
+    study = optuna.create_study(study_name=spec.name, storage=open_storage(spec.storage),
+                                sampler=spec.sampler_for(worker), pruner=spec.build_pruner(),
+                                direction=DIRECTION, load_if_exists=True)
+    existing = len(study.get_trials(deepcopy=False))
+    if existing:  # resumed: a seed of its own, not the first session's again
+        study.sampler = spec.sampler_for(worker, existing)
+    left = min(trials, spec.trials - finished(study))
+    objective = Objective(resolved.cell, out_dir / "scratch" / f"{spec.name}.w{worker}",
+                          interrupts, install)
+    recorder = Recorder(spec, objective, path, tags, interrupts)
+    code = 0
+    try:
+        if left > 0:
+            study.optimize(objective, n_trials=left, catch=(Exception,), callbacks=[recorder],
+                           gc_after_trial=False)
+    except KeyboardInterrupt:
+        code = 130
+        for number in list(objective.records):  # the trial Ctrl-C ended, failed by Optuna
+            recorder.write(number, "FAIL", None, perf_counter())
+    append_record(path, {**tags, "kind": "exit", "ended": time.time(), "code": code})
+    return code
+
+
+def main(argv: list[str]) -> int:
+    spec_path, out_dir = Path(argv[0]), Path(argv[1])
+    worker, trials, session = int(argv[2]), int(argv[3]), argv[4]
+    spec = StudySpec.from_dict(json.loads(spec_path.read_text()))
+    try:
+        return run(spec, out_dir, worker, trials, session)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        print(f"[harness] study {spec.name} worker {worker}: {type(exc).__name__}: {exc}",
+              file=sys.stderr)
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
