@@ -3,12 +3,13 @@ no downloaded weights), trained with torchvision's reference recipe; throughput 
 
 Recipe (torchvision's ``references/classification``: ``--lr 0.1 --momentum 0.9 --wd 1e-4``
 for a global batch of 256): SGD with momentum 0.9 and weight decay 1e-4 on every parameter,
-learning rate 0.1. The ``default`` size puts that whole batch of 256 ImageNet-shaped images
-(224x224, 1000 classes) on one GPU, as NVIDIA's DeepLearningExamples ResNet-50 recipe does
-(256 images per GPU is its ``--batch-size`` default, under mixed precision), in channels-last
-memory format (NHWC convolutions, what the tensor-core kernels want; the size setting
-``channels_last``). ``small`` (CPU suite) and ``tiny`` (tests) keep the architecture and
-shrink the images, classes and dataset.
+learning rate 0.1 at 256 images, scaled linearly for the smaller sizes' batches (the rule
+that recipe's lr follows; 0.1 on a batch of 16 diverges). The ``default`` size puts that whole
+batch of 256 ImageNet-shaped images (224x224, 1000 classes) on one GPU, as NVIDIA's
+DeepLearningExamples ResNet-50 recipe does (256 images per GPU is its ``--batch-size``
+default, under mixed precision), in channels-last memory format (NHWC convolutions, what the
+tensor-core kernels want; the size setting ``channels_last``). ``small`` (CPU suite) and
+``tiny`` (tests) keep the architecture and shrink the images, classes and dataset.
 
 torchvision's initialisation draws from torch's global RNG, which the harness seeds right
 before ``build_model``. BatchNorm running statistics are buffers: the parity digest covers them.
@@ -33,8 +34,8 @@ class ResNet50(Workload):
     item_name = "images"
     arch: ClassVar[str] = "resnet50"  # the torchvision.models builder
     sizes = {
-        "tiny": dict(image=16, classes=10, samples=64),
-        "small": dict(image=32, classes=10, samples=512),
+        "tiny": dict(image=16, classes=10, samples=64, lr=0.1 * 8 / 256),  # a batch of 8
+        "small": dict(image=32, classes=10, samples=512, lr=0.1 * 16 / 256),  # the cpu suite's
         # about 4.1 G multiply-adds per image forward (torchvision's model card), so about
         # 3 x 2 x 4.1 G = 25 GFLOP per image per training step, 6.3 TFLOP per batch of 256
         "default": dict(image=224, classes=1000, samples=2048, channels_last=True),
@@ -42,8 +43,8 @@ class ResNet50(Workload):
     default_batch_size = 256
 
     def __init__(self, image: int = 224, classes: int = 1000, samples: int = 2048,
-                 channels_last: bool = False) -> None:
-        self.image, self.classes, self.samples = image, classes, samples
+                 channels_last: bool = False, lr: float = 0.1) -> None:
+        self.image, self.classes, self.samples, self.lr = image, classes, samples, lr
         self.channels_last = channels_last
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
@@ -81,4 +82,4 @@ class ResNet50(Workload):
         return classification_metrics(self._logits(model, x), y)
 
     def build_optimizer(self, params) -> torch.optim.Optimizer:
-        return torch.optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=1e-4)
+        return torch.optim.SGD(params, lr=self.lr, momentum=0.9, weight_decay=1e-4)
