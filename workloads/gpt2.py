@@ -5,9 +5,10 @@
 ``default`` is GPT-2 small exactly: 12 layers, 768 wide, 12 heads, the 50257-token vocabulary,
 1024 positions, tied input and output embeddings, dropout 0.1, torch's SDPA attention (the
 transformers default). Batch 32 x 1024 tokens per step on one H100 (80 GB): transformers
-materialises the logits (32 x 1024 x 50257, and an fp32 copy for the loss, about 6.6 GB each),
-so 32 leaves room where nanoGPT's 12 (a 40 GB A100) is small and llm.c's 64 relies on a fused
-classifier that never holds them. The loss is the model's own (``labels=input_ids``: shifted
+materialises the logits (32 x 1024 x 50257: 3.3 GB in bf16, 6.6 GB as the fp32 copy the loss
+takes, and their gradients), so 32 leaves room (an estimate, not yet run on a GPU), between
+nanoGPT's 12 (a 40 GB A100) and llm.c's 64, which relies on a fused classifier that never
+holds them. The loss is the model's own (``labels=input_ids``: shifted
 by one inside, in fp32). AdamW as nanoGPT trains GPT-2: lr 6e-4, betas (0.9, 0.95), weight
 decay 0.1 on the matrices, none on biases, LayerNorm and the like (the 1-D tensors).
 

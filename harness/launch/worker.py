@@ -101,8 +101,9 @@ def prepare(cfg: CellConfig, rank: int, local_rank: int, world: int) -> Prepared
 
 
 def import_model_code(workload: Any) -> None:
-    """Build the model once on the meta device (shapes only: no memory, no arithmetic), before
-    the paradigm's timed import and its clock.
+    """For a workload built by a library (``requires``): build the model once on the meta
+    device (shapes only: no memory, no arithmetic), before the paradigm's timed import and its
+    clock.
 
     Libraries import a model's code on first use (transformers imports the model's module, and
     with it torchvision, when the model is first built), and Lightning's own import pulls in
@@ -110,6 +111,8 @@ def import_model_code(workload: Any) -> None:
     loop's and Ignite's first step would pay imports that Lightning's import had paid.
     The seeded build inside the clock comes after, unchanged.
     """
+    if not workload.requires:
+        return  # a model written with torch alone imports nothing on first use
     try:
         with torch.device("meta"):
             workload.build_model()
