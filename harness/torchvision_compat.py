@@ -89,8 +89,12 @@ def define_missing_ops() -> bool:
 
     if torch.version.cuda is not None or getattr(torch.version, "hip", None) is not None:
         return False  # a GPU torch with a mismatched torchvision: a broken install, stay loud
+    missing = [schema for schema in MISSING_OPS
+               if not hasattr(torch.ops.torchvision, schema.partition("(")[0])]
+    if not missing:
+        return False  # someone else defined them already
     library = torch.library.Library("torchvision", "DEF")
-    for schema in MISSING_OPS:
+    for schema in missing:
         library.define(schema)
     _library = library
     return True
