@@ -47,7 +47,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(name="bench-cpu")
 def bench_cpu(session: nox.Session) -> None:
     """Run the CPU suite and write its HTML report."""
-    install_cpu(session, "[loggers,search]")
+    install_cpu(session, "[loggers,search,vision,nlp]")  # vision, nlp: the real models
     session.run("python", "-m", "harness", "suite", "benchmarks/suites/cpu.toml", *session.posargs)
 
 
@@ -91,13 +91,17 @@ def install_gpu(session: nox.Session, extras: str) -> None:
                       "nox sees the base interpreter's packages only, so install a CUDA build "
                       "of torch there, or run the harness in the environment that has one "
                       "(pip install -e . && python -m harness suite benchmarks/suites/gpu.toml)")
-    session.install("--no-build-isolation", "-e", f".[{extras}]")
+    # the host's torch, pinned: an extra that needs torch (torchvision) must match it, never
+    # replace it with a torch of pip's choosing
+    host_torch = Path(session.create_tmp()) / "host-torch.txt"
+    host_torch.write_text(f"torch=={str(seen).split()[0]}\n")
+    session.install("--no-build-isolation", "-c", str(host_torch), "-e", f".[{extras}]")
 
 
 @nox.session(name="bench-gpu", venv_params=["--system-site-packages"])
 def bench_gpu(session: nox.Session) -> None:
     """Run the GPU suite with the host's own CUDA torch and write its HTML report."""
-    install_gpu(session, "loggers,search")
+    install_gpu(session, "loggers,search,vision,nlp")  # vision, nlp: the real models
     session.run("python", "-m", "harness", "suite", "benchmarks/suites/gpu.toml", *session.posargs)
 
 

@@ -306,9 +306,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "list":
-        from harness.discovery import declared_names
+        from harness.discovery import declared_names, declared_requirements, missing_libraries
 
         print("workloads: ", ", ".join(declared_names()))
+        for name, requires in declared_requirements().items():  # found, not imported
+            reason = missing_libraries(name, requires)
+            if reason is not None:
+                print(f"  unavailable: {reason}")
         for kind in (Paradigm, Precision, Profile):
             print(f"{kind.__name__.lower()}s: ", ", ".join(_choices(kind)))
         return 0

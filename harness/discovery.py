@@ -17,10 +17,11 @@ import importlib.util
 import inspect
 import pkgutil
 import sys
+from collections.abc import Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness.config import NAME_PATTERN
 
@@ -68,26 +69,74 @@ def declared_names() -> list[str]:
     The CLI validates ``--workload`` with this before torch is imported, so that a typo is
     rejected in well under a second; ``resolve`` later imports the module for real.
     """
+    names = {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    return sorted(names | set(declared_requirements()))
+
+
+def declared_requirements() -> dict[str, dict[str, str]]:
+    """Each workload of ``workloads/`` -> its ``requires`` (import name -> install command),
+    read from the source without importing anything (``{}`` where it declares none)."""
     import workloads
 
-    names = {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    found: dict[str, dict[str, str]] = {}
     for folder in workloads.__path__:
         for path in sorted(Path(folder).glob("*.py")):
             for node in ast.walk(ast.parse(path.read_text())):
                 if isinstance(node, ast.ClassDef):
-                    names.update(_class_name_attr(node))
-    return sorted(names)
+                    for name in _class_attr(node, "name"):
+                        requires = _class_attr(node, "requires")
+                        found[name] = requires[0] if requires else {}
+    return found
 
 
-def _class_name_attr(node: ast.ClassDef) -> list[str]:
-    return [
-        stmt.value.value
-        for stmt in node.body
-        if isinstance(stmt, ast.Assign)
-        and any(isinstance(t, ast.Name) and t.id == "name" for t in stmt.targets)
-        and isinstance(stmt.value, ast.Constant)
-        and isinstance(stmt.value.value, str)
-    ]
+def _class_attr(node: ast.ClassDef, attr: str) -> list[Any]:
+    """The literal values ``attr`` is assigned in a class body (a str for ``name``, a dict of
+    str for ``requires``); values that are not literals are skipped."""
+    values = []
+    for stmt in node.body:
+        if isinstance(stmt, ast.Assign):
+            targets, value = stmt.targets, stmt.value
+        elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+            targets, value = [stmt.target], stmt.value
+        else:
+            continue
+        if any(isinstance(t, ast.Name) and t.id == attr for t in targets):
+            try:
+                values.append(ast.literal_eval(value))
+            except ValueError:
+                continue
+    expected = str if attr == "name" else dict
+    return [v for v in values if isinstance(v, expected)]
+
+
+class MissingLibrary(NotImplementedError):
+    """A library the workload builds on is not installed (recorded as ``unsupported``)."""
+
+
+def missing_libraries(name: str, requires: Mapping[str, str]) -> str | None:
+    """Why workload ``name`` cannot run here (its libraries and their install commands), or
+    None when every library it requires is installed. Finds them without importing them."""
+    missing = {module: install for module, install in requires.items()
+               if importlib.util.find_spec(module.partition(".")[0]) is None}
+    if not missing:
+        return None
+    needs = ", ".join(sorted(missing))
+    commands = " ".join(sorted({f"'{install}'" for install in missing.values()}))
+    return f"workload {name!r} needs {needs}, which is not installed: pip install {commands}"
+
+
+def import_requirements(cls: type[Workload]) -> None:
+    """Import the libraries ``cls`` requires, or raise MissingLibrary with the install command.
+
+    The worker calls this before it imports the paradigm, so that the library's import time
+    falls on no paradigm's start-up (with torchvision installed, Lightning's torchmetrics
+    would otherwise import it inside Lightning's timed import but not the plain loop's).
+    """
+    reason = missing_libraries(cls.name, cls.requires)
+    if reason is not None:
+        raise MissingLibrary(reason)
+    for module in cls.requires:
+        importlib.import_module(module)
 
 
 def default_batch_size(spec: str) -> int:

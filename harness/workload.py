@@ -57,7 +57,15 @@ class Workload(ABC):
     sizes: ClassVar[Mapping[str, Mapping[str, Any]]] = {"default": {}}
     default_batch_size: ClassVar[int] = 32
     item_name: ClassVar[str] = "samples"
-    """What throughput counts: "samples", or "tokens" for a language model."""
+    """What throughput counts: "samples", "images", or "tokens" for a language model."""
+    requires: ClassVar[Mapping[str, str]] = {}
+    """Libraries beyond torch the workload builds on: top-level import name -> what to pip
+    install for it, e.g. ``{"torchvision": "paradigm-bench[vision]"}``. Write it as a literal
+    in the class body (``harness list`` reads it without importing anything) and import the
+    library inside the methods, not at module level, so that the other workloads are still
+    found when it is missing. The harness imports it before the framework (no paradigm's
+    start-up is charged for it); where it is missing the cell is ``unsupported``, with the
+    install command."""
 
     @classmethod
     def from_size(cls, size: str) -> Workload:

@@ -46,21 +46,28 @@ class TinyGPT(nn.Module):
         return self.head(self.ln(self.blocks(self.tok(idx) + self.pos(pos))))
 
 
+def markov_sequences(vocab: int, length: int, samples: int, successors: int = 4,
+                     seed: int = 1235, chain_seed: int = 1234) -> torch.Tensor:
+    """(samples, length) tokens walked along a fixed random Markov chain (``chain_seed`` picks
+    the chain, ``seed`` the walks), in which every token has ``successors`` likely successors."""
+    nxt = torch.randint(vocab, (vocab, successors),
+                        generator=torch.Generator().manual_seed(chain_seed))
+    g = torch.Generator().manual_seed(seed)
+    seqs = torch.empty(samples, length, dtype=torch.long)
+    seqs[:, 0] = torch.randint(vocab, (samples,), generator=g)
+    choice = torch.randint(successors, (samples, length - 1), generator=g)
+    for t in range(length - 1):
+        seqs[:, t + 1] = nxt[seqs[:, t], choice[:, t]]
+    return seqs
+
+
 class MarkovTokens(Dataset):
     """``samples`` sequences of ``seq_len + 1`` tokens; item i is (tokens[:-1], tokens[1:])."""
 
     def __init__(self, vocab: int, seq_len: int, samples: int, successors: int = 4,
                  seed: int = 1235) -> None:
         # the chain is fixed; the seed only picks which sequences are drawn from it
-        nxt = torch.randint(vocab, (vocab, successors),
-                            generator=torch.Generator().manual_seed(1234))
-        g = torch.Generator().manual_seed(seed)
-        seqs = torch.empty(samples, seq_len + 1, dtype=torch.long)
-        seqs[:, 0] = torch.randint(vocab, (samples,), generator=g)
-        choice = torch.randint(successors, (samples, seq_len), generator=g)
-        for t in range(seq_len):
-            seqs[:, t + 1] = nxt[seqs[:, t], choice[:, t]]
-        self.seqs = seqs
+        self.seqs = markov_sequences(vocab, seq_len + 1, samples, successors, seed)
 
     def __len__(self) -> int:
         return len(self.seqs)

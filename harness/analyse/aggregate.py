@@ -145,6 +145,7 @@ def aggregate(ranks: list[dict[str, Any]], cfg: CellConfig) -> dict[str, Any]:
         "item_name": ranks[0]["item_name"],
         "items_per_s": items_per_step / step_time if step_time > 0 else float("nan"),
         "flops_per_step": flops,
+        "flops_counted_on": ranks[0].get("flops_counted_on"),  # "meta", or the cell's device
         "achieved_flops": achieved,
         "peak_flops": peak,
         "mfu": achieved / peak if achieved and peak else None,

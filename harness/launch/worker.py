@@ -74,7 +74,7 @@ class Prepared:
 
 def prepare(cfg: CellConfig, rank: int, local_rank: int, world: int) -> Prepared:
     """Build the workload and its data, import the paradigm (timed), attach the probes."""
-    from harness.discovery import resolve
+    from harness.discovery import import_requirements, resolve
     from harness.measure.memory import nvml_idle_snapshot
     from harness.measure.phases import PROBED_FRACTION, PhaseTimer
     from harness.training.adapters import load_adapter
@@ -83,7 +83,10 @@ def prepare(cfg: CellConfig, rank: int, local_rank: int, world: int) -> Prepared
 
     idle = nvml_idle_snapshot() if cfg.device == "cuda" else None  # before any CUDA context
     device = configure_process(cfg, local_rank)
-    workload = resolve(cfg.workload).from_size(cfg.size)
+    workload_cls = resolve(cfg.workload)
+    import_requirements(workload_cls)  # or `unsupported`; before the paradigm's timed import
+    workload = workload_cls.from_size(cfg.size)
+    import_model_code(workload)
     dataset = placed(workload.build_dataset(), cfg, device)
     pristine = workload.loss  # the FLOP count after training runs the workload's own code
 
@@ -102,6 +105,27 @@ def prepare(cfg: CellConfig, rank: int, local_rank: int, world: int) -> Prepared
     ctx = RunContext(cfg, workload, dataset, device, rank, local_rank, world,
                      work_dir=Path.cwd(), phases=phases, idle_memory=idle)
     return Prepared(ctx, adapter, pristine, import_framework_s)
+
+
+def import_model_code(workload: Any) -> None:
+    """For a workload built by a library (``requires``): build the model once on the meta
+    device (shapes only: no memory, no arithmetic), before the paradigm's timed import and its
+    clock.
+
+    Libraries import a model's code on first use (transformers imports the model's module, and
+    with it torchvision, when the model is first built), and Lightning's own import pulls in
+    some of the same modules (its torchmetrics imports torchvision). Without this, the plain
+    loop's and Ignite's first step would pay imports that Lightning's import had paid.
+    The seeded build inside the clock comes after, unchanged.
+    """
+    if not workload.requires:
+        return  # a model written with torch alone imports nothing on first use
+    try:
+        with torch.device("meta"):
+            workload.build_model()
+    except Exception as exc:  # it still builds for real, inside the clock, as before
+        print(f"[harness] building the model on the meta device failed ({exc!r:.200}); "
+              "its lazy imports fall inside the first step", file=sys.stderr)
 
 
 def train(prepared: Prepared) -> torch.nn.Module:
@@ -143,22 +167,17 @@ def run(cfg: CellConfig, rank: int, local_rank: int, world: int, cell: dict[str,
 def measurements(ctx: Any, model: torch.nn.Module) -> dict[str, Any]:
     """Everything the probe and its trackers gathered, after training, as plain data."""
     from harness.measure.environment import capture_runtime
-    from harness.measure.flops import count_step_flops
-    from harness.training.data import build_loader, to_device
-
     cfg, probe = ctx.cfg, ctx.probe
     timing = probe.timer.result()
-    parity = probe.losses.result(model)  # before the FLOP count's extra step touches buffers
-    # one batch for the FLOP count: no worker processes needed for it
-    batch = to_device(next(iter(build_loader(ctx.dataset, cfg.batch_size, cfg.seed))),
-                      ctx.device)
-    flops = count_step_flops(ctx.workload, on_device(model, ctx.device), batch, ctx.amp)
+    parity = probe.losses.result(model)  # before a FLOP count's extra step touches buffers
+    flops, flops_on = step_flops(ctx, model)
     out = {
         "timing": dataclasses.asdict(timing),
         "memory": dataclasses.asdict(probe.memory.result),
         "disk": dataclasses.asdict(probe.disk.result),
         "parity": dataclasses.asdict(parity),
         "flops_per_step": flops,  # this rank's per-process batch, forward + backward
+        "flops_counted_on": flops_on,  # "meta", or the device where meta could not run
         "extras": {k: v[-cfg.steps:] for k, v in probe.extras.items()},  # steady state only
         "events": _events(ctx),
         "items_per_sample": ctx.workload.items_per_sample(),
@@ -173,6 +192,24 @@ def measurements(ctx: Any, model: torch.nn.Module) -> dict[str, Any]:
         steps = max(probe.ran - cfg.warmup, 0)
         out["attribution"] = dataclasses.asdict(probe.profiler.result(steps, code))
     return out
+
+
+def step_flops(ctx: Any, model: torch.nn.Module) -> tuple[int, str]:
+    """FLOPs of one step on one per-process batch, and where they were counted: on the meta
+    device where the workload runs there, else on the trained model and a real batch."""
+    from harness.measure.flops import count_step_flops, count_step_flops_on_meta
+    from harness.training.data import build_loader, to_device
+
+    # one batch for the FLOP count: no worker processes needed for it
+    batch = next(iter(build_loader(ctx.dataset, ctx.cfg.batch_size, ctx.cfg.seed)))
+    try:
+        return count_step_flops_on_meta(ctx.workload, batch), "meta"
+    except Exception as exc:  # an op without a meta kernel, a data-dependent .item(), ...
+        print(f"[harness] FLOPs counted on the real model: meta failed ({exc!r:.200})",
+              file=sys.stderr)
+    batch = to_device(batch, ctx.device)
+    model = on_device(model, ctx.device)
+    return count_step_flops(ctx.workload, model, batch, ctx.amp), ctx.device.type
 
 
 def on_device(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:

@@ -17,8 +17,9 @@ from typing import Any
 
 import psutil
 
-PACKAGES = ("torch", "pytorch-lightning", "pytorch-ignite", "numpy", "nvidia-ml-py", "optuna",
-            "optuna-integration")
+PACKAGES = ("torch", "pytorch-lightning", "pytorch-ignite", "numpy", "nvidia-ml-py",
+            "torchvision", "transformers",  # these two build the real-model workloads
+            "optuna", "optuna-integration")
 ENV_PREFIXES = ("CUDA_", "NCCL_", "OMP_", "MKL_", "TORCH_", "PYTORCH_", "NVIDIA_")
 REQUIRED = ("python", "platform", "cpu", "cpu_count", "packages", "git_commit", "git_dirty",
             "gpus", "driver")

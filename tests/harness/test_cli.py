@@ -28,7 +28,7 @@ def _imports(*args: str) -> set[str]:
 
 
 @pytest.mark.parametrize("args, expected", [
-    (["--workload", "resnet9000"], "valid: cnn, gpt, linear, mlp"),
+    (["--workload", "resnet9000"], "valid: bert-base, cnn, gpt, gpt2, linear, mlp"),
     (["--workload", "mlp", "--paradigm", "keras"], "valid: plain, lightning, ignite"),
     (["--workload", "mlp", "--precision", "fp8"], "valid: fp32, bf16-mixed, fp16-mixed"),
     (["--workload", "mlp", "--world-size", "4096"], "more processes than"),

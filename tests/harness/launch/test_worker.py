@@ -34,3 +34,31 @@ def test_lightning_has_no_harness_callback_to_dispatch_to():
     ctx = RunContext.__new__(RunContext)  # callbacks() reads only the features
     object.__setattr__(ctx, "features", Features())
     assert lightning_parts.callbacks(ctx) == []
+
+
+def test_a_loss_that_cannot_run_on_meta_is_counted_on_the_real_model(capsys):
+    """A data-dependent ``.item()`` has no meaning on the meta device: the FLOP count falls
+    back to one real step on the trained model, and says where it counted."""
+    from types import SimpleNamespace
+
+    from harness.config import Precision
+    from harness.launch.worker import step_flops
+    from harness.training.precision import AmpPolicy
+    from workloads.linear import Linear
+
+    class ItemInLoss(Linear):
+        def loss(self, model, batch):
+            loss = super().loss(model, batch)
+            return loss * (1.0 if loss.item() > 0 else 2.0)
+
+    workload = ItemInLoss(features=8, samples=64)
+    torch.manual_seed(0)
+    model = workload.build_model()
+    ctx = SimpleNamespace(workload=workload, dataset=workload.build_dataset(),
+                          cfg=SimpleNamespace(batch_size=8, seed=0), device=torch.device("cpu"),
+                          amp=AmpPolicy(Precision.FP32, "cpu"))
+    flops, where = step_flops(ctx, model)
+    assert (flops, where) == (2 * (2 * 8 * 8 * 2), "cpu")
+    assert "meta failed" in capsys.readouterr().err
+    ctx.workload = Linear(features=8, samples=64)
+    assert step_flops(ctx, model) == (2 * (2 * 8 * 8 * 2), "meta")
