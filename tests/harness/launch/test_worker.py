@@ -28,11 +28,12 @@ def test_a_cuda_cell_without_cuda_is_an_error_that_a_resume_runs_again():
 def test_lightning_has_no_harness_callback_to_dispatch_to():
     # a pl.Callback probe would make Lightning dispatch every per-step callback hook to it
     from harness.training.adapters import lightning_parts
-    from harness.training.context import RunContext
+    from harness.training.context import Extensions, RunContext
     from harness.training.features import Features
 
-    ctx = RunContext.__new__(RunContext)  # callbacks() reads only the features
+    ctx = RunContext.__new__(RunContext)  # callbacks() reads only these two
     object.__setattr__(ctx, "features", Features())
+    object.__setattr__(ctx, "extensions", Extensions())
     assert lightning_parts.callbacks(ctx) == []
 
 
