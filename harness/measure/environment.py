@@ -43,7 +43,7 @@ def _cpu_model() -> str:
 
 
 def _git(*args: str) -> str | None:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]  # the checkout: harness/measure/environment.py
     try:
         out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.TimeoutExpired):

@@ -9,7 +9,7 @@ import psutil
 import pytest
 
 from harness.launch.matrix import execute
-from harness.launch.runner import run_cell
+from harness.launch.runner import child_env, run_cell
 from harness.results import load_run
 from tests.conftest import FIXTURES, tiny_cell
 
@@ -68,3 +68,14 @@ def test_resume_reruns_only_unfinished_cells(tmp_path):
     assert summary["ran"] == 1 and summary["skipped_done"] == 1  # only the failed one
     assert ok_file.stat().st_mtime_ns == mtime
     assert os.path.exists(tmp_path / "manifest.json")
+
+
+def test_cell_processes_get_the_checkout_on_their_path():
+    # the worker runs in the cell's own folder: `-m harness.launch.worker` and the workloads
+    # must resolve from PYTHONPATH even without an editable install (the root moved once with
+    # the module and pointed at harness/ itself)
+    from harness.launch.runner import REPO_ROOT
+
+    assert (REPO_ROOT / "harness" / "launch" / "worker.py").is_file()
+    assert (REPO_ROOT / "workloads").is_dir()
+    assert str(REPO_ROOT) in child_env(tiny_cell("linear"))["PYTHONPATH"].split(":")
