@@ -61,7 +61,9 @@ def _row(r: pd.Series) -> dict[str, Any]:
                             lambda v: percent(v, signed=False)),
         "cold": duration(r.get("cold_s")), "warm": duration(r.get("warm_s")),
         "paid": _paid(r["paid"]),
-        "first_step": duration(r.get("first_step_extra_s"), True),
+        "first_step": " · ".join(f"{state} {duration(r.get(f'first_step_{state}_extra_s'), True)}"
+                                 for state in ("cold", "warm")
+                                 if not is_missing(r.get(f"first_step_{state}_extra_s"))) or "—",
         "graphs": _count(r["graphs"]), "breaks": _count(r["graph_breaks"]),
         "recompiles": _count(r["recompiles"]), "limit_hit": bool(r["limit_hit"]),
         "syncs": "—" if is_missing(r["syncs_per_step"]) else f"{r['syncs_per_step']:.1f}",

@@ -12,7 +12,7 @@ that, as in any group. This module adds what crosses groups:
   cache when the repetition started: ``cold`` (an empty cache: everything compiled, C++ or
   Triton included) and ``warm`` (the cache filled by an earlier repetition);
 - what the first step costs on top of the eager cell's first step (the lazy compile as the
-  user waits for it);
+  user waits for it), per cache state;
 - graphs, graph breaks and recompilations (the most any repetition counted), host-device
   syncs per step (CUDA).
 """
@@ -51,7 +51,9 @@ def compile_costs(records: pd.DataFrame) -> dict[str, Any]:
     out: dict[str, Any] = {"paid": [(int(r), str(s), float(c)) for r, s, c in
                                     zip(ok["repetition"], ok["cache_state"], ok["compile_s"])]}
     for state in ("cold", "warm"):
-        out[f"{state}_s"] = _median(ok.loc[ok["cache_state"] == state, "compile_s"])
+        mine = ok[ok["cache_state"] == state]
+        out[f"{state}_s"] = _median(mine["compile_s"])
+        out[f"first_step_{state}_s"] = _median(mine["to_first_step_s"])
     return out
 
 
@@ -93,7 +95,9 @@ def compiled_rows(cells: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
                        eager_overhead_frac=eager.get("overhead_frac"),
                        eager_framework_share=_share(eager.get("framework_s"),
                                                     eager["step_time_s"]),
-                       first_step_extra_s=row["to_first_step_s"] - eager["to_first_step_s"])
+                       **{f"first_step_{state}_extra_s":
+                          out[f"first_step_{state}_s"] - eager["to_first_step_s"]
+                          for state in ("cold", "warm")})
         rows.append(out)
     return pd.DataFrame(rows)
 
