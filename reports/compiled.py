@@ -68,6 +68,7 @@ def _row(r: pd.Series) -> dict[str, Any]:
         "recompiles": _count(r["recompiles"]), "limit_hit": bool(r["limit_hit"]),
         "syncs": "—" if is_missing(r["syncs_per_step"]) else f"{r['syncs_per_step']:.1f}",
         "parity": text(r.get("parity")) or "n/a",
+        "graphs_differ": bool(r["graphs_differ"]),
         "late": number(r.get("late_compile_s")) > 0,
         "reasons": [f"{n}x {reason}" for reason, n in (r["break_reasons"] or {}).items()],
     }

@@ -70,6 +70,7 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             **{f"{k}_s": phases.get(k, math.nan)
                for k in ("forward", "backward", "optimizer", "data")},
             "framework_s": phases.get("framework_s", math.nan),
+            "probed_step_s": phases.get("step_host_s", math.nan),  # the steps phases timed
             "write_chars": disk.get("write_chars"),
             "items_per_s": m.get("items_per_s", math.nan),
             "item_name": m.get("item_name"),

@@ -7,14 +7,16 @@ that, as in any group. This module adds what crosses groups:
 - speedup = the same paradigm's eager step time (the cell with ``compile = "none"`` and
   otherwise the same settings) / the compiled step time;
 - the overhead's share of the step before and after: the step overhead against the plain loop
-  (``overhead_frac``) and the in-process framework time over the step, eager and compiled;
+  (``overhead_frac``) and the in-process framework time over the probed steps' time, eager
+  and compiled;
 - compile time from dynamo's own counters per repetition, split by the state of the inductor
   cache when the repetition started: ``cold`` (an empty cache: everything compiled, C++ or
   Triton included) and ``warm`` (the cache filled by an earlier repetition);
 - what the first step costs on top of the eager cell's first step (the lazy compile as the
   user waits for it), per cache state;
 - graphs, graph breaks and recompilations (the most any repetition counted), host-device
-  syncs per step (CUDA).
+  syncs per step (CUDA), and whether the graphs differ from the compiled plain loop's (then
+  other kernels round differently, and a parity that differs is explained).
 """
 
 from __future__ import annotations
@@ -57,6 +59,19 @@ def compile_costs(records: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
+def _matching(frame: pd.DataFrame, row: pd.Series, keys: list[str]) -> pd.DataFrame:
+    for key in keys:
+        frame = frame[frame[key] == row[key]]
+    return frame
+
+
+def framework_share(records: pd.DataFrame) -> float:
+    """The framework time's share of the probed steps (the same steps on both sides of the
+    ratio), median over repetitions."""
+    shares = records["framework_s"].astype(float) / records["probed_step_s"].astype(float)
+    return _median(shares)
+
+
 def _eager_twin(cells: pd.DataFrame, row: pd.Series) -> pd.Series | None:
     eager = cells[cells["compile"] == EAGER]
     for key in TWIN_KEYS:
@@ -72,15 +87,13 @@ def compiled_rows(cells: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
     ok = records[(records["status"] == "ok") & ~records["profiler"].astype(bool)]
     rows = []
     for _, row in cells[cells["compile"] != EAGER].iterrows():
-        mine = ok
-        for key in [*GROUP_KEYS, "paradigm"]:
-            mine = mine[mine[key] == row[key]]
+        mine = _matching(ok, row, [*GROUP_KEYS, "paradigm"])
         eager = _eager_twin(cells, row)
         out = {**{k: row[k] for k in [*GROUP_KEYS, "paradigm"]},
                "n": row["n"], "step_s": row["step_time_s"],
                "overhead_s": row.get("overhead_s"), "overhead_frac": row.get("overhead_frac"),
                "overhead_ci": row.get("overhead_ci"),
-               "framework_share": _share(row.get("framework_s"), row["step_time_s"]),
+               "framework_share": framework_share(mine),
                "parity": row.get("parity"), "loss_gap": row.get("loss_gap"),
                "graphs": _most(mine["graphs"]), "graph_breaks": _most(mine["graph_breaks"]),
                "recompiles": _most(mine["recompiles"]),
@@ -93,13 +106,26 @@ def compiled_rows(cells: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
             out.update(eager_step_s=eager["step_time_s"],
                        speedup=_share(eager["step_time_s"], row["step_time_s"]),
                        eager_overhead_frac=eager.get("overhead_frac"),
-                       eager_framework_share=_share(eager.get("framework_s"),
-                                                    eager["step_time_s"]),
+                       eager_framework_share=framework_share(
+                           _matching(ok[ok["compile"] == EAGER], row, TWIN_KEYS)),
                        **{f"first_step_{state}_extra_s":
                           out[f"first_step_{state}_s"] - eager["to_first_step_s"]
                           for state in ("cold", "warm")})
         rows.append(out)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    return frame.assign(graphs_differ=[_graphs_differ(frame, r) for _, r in frame.iterrows()])
+
+
+def _graphs_differ(rows: pd.DataFrame, row: pd.Series) -> bool:
+    """Whether this paradigm compiled other graphs (counts of graphs or breaks) than the
+    compiled plain loop of its group: then bitwise parity is not to be expected."""
+    plain = rows[rows["paradigm"] == "plain"]
+    for key in GROUP_KEYS:
+        plain = plain[plain[key] == row[key]]
+    if plain.empty:
+        return False
+    base = plain.iloc[0]
+    return bool((base["graphs"], base["graph_breaks"]) != (row["graphs"], row["graph_breaks"]))
 
 
 def failed_compiled(records: pd.DataFrame) -> pd.DataFrame:

@@ -39,6 +39,8 @@ def test_speedup_overhead_before_and_after_and_compile_costs(frames):
     lightning = rows.loc["lightning"]
     assert lightning["eager_overhead_frac"] == pytest.approx(0.3)  # 1.3 / 1.0 ms
     assert lightning["overhead_frac"] == pytest.approx(0.75)  # the share grows
+    assert lightning["eager_framework_share"] == pytest.approx(0.5 / 1.3)
+    assert lightning["framework_share"] == pytest.approx(0.5 / 0.7)
     assert lightning["cold_s"] == COLD_S and lightning["warm_s"] == WARM_S
     assert sorted(lightning["paid"]) == [(0, "cold", COLD_S), (1, "warm", WARM_S),
                                          (2, "warm", WARM_S)]
@@ -51,3 +53,13 @@ def test_failed_compiled_cells_are_listed(frames):
     failed = failed_compiled(frames[1])
     assert set(failed["status"]) == {"error"} and set(failed["paradigm"]) == {"lightning"}
     assert set(failed["compile_style"]) == {"documented"} and len(failed) == 3
+
+
+def test_graphs_that_differ_from_the_plain_loops_are_flagged(frames):
+    cells, records = frames
+    records = records.copy()
+    lightning = (records["paradigm"] == "lightning") & (records["compile"] == "default")
+    records.loc[lightning, "graph_breaks"] = 3  # e.g. self.log inside the region
+    rows = compiled_rows(cells, records).set_index("paradigm")
+    assert rows.loc["lightning", "graphs_differ"] and not rows.loc["ignite", "graphs_differ"]
+    assert not rows.loc["plain", "graphs_differ"]
