@@ -26,7 +26,16 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.config import CellConfig, ConfigError, DataPath, Paradigm, Precision, Profile
+from harness.config import (
+    CellConfig,
+    CompileMode,
+    CompileStyle,
+    ConfigError,
+    DataPath,
+    Paradigm,
+    Precision,
+    Profile,
+)
 from harness.training.features import FeatureError, Features
 
 if TYPE_CHECKING:
@@ -72,6 +81,13 @@ def _add_cell_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--features", nargs="+", default=["none"], metavar="F",
                    help="feature sets, one cell each: 'none' or NAME=VALUE,... "
                         "(e.g. val_every=20,log=csv+tensorboard; see harness.training.features)")
+    p.add_argument("--compile", nargs="+", default=[CompileMode.NONE.value], metavar="MODE",
+                   help=f"torch.compile modes, one cell each ({', '.join(_choices(CompileMode))}"
+                        "; default none: eager)")
+    p.add_argument("--compile-style", default=CompileStyle.MODEL.value,
+                   choices=_choices(CompileStyle),
+                   help="the compiled region: the workload's model in all three (fair), or each "
+                        "framework's documented way (Lightning: the whole LightningModule)")
     p.add_argument("--no-phases", action="store_true",
                    help="turn the forward/backward/optimizer probes off")
     p.add_argument("--repetitions", type=int, default=1,
@@ -177,11 +193,12 @@ def check_workloads(specs: Sequence[str]) -> None:
             raise InputError(str(exc)) from None
 
 
-def _enum_values(kind: type, values: Sequence[str]) -> list[str]:
+def _enum_values(kind: type, values: Sequence[str], name: str | None = None) -> list[str]:
     valid = _choices(kind)
     bad = [v for v in values if v not in valid]
     if bad:
-        raise InputError(f"unknown {kind.__name__.lower()} {bad[0]!r}; valid: {', '.join(valid)}")
+        raise InputError(f"unknown {name or kind.__name__.lower()} {bad[0]!r}; valid: "
+                         f"{', '.join(valid)}")
     return list(values)
 
 
@@ -199,11 +216,12 @@ def cells_from_args(args: argparse.Namespace) -> list[CellConfig]:
     combos = itertools.product(
         workloads, _enum_values(Profile, args.profile), feature_sets,
         _enum_values(Precision, args.precision), args.world_size,
+        _enum_values(CompileMode, args.compile, "compile mode"),
         _enum_values(Paradigm, args.paradigm),
     )
     cells = []
     try:
-        for workload, profile, features, precision, world, paradigm in combos:
+        for workload, profile, features, precision, world, mode, paradigm in combos:
             per_node = max(world // max(args.nnodes, 1), 1)
             threads = args.threads or max(1, (os.cpu_count() or 1) // per_node)
             cells.append(CellConfig.from_dict(dict(
@@ -213,7 +231,9 @@ def cells_from_args(args: argparse.Namespace) -> list[CellConfig]:
                 steps=args.steps, warmup=args.warmup, window=args.window, seed=args.seed,
                 device=args.device, threads=threads, world_size=world, workers=args.workers,
                 data=args.data, timeout_s=args.timeout, nnodes=args.nnodes, features=features,
-                phases=not args.no_phases,
+                phases=not args.no_phases, compile=mode,
+                compile_style=args.compile_style if mode != CompileMode.NONE.value
+                else CompileStyle.MODEL.value,
             )))
     except ConfigError as exc:
         raise InputError(str(exc)) from None
@@ -315,6 +335,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 print(f"  unavailable: {reason}")
         for kind in (Paradigm, Precision, Profile):
             print(f"{kind.__name__.lower()}s: ", ", ".join(_choices(kind)))
+        print("compile modes: ", ", ".join(_choices(CompileMode)))
         return 0
     if args.command == "run":
         from harness.launch.stopping import Plan

@@ -51,16 +51,33 @@ class DataPath(str, Enum):
     DEVICE = "device"  # the TensorDataset held on the cell's device, each batch gathered there
 
 
+class CompileMode(str, Enum):
+    """``torch.compile`` of the training region (``harness.training.compile``), or eager."""
+
+    NONE = "none"  # eager, as before compilation was an axis
+    DEFAULT = "default"
+    REDUCE_OVERHEAD = "reduce-overhead"  # CUDA graphs; `unsupported` on CPU
+    MAX_AUTOTUNE_NO_CUDAGRAPHS = "max-autotune-no-cudagraphs"
+
+
+class CompileStyle(str, Enum):
+    """Which region is compiled (only meaningful with a compile mode)."""
+
+    MODEL = "model"  # the workload's nn.Module in all three: the fair comparison
+    DOCUMENTED = "documented"  # each framework's documented way: what a user gets
+
+
 class ConfigError(ValueError):
     """An impossible or unknown setting; raised before anything runs."""
 
 
-def _enum(kind: type[Enum], value: Any) -> Any:
+def _enum(kind: type[Enum], value: Any, name: str | None = None) -> Any:
     try:
         return kind(value)
     except ValueError:
         valid = ", ".join(m.value for m in kind)
-        raise ConfigError(f"unknown {kind.__name__.lower()} {value!r}; valid: {valid}") from None
+        raise ConfigError(f"unknown {name or kind.__name__.lower()} {value!r}; valid: {valid}"
+                          ) from None
 
 
 @dataclass(frozen=True)
@@ -88,6 +105,8 @@ class CellConfig:
     features: Features = Features()  # noqa: RUF009 - frozen, so one shared default is safe
     phases: bool = True  # time forward / backward / optimizer inside every step
     profiler: bool = False  # a profiling repetition (attribution), kept out of the timing
+    compile: CompileMode = CompileMode.NONE
+    compile_style: CompileStyle = CompileStyle.MODEL
 
     def __post_init__(self) -> None:
         problems = []
@@ -120,6 +139,9 @@ class CellConfig:
         if self.nnodes > 0 and self.world_size % self.nnodes:
             problems.append(f"world_size ({self.world_size}) must be a multiple of nnodes "
                             f"({self.nnodes})")
+        if self.compile is CompileMode.NONE and self.compile_style is not CompileStyle.MODEL:
+            problems.append(f"compile_style {self.compile_style.value!r} needs a compile mode "
+                            "(compile is 'none')")
         if problems:
             raise ConfigError("; ".join(problems))
 
@@ -135,14 +157,18 @@ class CellConfig:
     @property
     def key(self) -> str:
         """A stable file-safe name for this cell (readable prefix + hash of the full config)."""
-        digest = hashlib.sha1(
-            json.dumps(self.to_dict(), sort_keys=True).encode()
-        ).hexdigest()[:10]
+        settings = self.to_dict()
+        if self.compile is CompileMode.NONE:  # eager cells keep the keys they had before
+            del settings["compile"], settings["compile_style"]
+        digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
         workload = self.workload.rsplit("/", 1)[-1].replace(":", "-").removesuffix(".py")
         parts = [workload, self.size, self.paradigm.value, self.profile.value,
                  self.precision.value, f"w{self.world_size}", f"b{self.batch_size}"]
         parts += ["f-" + "-".join(self.features.active())] if self.features.active() else []
         parts += ["data-device"] if self.data is DataPath.DEVICE else []
+        if self.compile is not CompileMode.NONE:
+            style = "-documented" if self.compile_style is CompileStyle.DOCUMENTED else ""
+            parts.append(f"compile-{self.compile.value}{style}")
         parts += ["profiled"] if self.profiler else []
         safe = "_".join(parts)
         return "".join(c if NAME_PATTERN.match(c) else "-" for c in safe) + "_" + digest
@@ -169,6 +195,11 @@ class CellConfig:
             values["precision"] = _enum(Precision, values["precision"])
         if "data" in values:
             values["data"] = _enum(DataPath, values["data"])
+        if "compile" in values:
+            values["compile"] = _enum(CompileMode, values["compile"], "compile mode")
+        if "compile_style" in values:
+            values["compile_style"] = _enum(CompileStyle, values["compile_style"],
+                                            "compile style")
         if not isinstance(values.get("features", {}), Features):
             try:
                 values["features"] = Features.from_dict(values.get("features"))

@@ -97,6 +97,9 @@ def label(row: pd.Series | dict[str, Any], extra: list[str]) -> str:
              f"{row['device']}, {threads} thread{'s' if threads != 1 else ''}"]
     if row.get("data") == "device":  # host memory is the default; say when it is not
         parts.append("data held on the device")
+    if row.get("compile", "none") != "none":  # eager is the default
+        documented = " (documented region)" if row.get("compile_style") == "documented" else ""
+        parts.append(f"compile {row['compile']}{documented}")
     parts += [f"{k} {row[k]}" for k in extra]
     return " · ".join(parts)
 

@@ -205,8 +205,9 @@ def stop_texts(manifest: dict[str, Any]) -> dict[tuple[Any, ...], str]:
         stop, target = cell.get("stop"), cell.get("until_ci_pct")
         if not isinstance(stop, dict) or target is None:
             continue
-        config = {"phases": True, "data": "host", **cell,
-                  "features": feature_key(cell.get("features"))}
+        # defaults for manifests written before these settings existed
+        config = {"phases": True, "data": "host", "compile": "none", "compile_style": "model",
+                  **cell, "features": feature_key(cell.get("features"))}
         key = tuple(config.get(k) for k in GROUP_KEYS)
         width = stop.get("half_width_pct")
         reached = f"±{width:.1f}%" if isinstance(width, int | float) else "no interval"

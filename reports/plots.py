@@ -352,3 +352,40 @@ def by_release(key: str, title: str, releases: Sequence[str],
         ax.legend(loc="best", fontsize=7)
         ax.set_title(title, loc="left")
         return to_svg(fig, key)
+
+
+MODE_MARKERS = {"none": "o", "default": "s", "reduce-overhead": "^",
+                "max-autotune-no-cudagraphs": "D"}
+
+
+def overhead_by_step(key: str, title: str,
+                     series: Mapping[str, Sequence[Sequence[tuple[float, float, str]]]]) -> str:
+    """The step overhead's share against the plain loop's step time, log x.
+
+    ``series[paradigm]`` holds one line per config: its (plain step s, overhead fraction,
+    compile mode) points, eager and compiled; the marker names the mode. As compilation
+    shrinks the step, a fixed per-step framework cost takes a growing share of it.
+    """
+    with _figure(5.4, 3.2) as (fig, ax):
+        for name, lines in series.items():
+            for line in lines:
+                pts = sorted(line)
+                ax.plot([p[0] * 1e3 for p in pts], [p[1] * 100 for p in pts], "-",
+                        color=color(name), linewidth=1.0, alpha=0.6)
+                for x, y, mode in pts:
+                    ax.scatter(x * 1e3, y * 100, marker=MODE_MARKERS.get(mode, "x"), s=26,
+                               color=color(name), zorder=3)
+            ax.plot([], [], "-", color=color(name), label=name)
+        used = {mode for lines in series.values() for line in lines for *_, mode in line}
+        for mode, marker in MODE_MARKERS.items():
+            if mode in used:
+                ax.scatter([], [], marker=marker, color="#64748b", label=mode, s=22)
+        ax.set_xscale("log")
+        for axis in (ax.xaxis.set_major_formatter, ax.xaxis.set_minor_formatter):
+            axis(FuncFormatter(lambda v, _: f"{v:g}"))  # plain numbers: no mathtext here
+        ax.axhline(0, color="#0f172a", linewidth=0.8)
+        ax.set_xlabel("plain loop's step time (ms, log)")
+        ax.set_ylabel("overhead vs plain (% of its step)")
+        ax.legend(loc="upper right", fontsize=7)
+        ax.set_title(title, loc="left")
+        return to_svg(fig, key)

@@ -20,7 +20,16 @@ import pandas as pd
 
 from harness.results import write_text_atomic
 from reports import compare as compare_ctx
-from reports import context, efficiency, features, framework, meta, real_models, scaling
+from reports import (
+    compiled,
+    context,
+    efficiency,
+    features,
+    framework,
+    meta,
+    real_models,
+    scaling,
+)
 from reports.compare import MATCH_KEYS
 from reports.groups import build_groups
 from reports.load import Run, load
@@ -66,6 +75,7 @@ def run_context(run: Run, csv_links: dict[str, str]) -> dict[str, Any]:
         "calibration": framework.calibration_rows(run.frame[run.frame["status"] == "ok"]
                                                   if len(run.frame) else run.frame, profiled),
         "features": features.section(run.frame),
+        "compiled": compiled.section(run.cells, run.frame),
         "memory_columns": list(memory.values()),
         "efficiency": efficiency.throughput_table(measured),
         "amp": scaling.amp(run.cells),

@@ -19,6 +19,7 @@
   - forced host syncs (the sync phase, CUDA cells).
 - disk: bytes written during the measured steps, summed over this node's ranks.
 - feature events and the attribution profile: rank 0's.
+- compilation (graphs, breaks, recompiles, compile time, cache hits): rank 0's.
 """
 
 from __future__ import annotations
@@ -160,6 +161,7 @@ def aggregate(ranks: list[dict[str, Any]], cfg: CellConfig) -> dict[str, Any]:
         "foreign_gpu_pids": sorted({p for r in ranks for p in r["memory"]["nvml_foreign_pids"]}),
         "other_gpu_processes": max(r["memory"].get("nvml_other_processes", 0) for r in ranks),
         "runtime": runtime,
+        "compile": ranks[0].get("compile"),  # rank 0's dynamo counters (compiled cells)
     }
 
 
@@ -174,7 +176,8 @@ def partial_summary(ranks: list[dict[str, Any]]) -> dict[str, Any] | None:
     return {"rank": with_partial[0]["rank"], "steps_done": p["steps_done"],
             "windows": len(windows),
             "step_time_s": _mean(windows) if windows else None,
-            "losses": p["losses"], "events": p.get("events") or {}}
+            "losses": p["losses"], "events": p.get("events") or {},
+            "compile": p.get("compile")}
 
 
 def warnings_for(measurements: dict[str, Any], cfg: CellConfig,
@@ -195,4 +198,23 @@ def warnings_for(measurements: dict[str, Any], cfg: CellConfig,
                    f"thread(s) on {cores} cores")
     if not all(m.get("host_peak_is_steady", True) for m in measurements["memory_per_rank"]):
         out.append("host peak RSS covers the whole process (the post-warm-up reset failed)")
+    out += compile_warnings(measurements.get("compile"))
+    return out
+
+
+def compile_warnings(compiled: dict[str, Any] | None) -> list[str]:
+    """A compile among the measured steps (its time is in the step time), the recompile
+    limit reached (the frame fell back to eager)."""
+    if not compiled:
+        return []
+    out = []
+    late = compiled["after_warmup"]
+    if late["graphs"] or late["recompiles"] or late["compile_s"] > 0:
+        out.append(f"compiled during the measured steps ({late['graphs']} graph(s), "
+                   f"{late['recompiles']} recompile(s), {late['compile_s']:.2f} s): that time "
+                   "is in the step time; a longer warm-up keeps it out")
+    if compiled["recompile_limit_hit"]:
+        out.append(f"dynamo reached its recompile limit ({compiled['recompile_limit']}) after "
+                   f"{compiled['total']['recompiles']} recompile(s): that code runs eagerly "
+                   "from then on")
     return out

@@ -20,7 +20,7 @@ from harness.training.features import Features
 
 GROUP_KEYS = ["workload", "size", "profile", "precision", "world_size", "nnodes", "batch_size",
               "device", "threads", "steps", "warmup", "window", "seed", "workers", "data",
-              "features", "phases"]
+              "features", "phases", "compile", "compile_style"]
 PHASE_COLUMNS = ("forward_s", "backward_s", "optimizer_s", "data_s", "sync_s", "framework_s")
 BASELINE = "plain"
 # Largest relative per-step loss difference from the baseline that still counts as the same
@@ -54,7 +54,7 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
         phases, disk = m.get("phases") or {}, m.get("disk") or {}
         # defaults for records written before these settings existed
         config = {"features": {}, "phases": True, "profiler": False, "data": "host",
-                  **r["config"]}
+                  "compile": "none", "compile_style": "model", **r["config"]}
         rows.append({
             **config,
             "features": feature_key(config["features"]),
@@ -70,6 +70,7 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             **{f"{k}_s": phases.get(k, math.nan)
                for k in ("forward", "backward", "optimizer", "data", "sync")},
             "framework_s": phases.get("framework_s", math.nan),
+            "probed_step_s": phases.get("step_host_s", math.nan),  # the steps phases timed
             "write_chars": disk.get("write_chars"),
             "items_per_s": m.get("items_per_s", math.nan),
             "item_name": m.get("item_name"),
@@ -91,8 +92,26 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             "events": m.get("events"),
             "attribution": m.get("attribution"),
             "calibration": m.get("calibration"),
+            **_compile_columns(r),
         })
     return pd.DataFrame(rows)
+
+
+def _compile_columns(record: dict[str, Any]) -> dict[str, Any]:
+    """A compiled record's dynamo figures (``harness.measure.compilation``); a failed one
+    keeps what its partial run counted."""
+    compiled = ((record.get("measurements") or {}).get("compile")
+                or (record.get("partial") or {}).get("compile") or {})
+    total, late = compiled.get("total") or {}, compiled.get("after_warmup") or {}
+    return {"compile_s": total.get("compile_s", math.nan),
+            "backward_compile_s": total.get("backward_compile_s", math.nan),
+            "graphs": total.get("graphs"), "graph_breaks": total.get("graph_breaks"),
+            "recompiles": total.get("recompiles"),
+            "recompile_limit_hit": compiled.get("recompile_limit_hit"),
+            "compile_after_warmup_s": late.get("compile_s", math.nan),
+            "syncs_per_step": compiled.get("syncs_per_step"),
+            "break_reasons": compiled.get("break_reasons"),
+            "cache_state": (record.get("compile_cache") or {}).get("state")}
 
 
 def timed(records: pd.DataFrame) -> pd.DataFrame:

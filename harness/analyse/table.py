@@ -56,6 +56,8 @@ def format_table(records: pd.DataFrame) -> str:
             first = g.iloc[0]
             features = "" if first["features"] == "none" else f" + {first['features']}"
             data = ", data on the device" if first["data"] == "device" else ""
+            if first.get("compile", "none") != "none":
+                data += f", compile {first['compile']} ({first['compile_style']} region)"
             out.append(f"\n{first['workload']} ({first['size']}), {first['precision']}, "
                        f"{first['profile']}{features}, world {first['world_size']}, batch "
                        f"{first['batch_size']}, {first['device']} x{first['threads']} threads"

@@ -24,10 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from harness.analyse.aggregate import aggregate, partial_summary, warnings_for
-from harness.config import CellConfig
+from harness.config import CellConfig, CompileMode
 from harness.results import SCHEMA_VERSION, Status, record_path, write_json_atomic
 
 SPAWN_TIME_ENV = "PARADIGM_BENCH_SPAWN_TIME"  # wall-clock time the cell process was started
+INDUCTOR_CACHE_ENV = "TORCHINDUCTOR_CACHE_DIR"  # inductor's cache root (Triton's below it)
+SHARED_CACHE_ENV = "PARADIGM_BENCH_COMPILE_CACHE"  # one folder shared by every compiled cell
 REPO_ROOT = Path(__file__).resolve().parents[2]  # the checkout: harness/launch/runner.py
 KILL_GRACE_S = 5.0
 LOG_TAIL_LINES = 40
@@ -36,8 +38,9 @@ _RANK_PRIORITY = {s.value: i for i, s in enumerate(
     [Status.OOM, Status.TIMEOUT, Status.UNSUPPORTED, Status.ERROR, Status.INTERRUPTED])}
 
 
-def child_env(cfg: CellConfig) -> dict[str, str]:
-    """The parent's environment, minus anything that would steer one framework (rule 1)."""
+def child_env(cfg: CellConfig, cache: Path | None = None) -> dict[str, str]:
+    """The parent's environment, minus anything that would steer one framework (rule 1);
+    a compiled cell's inductor cache folder (``compile_cache``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PL_", "LIGHTNING_"))}
     env.update(
         OMP_NUM_THREADS=str(cfg.threads),
@@ -45,8 +48,28 @@ def child_env(cfg: CellConfig) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
         PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
     )
+    if cache is not None:
+        env[INDUCTOR_CACHE_ENV] = str(cache)
     env[SPAWN_TIME_ENV] = repr(time.time())
     return env
+
+
+def compile_cache(cfg: CellConfig, run_dir: Path) -> Path | None:
+    """A compiled cell's inductor cache: its own folder in the run folder, so that the first
+    repetition to run compiles cold and the later ones find it warm (a profiling repetition
+    shares its cell's folder). ``PARADIGM_BENCH_COMPILE_CACHE`` names one folder for every
+    cell instead (warm across cells and runs). None for an eager cell."""
+    if cfg.compile is CompileMode.NONE:
+        return None
+    shared = os.environ.get(SHARED_CACHE_ENV)
+    if shared:
+        return Path(shared).resolve()
+    return run_dir / "compile-cache" / cfg.replace(profiler=False).key
+
+
+def cache_state(cache: Path) -> str:
+    """``cold`` (nothing compiled into it yet) or ``warm``, before the cell starts."""
+    return "warm" if cache.is_dir() and any(cache.iterdir()) else "cold"
 
 
 @dataclass(frozen=True)
@@ -177,7 +200,8 @@ class Outcome:
     interrupted: bool = False
 
 
-def _launch(cfg: CellConfig, work: Path, launch: Launch) -> Outcome:
+def _launch(cfg: CellConfig, work: Path, launch: Launch, cache: Path | None = None
+            ) -> Outcome:
     """Run the worker for ``cfg`` in ``work`` and classify how it ended."""
     work.mkdir(parents=True, exist_ok=True)
     config_path = work / "config.json"
@@ -187,7 +211,8 @@ def _launch(cfg: CellConfig, work: Path, launch: Launch) -> Outcome:
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             command(cfg, config_path, work, launch), stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, env=child_env(cfg), cwd=work, start_new_session=True,
+            stdin=subprocess.DEVNULL, env=child_env(cfg, cache), cwd=work,
+            start_new_session=True,
         )
         try:
             returncode: int | None = proc.wait(timeout=cfg.timeout_s)
@@ -221,10 +246,10 @@ def first_leg(cfg: CellConfig) -> CellConfig:
     return cfg.replace(features=features, warmup=1, window=1, steps=n - 1)
 
 
-def _resume_from_first_leg(cfg: CellConfig, work: Path, launch: Launch
+def _resume_from_first_leg(cfg: CellConfig, work: Path, launch: Launch, cache: Path | None
                            ) -> tuple[CellConfig, Outcome | None]:
     """Run the first leg; return the cell set to resume from its checkpoint, or the failure."""
-    leg = _launch(first_leg(cfg), work / "first-leg", launch)
+    leg = _launch(first_leg(cfg), work / "first-leg", launch, cache)
     if leg.status is not Status.OK:
         leg.detail["message"] = (f"training to the resume point (step "
                                  f"{cfg.features.resume_at}) failed: {leg.detail.get('message')}")
@@ -263,13 +288,16 @@ def run_cell(
         "work_dir": str(work),
         **(tags or {}),
     }
+    cache = compile_cache(cfg, run_dir)
+    if cache is not None:
+        record["compile_cache"] = {"dir": str(cache), "state": cache_state(cache)}
     start = time.perf_counter()
     worker_cfg, outcome = cfg, None
     if cfg.features.resume_at and not cfg.features.resume_from:
-        worker_cfg, outcome = _resume_from_first_leg(cfg, work, launch)
+        worker_cfg, outcome = _resume_from_first_leg(cfg, work, launch, cache)
         record["resumed_from"] = worker_cfg.features.resume_from or None
     if outcome is None:
-        outcome = _launch(worker_cfg, work, launch)
+        outcome = _launch(worker_cfg, work, launch, cache)
     record["process_wall_s"] = time.perf_counter() - start
     record["ranks"] = outcome.ranks
     record.update(status=outcome.status.value, **outcome.detail)

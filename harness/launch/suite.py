@@ -4,7 +4,10 @@ A suite has a name, a number of repetitions, ``[defaults]`` and one or more ``[[
 Each matrix table is merged over the defaults; every list-valued setting in it is expanded as a
 product (paradigms innermost, so the paradigms of one config run back to back). ``features`` is a
 table of feature settings (``harness.training.features``) or a list of them, one cell per table
-(``{}`` is the bare loop). A matrix table (or ``[defaults]``) may set how its cells repeat:
+(``{}`` is the bare loop). ``compile`` lists torch.compile modes (``"none"`` is eager) and
+``compile_style`` names the compiled region (``harness.training.compile``; an eager cell has
+none, so it is the same cell whatever the style). A matrix table (or ``[defaults]``) may set
+how its cells repeat:
 ``repetitions`` (the most), ``until_ci`` (stop a cell group once every overhead's 95% interval is
 within this many percent of the plain step time), ``min_repetitions`` and ``attribution`` (one extra
 profiling repetition per cell, kept out of the timing). ``threads = "auto"`` gives each rank its
@@ -46,7 +49,7 @@ from harness.launch.stopping import Plan
 
 # Expanded in this order; the last varies fastest.
 AXES = ["workload", "size", "batch_size", "world_size", "data", "profile", "features", "phases",
-        "precision", "paradigm"]
+        "precision", "compile", "compile_style", "paradigm"]
 DEFAULT_PARADIGMS = ["plain", "lightning", "ignite"]
 PLAN_KEYS = {"repetitions", "until_ci", "min_repetitions", "attribution"}
 
@@ -78,6 +81,8 @@ def _expand(entry: dict[str, Any], cores: int) -> list[CellConfig]:
     cells = []
     for values in itertools.product(*(_as_list(entry[a]) for a in axes)):
         settings = {**fixed, **dict(zip(axes, values))}
+        if settings.get("compile", "none") == "none":
+            settings.pop("compile_style", None)  # no region without a compile
         if settings.get("threads", "auto") == "auto":
             settings["threads"] = max(1, cores // settings.get("world_size", 1))
         if "batch_size" not in settings:

@@ -170,6 +170,7 @@ def measurements(ctx: Any, model: torch.nn.Module) -> dict[str, Any]:
     cfg, probe = ctx.cfg, ctx.probe
     timing = probe.timer.result()
     parity = probe.losses.result(model)  # before a FLOP count's extra step touches buffers
+    compiled = probe.compilation.result() if probe.compilation is not None else None
     flops, flops_on = step_flops(ctx, model)
     out = {
         "timing": dataclasses.asdict(timing),
@@ -183,6 +184,7 @@ def measurements(ctx: Any, model: torch.nn.Module) -> dict[str, Any]:
         "items_per_sample": ctx.workload.items_per_sample(),
         "item_name": ctx.workload.item_name,
         "runtime": capture_runtime(),
+        "compile": dataclasses.asdict(compiled) if compiled is not None else None,
     }
     if ctx.phases is not None:
         out["phases"] = dataclasses.asdict(
@@ -243,6 +245,8 @@ def partial(ctx: Any) -> dict[str, Any]:
     if ctx.phases is not None:
         out["phases"] = dataclasses.asdict(
             ctx.phases.result(probe.first_step, ctx.cfg.warmup))
+    if probe.compilation is not None:  # a compile that failed still says what it had done
+        out["compile"] = dataclasses.asdict(probe.compilation.result())
     return out
 
 
@@ -255,13 +259,20 @@ def _is_collective_timeout(exc: BaseException) -> bool:
     )
 
 
+def _no_cpp_compiler(exc: BaseException) -> bool:
+    """Inductor found no C++ compiler mid-training (checked before training as well)."""
+    from harness.training.compile import compiler_missing
+
+    return compiler_missing(exc)
+
+
 def classify(exc: BaseException) -> Status:
     """Map an exception to a record status."""
     if isinstance(exc, torch.cuda.OutOfMemoryError):
         return Status.OOM
     if _is_collective_timeout(exc):
         return Status.TIMEOUT
-    if isinstance(exc, NotImplementedError):
+    if isinstance(exc, NotImplementedError) or _no_cpp_compiler(exc):
         return Status.UNSUPPORTED
     if isinstance(exc, KeyboardInterrupt):
         return Status.INTERRUPTED

@@ -33,12 +33,16 @@ def weights_digest(model: nn.Module, buffers: bool = True) -> str:
 
 
 class LossRecorder:
-    def __init__(self) -> None:
+    def __init__(self, copy: bool = False) -> None:
         self._losses: list[Tensor | float] = []
+        # a CUDA graph's outputs are overwritten by its next replay: keep copies of those
+        self.copy = copy
 
     def record(self, loss: Tensor | float) -> None:
         """Keep the step's loss; a tensor stays on its device until ``result``."""
-        self._losses.append(loss.detach() if isinstance(loss, Tensor) else loss)
+        if isinstance(loss, Tensor):
+            loss = loss.detach().clone() if self.copy else loss.detach()
+        self._losses.append(loss)
 
     def values(self) -> list[float]:
         """The recorded losses as floats (one host copy)."""

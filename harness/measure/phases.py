@@ -5,7 +5,10 @@ The same probes in every paradigm, built only from hooks torch provides, so that
 framework-specific code decides what counts as compute:
 
 - forward + loss: the harness's own call around ``Workload.loss`` (training calls only: under
-  ``no_grad``/inference mode, e.g. validation, the call is not counted);
+  ``no_grad``/inference mode, e.g. validation, the call is not counted). Under torch.compile
+  the probes stay outside the compiled region: the model's region is called from inside the
+  loss, and where Lightning's documented compile puts the loss itself inside its compiled
+  training step, that step's call is timed instead (``PhaseTimer.timed``);
 - backward: a hook on the loss's autograd node fires as soon as the backward has passed
   through it (the loss's own gradient, a few microseconds in); the end is an autograd final
   callback queued from a final callback, so it runs after every callback queued during the
@@ -50,7 +53,6 @@ from types import CodeType
 from typing import Any
 
 import torch
-from torch import Tensor
 
 from harness.workload import Workload
 
@@ -105,18 +107,7 @@ class PhaseTimer:
 
     def attach(self, workload: Workload) -> None:
         """Time ``workload.loss`` and hook the optimizer ``workload.build_optimizer`` returns."""
-        loss, build_optimizer = workload.loss, workload.build_optimizer
-        acc, backward_started = self._acc, self._backward_started
-
-        def timed_loss(model: Any, batch: Any) -> Tensor:
-            if not (self.active and torch.is_grad_enabled()):
-                return loss(model, batch)
-            start = perf_counter()
-            out = loss(model, batch)
-            acc[FORWARD] += perf_counter() - start
-            if out.grad_fn is not None:
-                out.grad_fn.register_hook(backward_started)
-            return out
+        build_optimizer = workload.build_optimizer
 
         def hooked_optimizer(params: Any) -> torch.optim.Optimizer:
             optimizer = build_optimizer(params)
@@ -125,8 +116,32 @@ class PhaseTimer:
             self.optimizer_step_code = inspect.unwrap(type(optimizer).step).__code__
             return optimizer
 
-        workload.loss = timed_loss  # type: ignore[method-assign]
+        workload.loss = self.timed(workload.loss)  # type: ignore[method-assign]
         workload.build_optimizer = hooked_optimizer  # type: ignore[method-assign]
+
+    def timed(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``fn`` (forward + loss, returning the loss) timed as a probed step's forward, its
+        loss's autograd node hooked for the backward.
+
+        Traced by torch.compile (Lightning's documented compile puts its training step, and so
+        the workload's loss, inside the compiled region) the call passes straight through:
+        no probe enters a compiled graph, and the adapter times the compiled region's call
+        with this same wrapper from outside instead.
+        """
+        acc, backward_started = self._acc, self._backward_started
+
+        def timed_loss(*args: Any, **kwargs: Any) -> Any:  # the name attribution knows
+            if torch.compiler.is_compiling() or not (self.active and torch.is_grad_enabled()):
+                return fn(*args, **kwargs)
+            start = perf_counter()
+            out = fn(*args, **kwargs)
+            acc[FORWARD] += perf_counter() - start
+            grad_fn = getattr(out, "grad_fn", None)  # a loss tensor (Lightning: a step output)
+            if grad_fn is not None:
+                grad_fn.register_hook(backward_started)
+            return out
+
+        return timed_loss
 
     # ---- backward: loss hook -> final callback -> final callback
     def _backward_started(self, grad_inputs: Any, grad_outputs: Any) -> None:

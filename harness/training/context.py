@@ -23,14 +23,16 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
-from harness.config import CellConfig, DataPath
+from harness.config import CellConfig, CompileMode, DataPath
 from harness.measure.attribution import AttributionProfiler
+from harness.measure.compilation import CompileTracker
 from harness.measure.disk import DiskTracker
 from harness.measure.events import FeatureEvents
 from harness.measure.memory import IdleMemory, MemoryTracker
 from harness.measure.parity import LossRecorder
 from harness.measure.phases import PhaseTimer
 from harness.measure.timing import StepTimer
+from harness.training.compile import check_supported, uses_cuda_graphs
 from harness.training.data import build_loader, build_val_loader, device_resident, epoch_sampler
 from harness.training.features.logs import missing_backends
 from harness.training.precision import AmpPolicy, UnsupportedConfig
@@ -104,8 +106,10 @@ class StepProbe:
         self.events = FeatureEvents()
         self.memory = MemoryTracker(device, idle_memory)
         self.disk = DiskTracker()
-        self.losses = LossRecorder()
+        self.losses = LossRecorder(copy=uses_cuda_graphs(cfg))
         self.profiler = AttributionProfiler() if cfg.profiler else None
+        self.compilation = (CompileTracker(cfg.warmup, device)
+                            if cfg.compile is not CompileMode.NONE else None)
         self.timer = StepTimer(cfg.warmup, cfg.window, device)  # starts the clock
 
     def resume_at(self, step: int) -> None:
@@ -124,6 +128,8 @@ class StepProbe:
         self.losses.record(loss)
         if self.phases is not None:
             self.phases.step_end(self.step)
+        if self.compilation is not None:  # before the clock: its readings land in warm-up
+            self.compilation.step_end(self.ran)
         if self.ran == self.cfg.warmup:  # before the clock: the resets land in warm-up time
             self.memory.reset()
             self.disk.reset()
@@ -165,6 +171,7 @@ class RunContext:
     def __post_init__(self) -> None:
         self.amp = AmpPolicy(self.cfg.precision, self.device.type)
         self.features = self.cfg.features
+        check_supported(self.cfg, self.device)  # compile: CUDA graphs on CPU, no C++ compiler
         missing = missing_backends(b.value for b in self.features.log)
         if missing:
             raise UnsupportedConfig(f"log={'+'.join(missing)} needs its library, which is not "

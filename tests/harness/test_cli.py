@@ -34,6 +34,9 @@ def _imports(*args: str) -> set[str]:
     (["--workload", "mlp", "--world-size", "4096"], "more processes than"),
     (["--workload", "mlp", "--device", "cuda"], "bench-cpu"),
     (["--workload", "mlp", "--size", "../etc"], "must match [A-Za-z0-9_.-]+"),
+    (["--workload", "mlp", "--compile", "default", "turbo"],
+     "unknown compile mode 'turbo'; valid: none, default, reduce-overhead, "
+     "max-autotune-no-cudagraphs"),
 ])
 def test_bad_run_input_exits_2_fast(args, expected, tmp_path):
     proc, _ = _cli(*BASE, *args, "--out", str(tmp_path / "r"))

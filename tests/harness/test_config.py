@@ -2,7 +2,15 @@ from __future__ import annotations
 
 import pytest
 
-from harness.config import CellConfig, ConfigError, DataPath, Paradigm, Precision
+from harness.config import (
+    CellConfig,
+    CompileMode,
+    CompileStyle,
+    ConfigError,
+    DataPath,
+    Paradigm,
+    Precision,
+)
 
 
 def test_round_trip_and_stable_key():
@@ -40,3 +48,25 @@ def test_data_on_the_device_is_its_own_cell():
     assert "_data-device_" in device.key and "data-device" not in host.key
     with pytest.raises(ConfigError, match="valid: host, device"):
         CellConfig.from_dict({"workload": "mlp", "paradigm": "plain", "data": "gpu"})
+
+
+def test_compile_is_its_own_cell_and_eager_keys_did_not_move():
+    eager = CellConfig.from_dict({"workload": "mlp", "paradigm": "lightning", "size": "small",
+                                  "batch_size": 64, "steps": 160, "warmup": 20, "window": 20})
+    # the key this cell had before compilation became an axis: resumed runs still find it
+    assert eager.key == "mlp_small_lightning_minimal_fp32_w1_b64_6c9d78a38d"
+    assert eager.compile is CompileMode.NONE and eager.compile_style is CompileStyle.MODEL
+    compiled = eager.replace(compile=CompileMode.REDUCE_OVERHEAD)
+    documented = compiled.replace(compile_style=CompileStyle.DOCUMENTED)
+    assert "_compile-reduce-overhead_" in compiled.key
+    assert "_compile-reduce-overhead-documented_" in documented.key
+    assert len({eager.key, compiled.key, documented.key}) == 3
+    assert CellConfig.from_dict(documented.to_dict()) == documented
+
+
+def test_a_compile_style_needs_a_compile_mode_and_modes_are_checked():
+    with pytest.raises(ConfigError, match="compile_style 'documented' needs a compile mode"):
+        CellConfig("mlp", Paradigm.PLAIN, compile_style=CompileStyle.DOCUMENTED)
+    with pytest.raises(ConfigError, match="unknown compile mode 'turbo'; valid: none, default, "
+                                          "reduce-overhead, max-autotune-no-cudagraphs"):
+        CellConfig.from_dict({"workload": "mlp", "paradigm": "plain", "compile": "turbo"})

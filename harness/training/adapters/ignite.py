@@ -35,6 +35,7 @@ from harness.config import Precision, Profile
 from harness.training.adapters import LOG_EVERY
 from harness.training.adapters import ignite_parts as parts
 from harness.training.calibration import busy_wait
+from harness.training.compile import model_region
 from harness.training.context import DDP_KWARGS, RunContext, gradient_sync
 from harness.training.data import set_loader_epoch
 
@@ -156,10 +157,11 @@ def _run(trainer: Engine, loader: Any, iterations: int) -> None:
 def _train(local_rank: int, ctx: RunContext) -> nn.Module:
     f = ctx.features
     model = ctx.build_model()
+    region = model_region(ctx.cfg, model)  # torch.compile(model) in a compiled cell
     if ctx.distributed:
-        net = idist.auto_model(model, **DDP_KWARGS)  # moves to the device and wraps in DDP
+        net = idist.auto_model(region, **DDP_KWARGS)  # moves to the device and wraps in DDP
     else:
-        net = model.to(ctx.device)  # auto_model would pick DataParallel on a multi-GPU host
+        net = region.to(ctx.device)  # auto_model would pick DataParallel on a multi-GPU host
     optimizer = ctx.workload.build_optimizer(model.parameters())
     scheduler = (ctx.workload.build_scheduler(optimizer, ctx.optimizer_steps)
                  if f.scheduler else None)

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 from harness.config import Profile
 from harness.training.adapters import LOG_EVERY
 from harness.training.calibration import busy_wait
+from harness.training.compile import model_region
 from harness.training.context import DDP_KWARGS, RunContext, gradient_sync
 from harness.training.data import epoch_sampler, set_loader_epoch, to_device
 from harness.training.features import checkpoints
@@ -112,10 +113,10 @@ class AfterStep:
 
 def _build(ctx: RunContext) -> Training:
     model = ctx.build_model().to(ctx.device)
-    net: nn.Module = model
+    net: nn.Module = model_region(ctx.cfg, model)  # torch.compile(model) in a compiled cell
     if ctx.distributed:
         ids = [ctx.device.index] if ctx.device.type == "cuda" else None
-        net = DistributedDataParallel(model, device_ids=ids, **DDP_KWARGS)
+        net = DistributedDataParallel(net, device_ids=ids, **DDP_KWARGS)
     optimizer = ctx.workload.build_optimizer(model.parameters())
     scheduler = (ctx.workload.build_scheduler(optimizer, ctx.optimizer_steps)
                  if ctx.features.scheduler else None)

@@ -8,7 +8,7 @@ from harness.analyse.speedups import amp_speedups, ddp_scaling
 BASE = dict(workload="mlp", size="small", profile="minimal", batch_size=64, device="cpu",
             nnodes=1, steps=100, warmup=10, window=10, seed=0, workers=0, data="host",
             paradigm="plain", parity="baseline", loss_gap=0.0, lightning_ddp_sync_s=None,
-            warnings="", features="none", phases=True)
+            warnings="", features="none", phases=True, compile="none", compile_style="model")
 
 
 def _cells(*rows):

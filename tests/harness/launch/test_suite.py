@@ -130,7 +130,19 @@ def test_the_shipped_suites_are_found():
     assert {p.stem for p in SHIPPED} >= {"cpu", "gpu", "smoke", "versions"}
 
 
-@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+# ids are file names: a bare "gpu" id reads as the gpu marker and skips without CUDA
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
 def test_every_shipped_suite_loads(path):
     suite = load_suite(path)
     assert suite.cells and all(suite.plans[c] for c in suite.cells)
+
+
+def test_compile_modes_expand_and_an_eager_cell_has_no_region(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('name = "c"\n[[matrix]]\nworkload = "linear"\nsize = "tiny"\n'
+                    'paradigm = "lightning"\ncompile = ["none", "default", "reduce-overhead"]\n'
+                    'compile_style = "documented"\n')
+    cells = load_suite(path).cells
+    assert [(c.compile.value, c.compile_style.value) for c in cells] == [
+        ("none", "model"), ("default", "documented"), ("reduce-overhead", "documented")]
+    assert "compile" not in cells[0].key and "compile-default-documented" in cells[1].key
