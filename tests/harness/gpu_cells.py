@@ -1,6 +1,6 @@
 """Every cell the GPU tests run, built in one place.
 
-``tests/harness/test_gpu.py`` takes its cells from here only (``tests/harness/test_gpu_cells.py``
+Every GPU-marked test takes its cells from here only (``tests/harness/test_gpu_cells.py``
 checks that, and builds every one of them on a CPU machine): a GPU test whose cell the config
 refuses (steps not a multiple of the window, say) fails in CI on arrival, not on a lent GPU.
 
@@ -58,10 +58,23 @@ def record_cells() -> dict[str, CellConfig]:
     }
 
 
+def compile_cells() -> dict[str, CellConfig]:
+    """CUDA graphs (reduce-overhead) on the tiny MLP, data on the device; the test runs them
+    with one shared inductor cache, so that only the first compiles cold."""
+    def cell(paradigm: str, **overrides: object) -> CellConfig:
+        return cuda_cell("mlp", paradigm, warmup=6, timeout_s=300, compile="reduce-overhead",
+                         data="device", **overrides)
+
+    return {**{p.value: cell(p.value) for p in PARADIGMS},
+            "ignite-defaults": cell("ignite", profile="defaults"),
+            "lightning-documented": cell("lightning", compile_style="documented")}
+
+
 def probe_cell() -> CellConfig:
     """The config of the in-process probe test (no process, no training)."""
     return cuda_cell("linear", "plain")
 
 
 def all_cells() -> list[CellConfig]:
-    return [*parity_cells().values(), *record_cells().values(), probe_cell()]
+    return [*parity_cells().values(), *record_cells().values(), *compile_cells().values(),
+            probe_cell()]

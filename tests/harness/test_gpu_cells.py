@@ -7,12 +7,15 @@ the config refuses, so it could never run; nothing showed it without a GPU.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from harness.config import CellConfig
 from tests.harness import gpu_cells
 
-GPU_TESTS = Path(__file__).with_name("test_gpu.py")
+TESTS = Path(__file__).resolve().parents[1]
+GPU_MARK = re.compile(r"^(pytestmark = |@)pytest\.mark\.gpu\b", re.M)
+GPU_TESTS = [p for p in TESTS.rglob("test_*.py") if GPU_MARK.search(p.read_text())]
 BUILDERS = {"tiny_cell", "cuda_cell", "CellConfig", "from_dict", "replace"}
 
 
@@ -25,7 +28,9 @@ def test_every_cell_of_the_gpu_tests_is_a_valid_config():
 
 def test_the_gpu_tests_build_no_cell_of_their_own():
     # every cell a GPU test runs must come from gpu_cells, where the test above checks it
-    calls = {node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id
-             for node in ast.walk(ast.parse(GPU_TESTS.read_text()))
-             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute | ast.Name)}
-    assert not calls & BUILDERS, calls & BUILDERS
+    assert len(GPU_TESTS) >= 2
+    for path in GPU_TESTS:
+        calls = {node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id
+                 for node in ast.walk(ast.parse(path.read_text()))
+                 if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute | ast.Name)}
+        assert not calls & BUILDERS, (path.name, calls & BUILDERS)

@@ -11,30 +11,24 @@ from __future__ import annotations
 import pytest
 
 from harness.analyse.analysis import parity_verdict, records_frame
-from harness.launch.runner import run_cell
-from tests.conftest import PARADIGMS, tiny_cell
+from harness.launch.runner import SHARED_CACHE_ENV, run_cell
+from tests.conftest import PARADIGMS
+from tests.harness.gpu_cells import compile_cells
 
 pytestmark = pytest.mark.gpu
 
 
-def _cell(paradigm, **overrides):
-    settings = dict(device="cuda", steps=24, warmup=6, window=8, workers=0, timeout_s=600,
-                    compile="reduce-overhead", data="device")
-    return tiny_cell("mlp", paradigm, **{**settings, **overrides})
-
-
 @pytest.fixture(scope="module")
 def records(tmp_path_factory):
+    # one inductor cache for all: the graphs are the same, so only the first cell compiles
+    # cold (tests-gpu must fit a few minutes); cold and warm are tested on the CPU
     run_dir = tmp_path_factory.mktemp("cudagraphs")
-    out = {p.value: run_cell(_cell(p), run_dir, 0, {}) for p in PARADIGMS}
-    out["ignite-defaults"] = run_cell(_cell("ignite", profile="defaults"), run_dir, 0, {})
-    out["lightning-documented"] = run_cell(_cell("lightning", compile_style="documented"),
-                                           run_dir, 0, {})
-    out["plain-documented"] = run_cell(_cell("plain", compile_style="documented"), run_dir,
-                                       0, {})
-    return out
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(SHARED_CACHE_ENV, str(run_dir / "inductor-cache"))
+        return {name: run_cell(cell, run_dir, 0, {}) for name, cell in compile_cells().items()}
 
 
+@pytest.mark.timeout(300)  # the module fixture compiles in its set-up
 def test_cuda_graph_cells_train_within_the_gpu_parity_tolerance(records):
     frame = records_frame([records[p.value] for p in PARADIGMS])
     for _, row in frame.iterrows():
@@ -54,8 +48,9 @@ def test_no_per_step_sync_in_minimal_cells_and_one_for_ignites_item(records):
     assert defaults["measurements"]["compile"]["syncs_per_step"] >= 1  # its loss.item()
 
 
+@pytest.mark.timeout(300)  # the module fixture compiles in its set-up
 def test_lightnings_documented_compile_runs_under_cuda_graphs(records):
-    lightning, plain = records["lightning-documented"], records["plain-documented"]
+    lightning, plain = records["lightning-documented"], records["plain"]
     assert lightning["status"] == "ok", lightning.get("message")
     assert plain["status"] == "ok", plain.get("message")
     losses = lightning["measurements"]["losses"]
