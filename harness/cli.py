@@ -25,7 +25,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.config import CellConfig, ConfigError, DataPath, Paradigm, Precision, Profile
+from harness.config import CellConfig, ConfigError, DataPath, Paradigm, Precision, Profile, Scenario
 from harness.training.features import FeatureError, Features
 
 if TYPE_CHECKING:
@@ -73,6 +73,9 @@ def _add_cell_options(p: argparse.ArgumentParser) -> None:
                         "(e.g. val_every=20,log=csv+tensorboard; see harness.training.features)")
     p.add_argument("--no-phases", action="store_true",
                    help="turn the forward/backward/optimizer probes off")
+    p.add_argument("--scenario", nargs="+", default=[Scenario.TRAIN.value], metavar="S",
+                   help=f"what each cell measures ({', '.join(_choices(Scenario))}; default "
+                        "train; predict-<runtime> needs --paradigm plain)")
     p.add_argument("--repetitions", type=int, default=1,
                    help="repetitions per cell (the most, with --until-ci)")
     p.add_argument("--until-ci", type=float, metavar="PCT",
@@ -193,11 +196,11 @@ def cells_from_args(args: argparse.Namespace) -> list[CellConfig]:
     combos = itertools.product(
         workloads, _enum_values(Profile, args.profile), feature_sets,
         _enum_values(Precision, args.precision), args.world_size,
-        _enum_values(Paradigm, args.paradigm),
+        _enum_values(Scenario, args.scenario), _enum_values(Paradigm, args.paradigm),
     )
     cells = []
     try:
-        for workload, profile, features, precision, world, paradigm in combos:
+        for workload, profile, features, precision, world, scenario, paradigm in combos:
             per_node = max(world // max(args.nnodes, 1), 1)
             threads = args.threads or max(1, (os.cpu_count() or 1) // per_node)
             cells.append(CellConfig.from_dict(dict(
@@ -207,7 +210,7 @@ def cells_from_args(args: argparse.Namespace) -> list[CellConfig]:
                 steps=args.steps, warmup=args.warmup, window=args.window, seed=args.seed,
                 device=args.device, threads=threads, world_size=world, workers=args.workers,
                 data=args.data, timeout_s=args.timeout, nnodes=args.nnodes, features=features,
-                phases=not args.no_phases,
+                phases=not args.no_phases, scenario=scenario,
             )))
     except ConfigError as exc:
         raise InputError(str(exc)) from None
@@ -303,7 +306,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from harness.discovery import declared_names
 
         print("workloads: ", ", ".join(declared_names()))
-        for kind in (Paradigm, Precision, Profile):
+        for kind in (Paradigm, Precision, Profile, Scenario):
             print(f"{kind.__name__.lower()}s: ", ", ".join(_choices(kind)))
         return 0
     if args.command == "run":

@@ -44,7 +44,7 @@ from harness.launch.stopping import Plan
 
 # Expanded in this order; the last varies fastest.
 AXES = ["workload", "size", "batch_size", "world_size", "data", "profile", "features", "phases",
-        "precision", "paradigm"]
+        "precision", "scenario", "paradigm"]
 DEFAULT_PARADIGMS = ["plain", "lightning", "ignite"]
 PLAN_KEYS = {"repetitions", "until_ci", "min_repetitions", "attribution"}
 

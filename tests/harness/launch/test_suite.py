@@ -122,7 +122,7 @@ def test_a_bad_feature_in_a_suite_names_the_table(tmp_path):
         load_suite(path)
 
 
-SHIPPED = sorted((Path(__file__).resolve().parents[2] / "benchmarks" / "suites").glob("*.toml"))
+SHIPPED = sorted((Path(__file__).resolve().parents[3] / "benchmarks" / "suites").glob("*.toml"))
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
