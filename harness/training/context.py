@@ -138,6 +138,9 @@ class RunContext:
     work_dir: Path = field(default_factory=Path.cwd)  # the cell's own folder, on a real disk
     phases: PhaseTimer | None = None
     train_loader: DataLoader | None = field(default=None, init=False)  # the last one built
+    # what the paradigm trained as its user holds it, where that is not the returned model:
+    # the LightningModule (its to_torchscript / to_onnx export it; ``harness.export``)
+    trained: Any = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.amp = AmpPolicy(self.cfg.precision, self.device.type)

@@ -105,6 +105,7 @@ def train(ctx: RunContext) -> nn.Module:
     model = ctx.build_model()
     log_name = METRIC if (ctx.cfg.profile is Profile.DEFAULTS or f.log) else None
     module = WorkloadModule(ctx, model, log_name)
+    ctx.trained = module
     loader = ctx.build_loader()
     val_loader = ctx.build_val_loader() if f.validates else None
     trainer = _trainer(ctx, str(ctx.folder("lightning")))
