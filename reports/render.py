@@ -20,7 +20,7 @@ import pandas as pd
 
 from harness.results import write_text_atomic
 from reports import compare as compare_ctx
-from reports import context, efficiency, features, framework, meta, scaling
+from reports import context, efficiency, export, features, framework, meta, scaling
 from reports.compare import MATCH_KEYS
 from reports.groups import build_groups
 from reports.load import Run, load
@@ -69,6 +69,7 @@ def run_context(run: Run, csv_links: dict[str, str]) -> dict[str, Any]:
         "efficiency": efficiency.throughput_table(measured),
         "amp": scaling.amp(run.cells),
         "scaling": scaling.ddp(run.cells),
+        "export": export.section(run.records),
         "cell_warnings": meta.cell_warnings(run.records),
         "environment": meta.environment(run.environment, run.records),
         "failures": meta.failures(run.records, run.unreadable),
