@@ -17,7 +17,8 @@ from typing import Any
 
 import psutil
 
-PACKAGES = ("torch", "pytorch-lightning", "pytorch-ignite", "numpy", "nvidia-ml-py")
+PACKAGES = ("torch", "pytorch-lightning", "pytorch-ignite", "numpy", "nvidia-ml-py",
+            "onnx", "onnxscript", "onnxruntime", "onnxruntime-gpu")  # the last four: export
 ENV_PREFIXES = ("CUDA_", "NCCL_", "OMP_", "MKL_", "TORCH_", "PYTORCH_", "NVIDIA_")
 REQUIRED = ("python", "platform", "cpu", "cpu_count", "packages", "git_commit", "git_dirty",
             "gpus", "driver")
