@@ -139,21 +139,24 @@ def verdict(table: pd.DataFrame, predict: pd.DataFrame) -> str | None:
     if table.empty or len(set(table["paradigm"])) < 2:
         return None
     trained = table[table["source"] == Source.TRAINED.value]
-    differ = []
+    differ, alike_failing = [], []
     for f in FORMATS:
         rows = trained[trained["format"] == f]
         if len({(r["mode"], r["passed"], r["status"]) for _, r in rows.iterrows()}) > 1:
             differ.append(f"{f}: {_behaviour(rows)}")
+        elif len(rows) and not rows["passed"].any():
+            alike_failing.append(f"{f} ({rows['mode'].iloc[0] or rows['status'].iloc[0]} mode)")
     checkpoint = table[table["source"] == Source.CHECKPOINT.value]
     same_ckpt = len(checkpoint) and set(checkpoint["vs_plain"]) <= {"identical", "baseline"}
     ckpt = ("from their checkpoints every format's artifact is identical in all three" if
             same_ckpt else "from their checkpoints the artifacts differ too")
+    failing = f"alike in all, and failing: {', '.join(alike_failing)}" if alike_failing else ""
     if differ:
         head = ("Not the same, exported straight after training as each documents it: "
-                + " | ".join(differ) + f"; {ckpt}.")
+                + " | ".join([*differ, *filter(None, [failing])]) + f"; {ckpt}.")
     else:
         head = ("The same: each format behaves alike in every paradigm straight after "
-                f"training; {ckpt}.")
+                f"training{f' ({failing})' if failing else ''}; {ckpt}.")
     costs = [f"{r['path']} {percent(r['overhead_frac'])} ({ci_text(r['overhead_frac_ci'], True)})"
              for _, r in predict.iterrows() if not is_missing(r.get("overhead_frac"))
              and r["path"] in PARADIGMS] if len(predict) else []
