@@ -120,11 +120,14 @@ def _predict_block(g: pd.DataFrame, block_id: str) -> dict[str, Any]:
             "first_batch": duration(r["first_batch_s"]),
             "rss": nbytes(r["host_peak_rss_bytes"]),
             "cuda": nbytes(r["cuda_max_allocated_bytes"]),
+            "nvml": nbytes(r["nvml_used_peak_bytes"]),
             "predictions": r["predictions"] if r["predictions"] != "differs" else
             f"differs by {r['predictions_gap']:.2e}",
         })
+    # ONNX Runtime allocates outside torch's allocator: on a GPU only NVML's figure sees it
     return {"id": block_id, "label": label(g.iloc[0], []), "rows": rows,
-            "cuda": bool(g["cuda_max_allocated_bytes"].notna().any())}
+            "cuda": bool(g["cuda_max_allocated_bytes"].notna().any()),
+            "nvml": bool(g["nvml_used_peak_bytes"].notna().any())}
 
 
 def _behaviour(rows: pd.DataFrame) -> str:

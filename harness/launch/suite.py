@@ -8,7 +8,8 @@ table of feature settings (``harness.training.features``) or a list of them, one
 ``repetitions`` (the most), ``until_ci`` (stop a cell group once every overhead's 95% interval is
 within this many percent of the plain step time), ``min_repetitions`` and ``attribution`` (one extra
 profiling repetition per cell, kept out of the timing). ``threads = "auto"`` gives each rank its
-share of the cores (cores // world size). Example::
+share of the cores (cores // world size). ``scenario`` is an axis too: ``train`` (the default),
+``export`` or the ``predict`` scenarios (``harness.export``, ``harness.predict``). Example::
 
     name = "smoke"
     repetitions = 2
