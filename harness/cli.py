@@ -35,6 +35,7 @@ from harness.config import (
     Paradigm,
     Precision,
     Profile,
+    Scenario,
 )
 from harness.training.features import FeatureError, Features
 
@@ -90,6 +91,9 @@ def _add_cell_options(p: argparse.ArgumentParser) -> None:
                         "framework's documented way (Lightning: the whole LightningModule)")
     p.add_argument("--no-phases", action="store_true",
                    help="turn the forward/backward/optimizer probes off")
+    p.add_argument("--scenario", nargs="+", default=[Scenario.TRAIN.value], metavar="S",
+                   help=f"what each cell measures ({', '.join(_choices(Scenario))}; default "
+                        "train; predict-<runtime> needs --paradigm plain)")
     p.add_argument("--repetitions", type=int, default=1,
                    help="repetitions per cell (the most, with --until-ci)")
     p.add_argument("--until-ci", type=float, metavar="PCT",
@@ -217,11 +221,11 @@ def cells_from_args(args: argparse.Namespace) -> list[CellConfig]:
         workloads, _enum_values(Profile, args.profile), feature_sets,
         _enum_values(Precision, args.precision), args.world_size,
         _enum_values(CompileMode, args.compile, "compile mode"),
-        _enum_values(Paradigm, args.paradigm),
+        _enum_values(Scenario, args.scenario), _enum_values(Paradigm, args.paradigm),
     )
     cells = []
     try:
-        for workload, profile, features, precision, world, mode, paradigm in combos:
+        for workload, profile, features, precision, world, mode, scenario, paradigm in combos:
             per_node = max(world // max(args.nnodes, 1), 1)
             threads = args.threads or max(1, (os.cpu_count() or 1) // per_node)
             cells.append(CellConfig.from_dict(dict(
@@ -233,7 +237,7 @@ def cells_from_args(args: argparse.Namespace) -> list[CellConfig]:
                 data=args.data, timeout_s=args.timeout, nnodes=args.nnodes, features=features,
                 phases=not args.no_phases, compile=mode,
                 compile_style=args.compile_style if mode != CompileMode.NONE.value
-                else CompileStyle.MODEL.value,
+                else CompileStyle.MODEL.value, scenario=scenario,
             )))
     except ConfigError as exc:
         raise InputError(str(exc)) from None
@@ -333,7 +337,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             reason = missing_libraries(name, requires)
             if reason is not None:
                 print(f"  unavailable: {reason}")
-        for kind in (Paradigm, Precision, Profile):
+        for kind in (Paradigm, Precision, Profile, Scenario):
             print(f"{kind.__name__.lower()}s: ", ", ".join(_choices(kind)))
         print("compile modes: ", ", ".join(_choices(CompileMode)))
         return 0

@@ -67,6 +67,37 @@ class CompileStyle(str, Enum):
     DOCUMENTED = "documented"  # each framework's documented way: what a user gets
 
 
+class Scenario(str, Enum):
+    """What a cell measures: training (the default), or what runs after it.
+
+    ``export`` trains, then exports the model through every format and checks every artifact
+    (``harness.export``); ``predict`` times batch inference through the paradigm's own loop,
+    and each ``predict-<runtime>`` through an exported artifact without any framework
+    (``harness.predict``). All predict scenarios of one config form one cell group.
+    """
+
+    TRAIN = "train"
+    EXPORT = "export"
+    PREDICT = "predict"
+    PREDICT_TORCHSCRIPT = "predict-torchscript"
+    PREDICT_ONNXRUNTIME = "predict-onnxruntime"
+    PREDICT_EXPORTED_PROGRAM = "predict-exported-program"
+
+    @property
+    def predicts(self) -> bool:
+        return self.value.startswith("predict")
+
+    @property
+    def runtime(self) -> str | None:
+        """The artifact runtime of a ``predict-<runtime>`` cell; None for the others."""
+        return self.value.removeprefix("predict-") if self.value.startswith("predict-") else None
+
+    @property
+    def group(self) -> Scenario:
+        """The scenario a cell is grouped under: every runner of a prediction is compared."""
+        return Scenario.PREDICT if self.predicts else self
+
+
 class ConfigError(ValueError):
     """An impossible or unknown setting; raised before anything runs."""
 
@@ -107,6 +138,7 @@ class CellConfig:
     profiler: bool = False  # a profiling repetition (attribution), kept out of the timing
     compile: CompileMode = CompileMode.NONE
     compile_style: CompileStyle = CompileStyle.MODEL
+    scenario: Scenario = Scenario.TRAIN  # train, or export / predict after it
 
     def __post_init__(self) -> None:
         problems = []
@@ -142,8 +174,31 @@ class CellConfig:
         if self.compile is CompileMode.NONE and self.compile_style is not CompileStyle.MODEL:
             problems.append(f"compile_style {self.compile_style.value!r} needs a compile mode "
                             "(compile is 'none')")
+        problems += self._scenario_problems()
         if problems:
             raise ConfigError("; ".join(problems))
+
+    def _scenario_problems(self) -> list[str]:
+        if self.scenario is Scenario.TRAIN:
+            return []
+        name, problems = self.scenario.value, []
+        if self.world_size != 1 or self.nnodes != 1:
+            problems.append(f"{name} cells run in one process; world_size must be 1")
+        if self.precision is not Precision.FP32:
+            problems.append(f"{name} cells run in fp32, not {self.precision.value!r}")
+        if self.profiler:
+            problems.append(f"{name} cells have no profiling repetition (attribution)")
+        if self.scenario is Scenario.EXPORT and self.profile is not Profile.MINIMAL:
+            problems.append("export cells train with the minimal profile (and a checkpoint "
+                            f"at the last step), not {self.profile.value!r}")
+        if self.compile is not CompileMode.NONE:
+            problems.append(f"{name} cells run eager: compile applies to training cells")
+        if self.scenario.predicts and self.features.active():
+            problems.append(f"{name} cells train nothing, so take no features")
+        if self.scenario.runtime and self.paradigm is not Paradigm.PLAIN:
+            problems.append(f"{name} runs an exported artifact without any framework: "
+                            f"paradigm must be 'plain', not {self.paradigm.value!r}")
+        return problems
 
     @property
     def local_world_size(self) -> int:
@@ -157,10 +212,13 @@ class CellConfig:
     @property
     def key(self) -> str:
         """A stable file-safe name for this cell (readable prefix + hash of the full config)."""
-        settings = self.to_dict()
-        if self.compile is CompileMode.NONE:  # eager cells keep the keys they had before
-            del settings["compile"], settings["compile_style"]
-        digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+        identity = self.to_dict()
+        # the axes added later hash only when set: eager training cells keep their old keys
+        if self.compile is CompileMode.NONE:
+            del identity["compile"], identity["compile_style"]
+        if self.scenario is Scenario.TRAIN:
+            del identity["scenario"]
+        digest = hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:10]
         workload = self.workload.rsplit("/", 1)[-1].replace(":", "-").removesuffix(".py")
         parts = [workload, self.size, self.paradigm.value, self.profile.value,
                  self.precision.value, f"w{self.world_size}", f"b{self.batch_size}"]
@@ -170,6 +228,7 @@ class CellConfig:
             style = "-documented" if self.compile_style is CompileStyle.DOCUMENTED else ""
             parts.append(f"compile-{self.compile.value}{style}")
         parts += ["profiled"] if self.profiler else []
+        parts += [self.scenario.value] if self.scenario is not Scenario.TRAIN else []
         safe = "_".join(parts)
         return "".join(c if NAME_PATTERN.match(c) else "-" for c in safe) + "_" + digest
 
@@ -200,6 +259,8 @@ class CellConfig:
         if "compile_style" in values:
             values["compile_style"] = _enum(CompileStyle, values["compile_style"],
                                             "compile style")
+        if "scenario" in values:
+            values["scenario"] = _enum(Scenario, values["scenario"])
         if not isinstance(values.get("features", {}), Features):
             try:
                 values["features"] = Features.from_dict(values.get("features"))

@@ -128,6 +128,19 @@ class Workload(ABC):
         """How many throughput items one sample holds (1, or the sequence length for tokens)."""
         return 1
 
+    def model_input(self, batch: Any) -> Tensor:
+        """The tensor the model is called with in ``batch`` (already on the device): what
+        prediction feeds it and export traces it with (``harness.export``, ``harness.predict``).
+
+        Default: the first element of a ``(x, y)`` batch. Export and prediction call the model
+        with this one tensor; a workload whose batches are shaped otherwise overrides it, or
+        its export and predict cells are recorded ``unsupported``.
+        """
+        if isinstance(batch, tuple | list) and batch and isinstance(batch[0], Tensor):
+            return batch[0]
+        raise NotImplementedError(f"workload {self.name!r} gives {type(batch).__name__} "
+                                  "batches: define model_input(batch) to name the model's input")
+
 
 def classification_metrics(logits: Tensor, targets: Tensor) -> dict[str, Tensor]:
     """Cross-entropy and accuracy of one batch, for ``Workload.evaluate`` of a classifier.

@@ -36,6 +36,7 @@ SECTIONS = [("verdict", "Verdict"), ("overhead", "Overhead"), ("framework", "Fra
             ("features", "Features"), ("compiled", "Compiled"), ("distributions", "Step times"),
             ("throughput", "Throughput"), ("startup", "Start-up"), ("memory", "Memory"),
             ("amp", "Mixed precision"), ("scaling", "DDP scaling"), ("parity", "Parity"),
+            ("export", "Export and predict"),
             ("environment", "Environment"), ("warnings", "Warnings"), ("failures", "Failures")]
 MEMORY_COLUMNS = {"host_peak_rss_bytes": "host peak RSS",
                   "cuda_max_allocated_bytes": "CUDA max allocated",

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.analyse.analysis import cells_frame, records_frame
+from harness.analyse.analysis import cells_frame, records_frame, training_records
 from harness.results import load_run
 
 
@@ -66,10 +66,11 @@ def load(run_dir: Path) -> Run:
     unreadable: list[str] = []
     records = load_run(run_dir, unreadable)
     manifest, problem = _read_manifest(run_dir)
-    frame = records_frame(records)
-    if records:
+    training = training_records(records)
+    frame = records_frame(training)
+    if training:
         frame["window_step_s"] = pd.Series(
-            [(r.get("measurements") or {}).get("window_step_s") for r in records],
+            [(r.get("measurements") or {}).get("window_step_s") for r in training],
             index=frame.index, dtype=object)
         # cells_frame leaves out successful records without a finite step time; name them.
         is_profile = frame["profiler"].astype(bool)

@@ -75,6 +75,9 @@ class RNN(Workload):
     def evaluate(self, model: nn.Module, batch: dict[str, torch.Tensor]):
         return classification_metrics(model(batch["tokens"]), batch["label"])
 
+    def model_input(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return batch["tokens"]
+
     def build_optimizer(self, params) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=1e-2)
 

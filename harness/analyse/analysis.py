@@ -41,14 +41,20 @@ def feature_key(features: dict[str, Any] | None) -> str:
     return Features.from_dict(features or {}).label
 
 
+def training_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records of training cells: export and predict records have figures of their own
+    (``harness.analyse.exports``, ``harness.analyse.predictions``)."""
+    return [r for r in records if r["config"].get("scenario", "train") == "train"]
+
+
 def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per record: the config, the status and the headline measurements.
+    """One row per training record: the config, the status and the headline measurements.
 
     ``features`` holds the feature label (a cell group key); ``profiler`` marks profiling
     repetitions, which carry an attribution and no timing the statistics may use.
     """
     rows = []
-    for r in records:
+    for r in training_records(records):
         m = r.get("measurements") or {}
         startup, memory = m.get("startup", {}), m.get("memory", {})
         phases, disk = m.get("phases") or {}, m.get("disk") or {}

@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 
 from harness.analyse import formatting as fmt
-from harness.analyse.analysis import GROUP_KEYS, cells_frame, records_frame
+from harness.analyse.analysis import GROUP_KEYS, cells_frame, records_frame, training_records
+from harness.analyse.scenario_table import format_scenarios
 from harness.results import load_run
 
 COLUMNS = ["paradigm", "mean step", "95% CI", "overhead vs plain", "overhead CI",
@@ -75,4 +76,9 @@ def format_table(records: pd.DataFrame) -> str:
 
 
 def print_run_table(run_dir: Path) -> None:
-    print(format_table(records_frame(load_run(run_dir))))
+    records = load_run(run_dir)
+    scenarios = format_scenarios(records)  # export and predict cells, if the run has any
+    if training_records(records) or not scenarios:
+        print(format_table(records_frame(records)))
+    if scenarios:
+        print(scenarios)

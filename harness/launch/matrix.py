@@ -15,6 +15,7 @@ else (missing, error, oom, timeout, crashed, interrupted) is run again.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -27,9 +28,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-from harness.config import CellConfig
+from harness.config import CellConfig, Scenario
 from harness.launch.runner import SINGLE_NODE, Launch, run_cell
-from harness.launch.stopping import Plan, StepTimes, Stop, decide, group_of
+from harness.launch.stopping import Plan, StepTimes, Stop, decide, group_of, member_of
 from harness.measure.environment import capture_host
 from harness.results import (
     SCHEMA_VERSION,
@@ -48,12 +49,15 @@ Repetitions = int | Mapping[CellConfig, Plan | int]
 
 def plans_of(cells: list[CellConfig], repetitions: Repetitions) -> dict[CellConfig, Plan]:
     """Every cell's plan, from one count for all or a count or plan per cell."""
-    def as_plan(value: Plan | int) -> Plan:
-        return value if isinstance(value, Plan) else Plan(int(value))
+    def as_plan(cell: CellConfig, value: Plan | int) -> Plan:
+        out = value if isinstance(value, Plan) else Plan(int(value))
+        # a profiling repetition profiles training steps: export and predict cells have none
+        return out if cell.scenario is Scenario.TRAIN else dataclasses.replace(
+            out, attribution=False)
 
     if isinstance(repetitions, int):
         return {c: Plan(repetitions) for c in cells}
-    return {c: as_plan(repetitions[c]) for c in cells}
+    return {c: as_plan(c, repetitions[c]) for c in cells}
 
 
 def plan(cells: list[CellConfig], repetitions: Repetitions) -> list[tuple[CellConfig, int]]:
@@ -91,7 +95,7 @@ def _step_times(run_dir: Path, members: list[CellConfig], rounds: int, node_rank
             step = ((record or {}).get("measurements") or {}).get("step_time_s")
             if record and record["status"] == Status.OK.value and step and math.isfinite(step):
                 key = (str(record.get("session") or ""), rep)
-                out.setdefault(cell.paradigm.value, {})[key] = step
+                out.setdefault(member_of(cell), {})[key] = step
     return out
 
 
@@ -157,7 +161,7 @@ class _Matrix:
             self.skipped += 1
             self.bar.update()
             return
-        self.bar.set_postfix_str(f"{cell.workload}/{cell.paradigm.value} r{rep}", refresh=False)
+        self.bar.set_postfix_str(f"{cell.workload}/{member_of(cell)} r{rep}", refresh=False)
         record = run_cell(cell, self.run_dir, rep, self.environment, self.launch,
                           tags={"session": self.session, "position_in_round": position})
         self.counts[record["status"]] += 1

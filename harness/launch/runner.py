@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.analyse.aggregate import aggregate, partial_summary, warnings_for
-from harness.config import CellConfig, CompileMode
+from harness.config import CellConfig, CompileMode, Scenario
 from harness.results import SCHEMA_VERSION, Status, record_path, write_json_atomic
 
 SPAWN_TIME_ENV = "PARADIGM_BENCH_SPAWN_TIME"  # wall-clock time the cell process was started
@@ -301,7 +301,12 @@ def run_cell(
     record["process_wall_s"] = time.perf_counter() - start
     record["ranks"] = outcome.ranks
     record.update(status=outcome.status.value, **outcome.detail)
-    if outcome.status is Status.OK:
+    if outcome.status is Status.OK and cfg.scenario is not Scenario.TRAIN:
+        # export and predict cells run in one process: its figures are the cell's
+        record["measurements"] = {k: v for k, v in outcome.ranks[0].items()
+                                  if k not in ("rank", "status", "warnings")}
+        record["warnings"] = outcome.ranks[0].get("warnings") or []
+    elif outcome.status is Status.OK:
         record["measurements"] = aggregate(outcome.ranks, cfg)
         record["warnings"] = warnings_for(record["measurements"], cfg, environment)
     else:

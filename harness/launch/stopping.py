@@ -16,7 +16,8 @@ from typing import Any
 from harness.analyse.stats import MIN_N_MEDIAN, Summary, overhead
 from harness.config import CellConfig, Paradigm
 
-# per paradigm, step times keyed by (session, repetition), so that repetitions pair by key
+# per group member (paradigm or runtime), step times keyed by (session, repetition), so
+# that repetitions pair by key
 StepTimes = dict[str, dict[tuple[str, int], float]]
 
 RULE_CI, RULE_MAX = "ci", "max"
@@ -54,8 +55,14 @@ class Stop:
 
 
 def group_of(cell: CellConfig) -> CellConfig:
-    """The cell group a cell belongs to, as a config (its plain-loop member)."""
-    return cell.replace(paradigm=Paradigm.PLAIN)
+    """The cell group a cell belongs to, as a config (its plain-loop member): every paradigm
+    of one config, and for prediction every runner too (the artifact runtimes)."""
+    return cell.replace(paradigm=Paradigm.PLAIN, scenario=cell.scenario.group)
+
+
+def member_of(cell: CellConfig) -> str:
+    """Who a cell measures within its group: its paradigm, or an artifact's runtime."""
+    return cell.scenario.runtime or cell.paradigm.value
 
 
 def worst_half_width_pct(step_times: StepTimes) -> float | None:

@@ -11,7 +11,8 @@ how its cells repeat:
 ``repetitions`` (the most), ``until_ci`` (stop a cell group once every overhead's 95% interval is
 within this many percent of the plain step time), ``min_repetitions`` and ``attribution`` (one extra
 profiling repetition per cell, kept out of the timing). ``threads = "auto"`` gives each rank its
-share of the cores (cores // world size). Example::
+share of the cores (cores // world size). ``scenario`` is an axis too: ``train`` (the default),
+``export`` or the ``predict`` scenarios (``harness.export``, ``harness.predict``). Example::
 
     name = "smoke"
     repetitions = 2
@@ -49,7 +50,7 @@ from harness.launch.stopping import Plan
 
 # Expanded in this order; the last varies fastest.
 AXES = ["workload", "size", "batch_size", "world_size", "data", "profile", "features", "phases",
-        "precision", "compile", "compile_style", "paradigm"]
+        "precision", "compile", "compile_style", "scenario", "paradigm"]
 DEFAULT_PARADIGMS = ["plain", "lightning", "ignite"]
 PLAN_KEYS = {"repetitions", "until_ci", "min_repetitions", "attribution"}
 

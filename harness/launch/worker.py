@@ -30,7 +30,7 @@ from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-from harness.config import CellConfig  # noqa: E402
+from harness.config import CellConfig, Scenario  # noqa: E402
 from harness.launch.runner import SPAWN_TIME_ENV  # noqa: E402
 from harness.results import Status, write_json_atomic  # noqa: E402
 
@@ -149,6 +149,8 @@ def run(cfg: CellConfig, rank: int, local_rank: int, world: int, cell: dict[str,
     ``cell`` receives the run context as soon as it exists, so that a failure later on can
     still report what was measured up to it (``partial``).
     """
+    if cfg.scenario is not Scenario.TRAIN:
+        return after_training(cfg, cell)
     prepared = prepare(cfg, rank, local_rank, world)
     cell["ctx"] = ctx = prepared.ctx
     model = train(prepared)
@@ -161,6 +163,28 @@ def run(cfg: CellConfig, rank: int, local_rank: int, world: int, cell: dict[str,
         "to_first_step_s": out["timing"]["first_step_s"],
         "spawn_to_first_step_s": first_step_wall - spawn,
     }
+    return out
+
+
+def after_training(cfg: CellConfig, cell: dict[str, Any]) -> dict[str, Any]:
+    """An export cell (train, then ``harness.export``) or a predict cell (``harness.predict``,
+    nothing trained): one process, the scenario's own figures plus the import times."""
+    from harness.measure.environment import capture_runtime
+
+    if cfg.scenario is Scenario.EXPORT:
+        from harness.export import cell as export
+
+        prepared = prepare(export.training_config(cfg), 0, 0, 1)
+        cell["ctx"] = prepared.ctx
+        out = export.run(prepared, train(prepared))
+    else:
+        from harness.predict import cell as predict
+
+        prepared = prepare(cfg, 0, 0, 1)
+        out = predict.run(prepared)
+    out.setdefault("startup", {}).update(import_torch_s=IMPORT_TORCH_S,
+                                         import_framework_s=prepared.import_framework_s)
+    out.update(scenario=cfg.scenario.value, runtime=capture_runtime())
     return out
 
 

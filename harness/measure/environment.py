@@ -19,7 +19,8 @@ import psutil
 
 PACKAGES = ("torch", "pytorch-lightning", "pytorch-ignite", "numpy", "nvidia-ml-py",
             "torchvision", "transformers",  # these two build the real-model workloads
-            "optuna", "optuna-integration")
+            "optuna", "optuna-integration",  # the hyper-parameter search
+            "onnx", "onnxscript", "onnxruntime", "onnxruntime-gpu")  # export and predict
 ENV_PREFIXES = ("CUDA_", "NCCL_", "OMP_", "MKL_", "TORCH_", "PYTORCH_", "NVIDIA_")
 REQUIRED = ("python", "platform", "cpu", "cpu_count", "packages", "git_commit", "git_dirty",
             "gpus", "driver")

@@ -167,6 +167,9 @@ class RunContext:
     idle_memory: IdleMemory | None = None  # NVML's view before this process touched CUDA
     train_loader: DataLoader | None = field(default=None, init=False)  # the last one built
     extensions: Extensions = field(default_factory=Extensions)
+    # what the paradigm trained as its user holds it, where that is not the returned model:
+    # the LightningModule (its to_torchscript / to_onnx export it; ``harness.export``)
+    trained: Any = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.amp = AmpPolicy(self.cfg.precision, self.device.type)

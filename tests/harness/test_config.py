@@ -10,7 +10,10 @@ from harness.config import (
     DataPath,
     Paradigm,
     Precision,
+    Profile,
+    Scenario,
 )
+from harness.training.features import Features
 
 
 def test_round_trip_and_stable_key():
@@ -70,3 +73,31 @@ def test_a_compile_style_needs_a_compile_mode_and_modes_are_checked():
     with pytest.raises(ConfigError, match="unknown compile mode 'turbo'; valid: none, default, "
                                           "reduce-overhead, max-autotune-no-cudagraphs"):
         CellConfig.from_dict({"workload": "mlp", "paradigm": "plain", "compile": "turbo"})
+
+
+def test_scenario_cells_are_named_and_training_keys_are_what_they_were():
+    train = CellConfig("mlp", Paradigm.IGNITE, precision=Precision.BF16_MIXED, steps=40)
+    assert train.key == "mlp_default_ignite_minimal_bf16-mixed_w1_b32_89ea00bb91"  # pre-axis
+    older = {k: v for k, v in train.to_dict().items() if k != "scenario"}
+    assert CellConfig.from_dict(older) == train  # records written before the axis
+    predict = CellConfig("mlp", Paradigm.PLAIN, scenario=Scenario.PREDICT_ONNXRUNTIME)
+    assert "_predict-onnxruntime_" in predict.key
+    assert CellConfig.from_dict(predict.to_dict()) == predict
+    assert predict.scenario.runtime == "onnxruntime" and predict.scenario.group is Scenario.PREDICT
+    with pytest.raises(ConfigError, match="valid: train, export, predict, predict-torchscript"):
+        CellConfig.from_dict({"workload": "mlp", "paradigm": "plain", "scenario": "serve"})
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(scenario=Scenario.EXPORT, world_size=2), "run in one process"),
+    (dict(scenario=Scenario.PREDICT, precision=Precision.BF16_MIXED), "run in fp32"),
+    (dict(scenario=Scenario.EXPORT, profile=Profile.DEFAULTS), "minimal profile"),
+    (dict(scenario=Scenario.PREDICT, features=Features(val_every=2)), "take no features"),
+    (dict(scenario=Scenario.PREDICT, profiler=True), "no profiling repetition"),
+    (dict(scenario=Scenario.PREDICT_TORCHSCRIPT, paradigm=Paradigm.IGNITE),
+     "paradigm must be 'plain'"),
+])
+def test_impossible_scenario_settings_are_rejected(bad, message):
+    settings = {"paradigm": Paradigm.PLAIN, **bad}
+    with pytest.raises(ConfigError, match=message):
+        CellConfig("mlp", **settings)

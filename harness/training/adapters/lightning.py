@@ -125,6 +125,7 @@ def train(ctx: RunContext) -> nn.Module:
     # a compiled cell: the model compiled inside the module (the fair region), or the whole
     # module compiled before fit (Lightning's documented way; fit unwraps it)
     module = WorkloadModule(ctx, model_region(ctx.cfg, model), log_name)
+    ctx.trained = module
     fitted = compiled(ctx.cfg, module) if compiles_lightning_module(ctx.cfg) else module
     loader = ctx.build_loader()
     val_loader = ctx.build_val_loader() if f.validates else None

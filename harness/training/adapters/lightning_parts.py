@@ -39,6 +39,11 @@ class WorkloadModule(pl.LightningModule):
         self.last_loss: Tensor | None = None  # the workload's loss, before Lightning divides it
         self.probe_hooks = ProbeHooks(ctx)
 
+    def forward(self, x: Tensor) -> Tensor:
+        """The workload's model on its input: what ``to_torchscript`` and ``to_onnx`` export
+        (training calls the workload's ``loss`` instead, so this changes no training step)."""
+        return self.model(x)
+
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         loss = self.workload.loss(self.model, batch)
         self.last_loss = loss.detach()

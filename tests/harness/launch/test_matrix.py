@@ -46,3 +46,12 @@ def test_the_seed_is_recorded_and_a_resume_keeps_it(tmp_path, fake_runs):
     assert json.loads((tmp_path / "manifest.json").read_text())["order_seed"] == 1234
     assert [key for key, _ in fake_runs] == [c.key for c in matrix.round_order(cells, 1234, 2)]
     assert len({r["session"] for r in load_run(tmp_path)}) == 2
+
+
+def test_scenario_cells_get_no_profiling_repetition():
+    from harness.launch.stopping import Plan
+
+    train, predict = tiny_cell("mlp"), tiny_cell("mlp", scenario="predict")
+    plans = matrix.plans_of([train, predict], {train: Plan(2, attribution=True),
+                                               predict: Plan(2, attribution=True)})
+    assert plans[train].attribution and not plans[predict].attribution

@@ -1,0 +1,21 @@
+"""Plain PyTorch: ``model.eval()`` and a ``torch.inference_mode()`` loop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from harness.predict.context import Prediction
+from harness.training.data import to_device
+
+
+def predict(p: Prediction) -> list[Any]:
+    probe = p.start_clock()
+    model, outputs = p.model, []
+    model.eval()
+    with torch.inference_mode():
+        for batch in p.loader:
+            outputs.append(model(p.workload.model_input(to_device(batch, p.device))))
+            probe.batch_end()
+    return outputs
