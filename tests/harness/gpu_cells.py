@@ -70,6 +70,12 @@ def compile_cells() -> dict[str, CellConfig]:
             "lightning-documented": cell("lightning", compile_style="documented")}
 
 
+def predict_cell() -> CellConfig:
+    """Prediction through ONNX Runtime's CUDA provider, in the test process."""
+    return cuda_cell("tabular", "plain", scenario="predict-onnxruntime", steps=6, warmup=2,
+                     window=2)
+
+
 def probe_cell() -> CellConfig:
     """The config of the in-process probe test (no process, no training)."""
     return cuda_cell("linear", "plain")
@@ -77,4 +83,4 @@ def probe_cell() -> CellConfig:
 
 def all_cells() -> list[CellConfig]:
     return [*parity_cells().values(), *record_cells().values(), *compile_cells().values(),
-            probe_cell()]
+            predict_cell(), probe_cell()]

@@ -26,11 +26,21 @@ def test_every_cell_of_the_gpu_tests_is_a_valid_config():
         assert CellConfig.from_dict(cell.to_dict()) == cell
 
 
+def _gpu_code(tree: ast.Module) -> list[ast.AST]:
+    """The module (when ``pytestmark`` marks it gpu) or its gpu-decorated functions."""
+    if any(isinstance(n, ast.Assign) and any(getattr(x, "id", "") == "pytestmark"
+                                             for x in n.targets)
+           and "gpu" in ast.unparse(n.value) for n in tree.body):
+        return [tree]
+    return [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)
+            and any("mark.gpu" in ast.unparse(d) for d in n.decorator_list)]
+
+
 def test_the_gpu_tests_build_no_cell_of_their_own():
     # every cell a GPU test runs must come from gpu_cells, where the test above checks it
-    assert len(GPU_TESTS) >= 2
+    assert len(GPU_TESTS) >= 3
     for path in GPU_TESTS:
         calls = {node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id
-                 for node in ast.walk(ast.parse(path.read_text()))
+                 for code in _gpu_code(ast.parse(path.read_text())) for node in ast.walk(code)
                  if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute | ast.Name)}
         assert not calls & BUILDERS, (path.name, calls & BUILDERS)

@@ -97,8 +97,8 @@ def test_onnxruntime_runs_on_the_cuda_provider(tmp_path):
     with torch.inference_mode():
         expected = model(x).cpu()
     assert torch.allclose(runtimes.as_tensor(run(x)), expected, atol=1e-4, rtol=0)
-    cell = tiny_cell("tabular", "plain", scenario="predict-onnxruntime", device="cuda",
-                     **SETTINGS)
-    record = in_process(cell, tmp_path / "run")
+    from tests.harness.gpu_cells import predict_cell
+
+    record = in_process(predict_cell(), tmp_path / "run")
     assert record["status"] == "ok", record.get("message")
     assert record["measurements"]["memory"]["cuda_max_allocated_bytes"] is not None
