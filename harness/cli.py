@@ -76,8 +76,9 @@ def _add_cell_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repetitions", type=int, default=1,
                    help="repetitions per cell (the most, with --until-ci)")
     p.add_argument("--until-ci", type=float, metavar="PCT",
-                   help="stop a cell group once every overhead's 95%% interval is within PCT%% "
-                        "of the plain step time (at least 6 repetitions)")
+                   help="stop a cell group once every overhead's interval is within PCT%% of "
+                        "the plain step time (intervals at the per-look level that keeps 95%% "
+                        "over all the looks; at least 6 repetitions)")
     p.add_argument("--attribution", action="store_true",
                    help="one extra profiling repetition per cell: where framework time goes")
 

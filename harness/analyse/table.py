@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from harness.analyse import formatting as fmt
-from harness.analyse.analysis import GROUP_KEYS, cells_frame, records_frame
+from harness.analyse.analysis import GROUP_KEYS, cells_frame, plan_levels, records_frame
 from harness.results import load_run
 
 COLUMNS = ["paradigm", "mean step", "95% CI", "overhead vs plain", "overhead CI",
@@ -46,10 +48,11 @@ def _line(row: pd.Series) -> list[str]:
     ]
 
 
-def format_table(records: pd.DataFrame) -> str:
+def format_table(records: pd.DataFrame, levels: dict[tuple[Any, ...], float] | None = None
+                 ) -> str:
     if records.empty:  # interrupted before the first record: nothing to tabulate
         return "no records yet"
-    cells = cells_frame(records)
+    cells = cells_frame(records, levels)
     out: list[str] = []
     if not cells.empty:
         for _, g in cells.groupby(GROUP_KEYS, sort=False, dropna=False):
@@ -73,4 +76,9 @@ def format_table(records: pd.DataFrame) -> str:
 
 
 def print_run_table(run_dir: Path) -> None:
-    print(format_table(records_frame(load_run(run_dir))))
+    try:  # the adaptive groups' interval levels; without a manifest every group is at 95%
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+    except (OSError, ValueError):
+        manifest = {}
+    levels = plan_levels(manifest) if isinstance(manifest, dict) else {}
+    print(format_table(records_frame(load_run(run_dir)), levels))

@@ -5,8 +5,9 @@ Each matrix table is merged over the defaults; every list-valued setting in it i
 product (paradigms innermost, so the paradigms of one config run back to back). ``features`` is a
 table of feature settings (``harness.training.features``) or a list of them, one cell per table
 (``{}`` is the bare loop). A matrix table (or ``[defaults]``) may set how its cells repeat:
-``repetitions`` (the most), ``until_ci`` (stop a cell group once every overhead's 95% interval is
-within this many percent of the plain step time), ``min_repetitions`` and ``attribution`` (one extra
+``repetitions`` (the most), ``until_ci`` (stop a cell group once every overhead's interval is
+within this many percent of the plain step time; intervals at the per-look level that keeps 95%
+over all the looks, ``harness.launch.stopping``), ``min_repetitions`` and ``attribution`` (one extra
 profiling repetition per cell, kept out of the timing). ``threads = "auto"`` gives each rank its
 share of the cores (cores // world size). Example::
 
