@@ -271,16 +271,24 @@ def _render(run_dir: Path, args: argparse.Namespace) -> bool:
         return True
     from reports.render import render_run
 
+    notices: list[str] = []
     try:
-        path = render_run(run_dir)
+        path = render_run(run_dir, notices=notices)
     except Exception:
         traceback.print_exc()
         print(f"\nthe report could not be rendered (above); every measurement is kept in "
               f"{run_dir}: re-render it with `python -m harness report {run_dir}`",
               file=sys.stderr)
         return False
+    _print_notices(notices)
     print(f"report: {path}")
     return True
+
+
+def _print_notices(notices: list[str]) -> None:
+    """What a report left out, on the terminal as well as on the page."""
+    for notice in notices:
+        print(f"warning: left out of the report: {notice}", file=sys.stderr)
 
 
 def _terminate_as_interrupt(signum: int, frame: object) -> None:
@@ -340,7 +348,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         _require_run(args.run_dir)
         from reports.render import render_run
 
-        print(f"report: {render_run(args.run_dir, args.output)}")
+        notices: list[str] = []
+        path = render_run(args.run_dir, args.output, notices)
+        _print_notices(notices)
+        print(f"report: {path}")
         return 0
     if args.command == "compare":
         _require_run(args.before)

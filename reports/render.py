@@ -105,15 +105,20 @@ def write_csv(run: Run, folder: Path) -> dict[str, Path]:
     return paths
 
 
-def render_run(run_dir: Path, output: Path | None = None) -> Path:
+def render_run(run_dir: Path, output: Path | None = None,
+               notices: list[str] | None = None) -> Path:
     """Write the run's HTML report (default ``run_dir/report.html``) and its CSV exports.
 
     The CSV files go into the run folder, beside its records; the page links to them
-    relative to wherever the page itself is written. Returns the HTML path.
+    relative to wherever the page itself is written. Returns the HTML path. What the page
+    had to leave out (unreadable records, an unreadable manifest) is appended to
+    ``notices``, so that a terminal can say so too.
     """
     run_dir = Path(run_dir)
     output = Path(output) if output else run_dir / "report.html"
     run = load(run_dir)
+    if notices is not None:
+        notices += [*run.unreadable, *filter(None, [run.manifest_problem])]
     csv = write_csv(run, run_dir)
     ctx = run_context(run, {k: os.path.relpath(p, output.parent) for k, p in csv.items()})
     write_text_atomic(output, environment().get_template("report.html.j2").render(ctx))

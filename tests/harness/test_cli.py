@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 BASE = ["run", "--size", "tiny", "--steps", "4", "--warmup", "1", "--window", "2"]
+# what the validation path must not import (each costs from a tenth of a second to seconds)
+HEAVY = {"torch", "pytorch_lightning", "lightning", "ignite", "numpy", "scipy", "pandas",
+         "matplotlib", "jinja2"}
 
 
 def _cli(*args: str, cwd=None):
@@ -40,10 +43,11 @@ def test_bad_run_input_exits_2_fast(args, expected, tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert expected in proc.stderr
     assert not (tmp_path / "r").exists()
-    # fast because the check imports no torch (about a second alone): asserted on the imports
-    # themselves, not on a wall-clock bound that a loaded machine would break
+    # fast because the check imports nothing heavy (torch alone takes about a second, scipy's
+    # statistics 1.3 s): asserted on the imports themselves, not on a wall-clock bound that a
+    # loaded machine would break
     imported = _imports(*BASE, *args, "--out", str(tmp_path / "r"))
-    assert "harness" in imported and not imported & {"torch", "lightning", "ignite"}
+    assert "harness" in imported and not imported & HEAVY, imported & HEAVY
 
 
 def test_batch_size_zero_exits_2(tmp_path):
@@ -62,6 +66,14 @@ def test_bad_suite_files_exit_2(tmp_path, content, expected):
         path.write_text(content)
     proc, _ = _cli("suite", str(path))
     assert proc.returncode == 2 and expected in proc.stderr
+
+
+def test_a_suite_with_a_bad_workload_is_refused_before_heavy_imports():
+    args = ("suite", str(Path(__file__).parents[2] / "benchmarks/suites/cpu.toml"),
+            "--workload", "nope")
+    proc, _ = _cli(*args)
+    assert proc.returncode == 2 and "unknown workload 'nope'" in proc.stderr
+    assert not _imports(*args) & HEAVY
 
 
 def test_help_and_list():
@@ -98,10 +110,28 @@ def test_a_failing_report_keeps_the_run_and_says_how_to_render_it(tmp_path, monk
     import reports.render
     from harness import cli
 
-    def broken(run_dir, output=None):
+    def broken(run_dir, output=None, notices=None):
         raise ValueError("renderer bug")
 
     monkeypatch.setattr(reports.render, "render_run", broken)
     assert cli._render(tmp_path, argparse.Namespace(no_report=False)) is False
     err = capsys.readouterr().err
     assert "renderer bug" in err and f"python -m harness report {tmp_path}" in err
+
+
+def test_report_says_on_the_terminal_which_records_it_left_out(tmp_path, capsys):
+    import json
+
+    from harness import cli
+    from harness.results import SCHEMA_VERSION
+    from tests.reports.fixtures import standard_records, write_run
+
+    run = write_run(tmp_path, standard_records(("mlp",), repetitions=2))
+    (run / "cells" / "truncated__r0.json").write_text('{"schema_version": 2, "trunc')
+    (run / "cells" / "future__r0.json").write_text(
+        json.dumps({"schema_version": SCHEMA_VERSION + 1}))
+    assert cli.main(["report", str(run)]) == 0
+    err = capsys.readouterr().err
+    assert "truncated__r0.json" in err and "future__r0.json" in err
+    assert "newer than this harness reads" in err
+    assert err.count("warning: left out of the report") == 2
