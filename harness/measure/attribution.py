@@ -18,7 +18,9 @@ measuring the alternatives against a known 200 us busy-wait injected into a per-
 
 Attribution: every function's own time is charged to the nearest *deciding* frame up its call
 graph: the harness's forward call, autograd's backward, the optimizer's step (compute, as in
-``harness.measure.phases``); DataLoader code (data loading); the harness's probes; or a frame
+``harness.measure.phases``); DataLoader code (data loading); the harness's probes (the step
+probe, the trackers, and the data-wait wrapper around the training loader's iterator in
+``harness.training.data``); or a frame
 of the framework or the adapter (framework time, charged to that function). A function that
 decides nothing (a torch utility called by Lightning) passes its time to its callers in
 proportion to the time each caller spent in it, so a torch call made by Lightning counts for
@@ -44,6 +46,9 @@ FRAMEWORK_PACKAGES = ("pytorch_lightning", "lightning_fabric", "lightning_utilit
 _PACKAGE_PATH = re.compile(r"(?:site-packages|dist-packages)/(.+)\.py$")
 _HARNESS_PATH = re.compile(r"/(harness/.+)\.py$")
 _BACKWARD = ("backward", "_engine_run_backward")
+# the data-wait probe: the training loader's timing wrapper around torch's iterator, called
+# by whichever framework code asks for a batch, but the harness's, not that framework's
+_DATA_WAIT_PROBE = ("TimedLoader.", "_TimedBatches.")
 _MAX_DEPTH = 200
 
 
@@ -94,7 +99,9 @@ def decide(code: CodeType | str, optimizer_step: CodeType | None) -> tuple[str, 
         return "optimizer", None
     if "/torch/utils/data/" in path:
         return "data loading", None
-    if "/harness/measure/" in path or path.endswith("harness/training/context.py"):
+    if ("/harness/measure/" in path or path.endswith("harness/training/context.py")
+            or (path.endswith("harness/training/data.py")
+                and getattr(code, "co_qualname", name).startswith(_DATA_WAIT_PROBE))):
         return "harness probe", None
     if ("/harness/training/adapters/" in path or path.endswith("harness/training/calibration.py")
             or "/harness/training/features/" in path or _in_package(path, FRAMEWORK_PACKAGES)):

@@ -81,6 +81,29 @@ def test_shared_callees_are_split_by_the_time_each_caller_spent_in_them():
     assert heavy == pytest.approx(300e-6, rel=0.15) and light == pytest.approx(100e-6, rel=0.25)
 
 
+def test_the_data_wait_wrapper_is_charged_to_the_harness_probe_not_its_caller():
+    """A framework function that asks the training loader for batches pays for torch's
+    DataLoader (data loading), never for the harness's timing wrapper around it."""
+    import torch
+    from torch.utils.data import TensorDataset
+
+    from harness.training.data import TimedLoader, _TimedBatches, build_loader
+
+    for code in (TimedLoader.__iter__.__code__, _TimedBatches.__next__.__code__):
+        assert decide(code, None) == ("harness probe", None)
+    loader = build_loader(TensorDataset(torch.zeros(4096, 2)), 1, seed=0)
+    fetched: list[float] = []
+    loader.on_fetch = fetched.append  # a builtin: nothing of the harness's but the wrapper
+    framework = _define("def epoch(loader):\n    for _ in loader:\n        pass\n",
+                        LIGHTNING_FILE)
+    profiler = AttributionProfiler()
+    profiler.start()
+    framework["epoch"](loader)
+    result = profiler.result(steps=len(fetched), optimizer_step=None)
+    assert result.categories["harness probe"] > 0  # the wrapper's own time, and only it
+    assert result.categories["data loading"] > result.categories["harness probe"]
+
+
 def test_no_steps_is_an_error_not_a_division():
     assert aggregate([], 0, 0.0, None, 0.0).categories["framework"] == 0.0
     assert AttributionProfiler().result(steps=0, optimizer_step=None).error
