@@ -14,6 +14,7 @@ Bad input exits with code 2 before anything runs; Ctrl-C exits with 130 after sa
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import itertools
 import os
@@ -68,9 +69,11 @@ def _add_cell_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per cell process")
     p.add_argument("--nnodes", type=int, default=1,
                    help="machines in a multi-node cell (world size counts all processes)")
+    settings = ", ".join(f.name for f in dataclasses.fields(Features))
     p.add_argument("--features", nargs="+", default=["none"], metavar="F",
-                   help="feature sets, one cell each: 'none' or NAME=VALUE,... "
-                        "(e.g. val_every=20,log=csv+tensorboard; see harness.training.features)")
+                   help="feature sets, one cell each: 'none' or NAME=VALUE,... (e.g. "
+                        f"val_every=20,log=csv+tensorboard); NAME is one of {settings}; "
+                        "`python -m harness list` says what each does")
     p.add_argument("--no-phases", action="store_true",
                    help="turn the forward/backward/optimizer probes off")
     p.add_argument("--repetitions", type=int, default=1,
@@ -125,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     versions.add_argument("-o", "--output", type=Path, required=True)
     versions.add_argument("--missing", nargs="*", default=[], metavar="RELEASE",
                           help="expected releases that left no run folder (named on the page)")
-    sub.add_parser("list", help="list workloads, paradigms, precisions and profiles")
+    sub.add_parser("list", help="list workloads, paradigms, precisions, profiles and features")
     return parser
 
 
@@ -310,10 +313,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "list":
         from harness.discovery import declared_names
+        from harness.training.features.config import describe
 
         print("workloads: ", ", ".join(declared_names()))
         for kind in (Paradigm, Precision, Profile):
             print(f"{kind.__name__.lower()}s: ", ", ".join(_choices(kind)))
+        print("features (--features NAME=VALUE,...; a suite table's features = [{...}]; the "
+              "defaults are off):")
+        print("\n".join(describe()))
         return 0
     if args.command == "run":
         from harness.launch.stopping import Plan

@@ -83,6 +83,27 @@ def test_help_and_list():
     assert "mlp" in proc.stdout and "lightning" in proc.stdout
 
 
+def test_list_and_help_name_every_feature_setting_from_the_dataclass(capsys):
+    """A user finds the feature names, their settings and what each does without the source;
+    the listing is read off ``Features`` itself (its fields' metadata), never a typed copy."""
+    import dataclasses
+
+    from harness import cli
+    from harness.training.features import FEATURE_FIELDS, Features
+
+    assert cli.main(["list"]) == 0
+    listing = capsys.readouterr().out
+    for feature in FEATURE_FIELDS:
+        assert f"  {feature}: " in listing
+    for field in dataclasses.fields(Features):
+        line = next(line for line in listing.splitlines() if f" {field.name}=" in line)
+        assert field.metadata["doc"] in line
+    run_help = cli.build_parser()._subparsers._group_actions[0].choices["run"].format_help()
+    flat = " ".join(run_help.split())
+    assert all(field.name in flat for field in dataclasses.fields(Features))
+    assert "python -m harness list" in flat
+
+
 def readme_workload_example() -> str:
     """The code block of the README's "Add a workload" section, exactly as a user copies it."""
     readme = (Path(__file__).parents[2] / "README.md").read_text()
