@@ -146,13 +146,14 @@ def versions(session: nox.Session) -> None:
 
 @nox.session(name="versions-report")
 def versions_report(session: nox.Session) -> None:
-    """The by-release page of a versions root: `nox -s versions-report -- ROOT`."""
+    """The by-release page of a versions root: `nox -s versions-report -- ROOT [--allow-mixed]`."""
     install_cpu(session)
     root = Path(session.posargs[0] if session.posargs else "results/versions")
+    options = list(session.posargs[1:])  # e.g. --allow-mixed: compare other harness/torch
     folders = sorted(str(p) for p in root.glob("*") if (p / "cells").is_dir())
     if not folders:
         session.error(f"no run folders in {root}: run `nox -s versions` first")
     missing = [f"{fw}-{release}" for fw, _, release in RELEASES
                if not (root / f"{fw}-{release}" / "cells").is_dir()]
-    session.run("python", "-m", "harness", "versions", *folders,
+    session.run("python", "-m", "harness", "versions", *folders, *options,
                 "-o", str(root / "versions.html"), "--missing", *missing)

@@ -128,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     versions.add_argument("-o", "--output", type=Path, required=True)
     versions.add_argument("--missing", nargs="*", default=[], metavar="RELEASE",
                           help="expected releases that left no run folder (named on the page)")
+    versions.add_argument("--allow-mixed", action="store_true",
+                          help="compare folders measured with a different harness commit, "
+                               "dirty flag or torch (refused otherwise; the page names it)")
     sub.add_parser("list", help="list workloads, paradigms, precisions, profiles and features")
     return parser
 
@@ -371,8 +374,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         for run_dir in args.run_dirs:
             _require_run(run_dir)
         from reports.render import render_versions
+        from reports.versions import MixedRuns
 
-        print(f"versions: {render_versions(args.run_dirs, args.output, args.missing)}")
+        try:
+            path = render_versions(args.run_dirs, args.output, args.missing, args.allow_mixed)
+        except MixedRuns as exc:
+            raise InputError(f"{exc}: a difference between releases could be the harness's or "
+                             "torch's; pass --allow-mixed to compare them anyway") from None
+        print(f"versions: {path}")
         return 0
     raise AssertionError(args.command)
 

@@ -134,12 +134,18 @@ def render_compare(before: Path, after: Path, output: Path | None = None) -> Pat
     return output
 
 
-def render_versions(run_dirs: list[Path], output: Path, missing: list[str] | None = None
-                    ) -> Path:
+def render_versions(run_dirs: list[Path], output: Path, missing: list[str] | None = None,
+                    allow_mixed: bool = False) -> Path:
     """Write the by-release page of several versions run folders (``nox -s versions``);
-    ``missing`` names expected releases that left no folder."""
+    ``missing`` names expected releases that left no folder. Folders measured with a
+    different harness commit, dirty flag or torch raise ``versions.MixedRuns`` unless
+    ``allow_mixed`` (then the page names the difference)."""
     from reports import versions
 
-    ctx = versions.versions_context([load(Path(d)) for d in run_dirs], missing or [])
+    runs = [load(Path(d)) for d in run_dirs]
+    problems = versions.provenance_problems(runs)
+    if problems and not allow_mixed:
+        raise versions.MixedRuns("; ".join(problems))
+    ctx = versions.versions_context(runs, missing or [])
     write_text_atomic(output, environment().get_template("versions.html.j2").render(ctx))
     return output

@@ -24,6 +24,10 @@ GROUP_KEYS = ["workload", "size", "profile", "precision", "world_size", "nnodes"
               "device", "threads", "steps", "warmup", "window", "seed", "workers", "data",
               "features", "phases"]
 PHASE_COLUMNS = ("forward_s", "backward_s", "optimizer_s", "data_s", "framework_s")
+# What framework time is, in the words every page that defines it uses
+# (``harness.analyse.aggregate.framework_per_step`` computes it).
+FRAMEWORK_TIME = ("step time minus the forward + loss, backward, optimizer step and data-wait "
+                  "phases")
 BASELINE = "plain"
 # Largest relative per-step loss difference from the baseline that still counts as the same
 # training. CPU fp32 must match bit for bit (the weight digests are compared); GPU fp32 allows

@@ -287,3 +287,30 @@ def compare(before: Sequence[float], after: Sequence[float]) -> Change:
     else:
         p = float(sps.mannwhitneyu(after, before, alternative="two-sided").pvalue)
     return Change(Summary(tuple(before)), Summary(tuple(after)), p)
+
+
+@dataclass(frozen=True)
+class ShareChange:
+    """How a figure given as a fraction of the plain step, within each repetition, moved
+    between two runs (the paired overhead ratio, the framework-time excess): drift-robust,
+    since a machine that slows down slows the plain loop beside it in the same repetition."""
+
+    before: Summary
+    after: Summary
+    p_value: float
+
+    @property
+    def change(self) -> float:
+        """The move of the median, in fractions of the plain step."""
+        return self.after.median - self.before.median
+
+    @property
+    def significant(self) -> bool:
+        """Mann-Whitney U p < 0.01 and a move of at least 5% of the plain step."""
+        return self.p_value < COMPARE_ALPHA and abs(self.change) >= COMPARE_MIN_CHANGE
+
+
+def compare_shares(before: Sequence[float], after: Sequence[float]) -> ShareChange:
+    """Two-sided Mann-Whitney U between two runs' per-repetition shares of the plain step."""
+    change = compare(before, after)
+    return ShareChange(change.before, change.after, change.p_value)
