@@ -114,10 +114,13 @@ def compare(session: nox.Session) -> None:
 
 @nox.session(name="bench-micro")
 def bench_micro(session: nox.Session) -> None:
-    """pytest-benchmark: training steps per workload and paradigm, the trackers' own cost."""
+    """pytest-benchmark: training steps per workload and paradigm, the trackers' own cost
+    (then the README's tracker figures, from benchmarks/figures.py)."""
     install_cpu(session, "[test]")
     session.run("pytest", "benchmarks", "--benchmark-enable", "--benchmark-autosave",
-                "-p", "no:cacheprovider", *session.posargs)
+                "--benchmark-json=.benchmarks/last-run.json", "-p", "no:cacheprovider",
+                *session.posargs)
+    session.run("python", "benchmarks/figures.py", ".benchmarks/last-run.json")
 
 
 @nox.session(name="version")

@@ -88,6 +88,27 @@ def test_unprobed_steps_record_nothing_and_validation_calls_are_not_forward():
     assert timer.steps == [(_first_probed_step(), 0.0, 0.0, 0.0, 0.0)]
 
 
+def test_every_paradigm_fetches_a_steps_batch_inside_that_step(tmp_path, monkeypatch):
+    """The data wait counts in the step it feeds: one fetch while each step runs (Lightning
+    does not prefetch from a loader with a length), none ahead of it."""
+    from harness.launch.worker import prepare, train
+
+    monkeypatch.chdir(tmp_path)
+    for paradigm in PARADIGMS:  # in this process: a dozen tiny steps each
+        prepared = prepare(tiny_cell("linear", paradigm, steps=10, warmup=2, window=1),
+                           rank=0, local_rank=0, world=1)
+        ctx, during = prepared.ctx, []
+        timer_fetched = ctx.phases.data_fetched
+
+        def fetched(seconds: float, ctx=ctx, during=during, timer_fetched=timer_fetched):
+            during.append(ctx.probe.step)  # the steps finished when this fetch ended
+            timer_fetched(seconds)
+
+        ctx.phases.data_fetched = fetched
+        train(prepared)
+        assert during == list(range(ctx.cfg.total_steps)), paradigm  # 12 of 16 per epoch
+
+
 @pytest.fixture(scope="module")
 def known(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("known")
