@@ -20,7 +20,7 @@ import pandas as pd
 
 from harness.results import write_text_atomic
 from reports import compare as compare_ctx
-from reports import context, efficiency, features, framework, meta, scaling
+from reports import context, efficiency, features, framework, meta, scaling, verdict
 from reports.compare import MATCH_KEYS
 from reports.groups import build_groups
 from reports.load import Run, load
@@ -57,6 +57,7 @@ def run_context(run: Run, csv_links: dict[str, str]) -> dict[str, Any]:
         "header": header,
         "summary": context.summary_numbers(fixed),
         "verdicts": context.verdicts(groups),
+        "verdict_picture": verdict.picture(verdict.rows_for(measured)),
         "groups": [context.group_rows(g, list(memory), stops) for g in measured],
         "framework": [{"id": g.id, "label": g.label, "rows": framework.framework_rows(g),
                        "loader": framework.loader_note(g),
