@@ -82,7 +82,7 @@ def _shift(a: list[float], b: list[float]) -> float:
     return float(np.median(np.subtract.outer(np.asarray(a, float), np.asarray(b, float))))
 
 
-def calibration(rank: dict[str, Any], cfg: CellConfig) -> dict[str, float] | None:
+def calibration(rank: dict[str, Any], cfg: CellConfig) -> dict[str, Any] | None:
     """For a cell whose hook delays a random part of the steps: how much more framework time
     the steps after a delay take than the others, in the same process (one rank).
 
@@ -113,7 +113,9 @@ def calibration(rank: dict[str, Any], cfg: CellConfig) -> dict[str, float] | Non
             "framework_s": _shift([x for _, x in delayed], [x for _, x in other]),
             "compute_shift_s": _shift(phases(delayed), phases(other)),
             "framework_undelayed_s": statistics.median(x for _, x in other),
-            "compute_undelayed_s": statistics.median(phases(other))}
+            "compute_undelayed_s": statistics.median(phases(other)),
+            # what the busy-waits really took (preemption at their end included), warm-up too
+            "waited_s": (rank.get("hook_delays") or {}).get("mean_s")}
 
 
 def _disk(ranks: list[dict[str, Any]]) -> dict[str, int | None]:

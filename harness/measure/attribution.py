@@ -32,6 +32,7 @@ from __future__ import annotations
 import cProfile
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import perf_counter
 from types import CodeType
@@ -194,22 +195,28 @@ def per_call_overhead(n: int = 20_000, trials: int = 3) -> float:
 
 
 class AttributionProfiler:
-    """Profiles the steps between ``start`` (end of warm-up) and ``stop`` (the last step)."""
+    """Profiles the steps between ``start`` (end of warm-up) and ``stop`` (the last step).
 
-    def __init__(self) -> None:
-        self.overhead_per_call_s = per_call_overhead()
-        self._profile = cProfile.Profile(builtins=False)
+    ``clock`` replaces the wall clock (seconds, as a float) for the profile and its span: a
+    test's deterministic clock, which the profiler's own calls do not advance, so nothing is
+    subtracted for them."""
+
+    def __init__(self, clock: Callable[[], float] | None = None) -> None:
+        self.overhead_per_call_s = per_call_overhead() if clock is None else 0.0
+        self._clock = clock or perf_counter
+        self._profile = (cProfile.Profile(builtins=False) if clock is None
+                         else cProfile.Profile(clock, builtins=False))
         self._start: float | None = None
         self.profiled_s = 0.0
 
     def start(self) -> None:
-        self._start = perf_counter()
+        self._start = self._clock()
         self._profile.enable()
 
     def stop(self) -> None:
         if self._start is not None:
             self._profile.disable()
-            self.profiled_s = perf_counter() - self._start
+            self.profiled_s = self._clock() - self._start
             self._start = None
 
     def result(self, steps: int, optimizer_step: CodeType | None) -> AttributionResult:
