@@ -125,9 +125,11 @@ def calibrated(tmp_path_factory):
     profiled (attribution; a profiler slows the process, so it is never the one timed)."""
     run_dir = tmp_path_factory.mktemp("calibration")
     features = {"hook_delay_us": 200, "hook_delay_every": 2}
+    # the timed cell compares hundreds of steps with and without the delay; the profile
+    # times each busy_wait call itself, so a couple of hundred calls are plenty
     return {(p.value, profiled): run_cell(
-        tiny_cell("linear", p, steps=1600, warmup=20, window=20, profiler=profiled,
-                  features=features), run_dir, 0, {})
+        tiny_cell("linear", p, steps=400 if profiled else 1600, warmup=20, window=20,
+                  profiler=profiled, features=features), run_dir, 0, {})
             for p in PARADIGMS for profiled in (False, True)}
 
 
