@@ -20,7 +20,9 @@ COLUMNS = ["paradigm", "mean step", "95% CI", "overhead vs plain", "overhead CI"
 # flushes), so the headline is the mean step, and a terminal reader must know which it is.
 LEGEND = ("mean step: measured time / measured steps of a repetition, median over repetitions "
           "(the report shows the median window beside it); overhead: median of the paired "
-          "per-repetition differences of mean steps.")
+          "per-repetition differences of mean steps. A group that repeated until its interval "
+          "was tight (--until-ci) gives its intervals at its plan's per-look level, which "
+          "keeps 95% over all its looks.")
 
 
 def _line(row: pd.Series) -> list[str]:
