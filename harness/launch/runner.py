@@ -28,7 +28,7 @@ from harness.config import CellConfig
 from harness.results import SCHEMA_VERSION, Status, record_path, write_json_atomic
 
 SPAWN_TIME_ENV = "PARADIGM_BENCH_SPAWN_TIME"  # wall-clock time the cell process was started
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]  # harness/launch/runner.py -> the checkout
 KILL_GRACE_S = 5.0
 LOG_TAIL_LINES = 40
 # Failure statuses of ranks, most telling first: an OOM on one rank explains the others' errors.

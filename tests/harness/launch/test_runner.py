@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -78,3 +79,13 @@ def test_resume_reruns_only_unfinished_cells(mixed_run, tmp_path):
     assert summary["ran"] == 1 and summary["skipped_done"] == 1  # only the failed one
     assert ok_file.stat().st_mtime_ns == mtime
     assert os.path.exists(run_dir / "manifest.json")
+
+
+def test_a_cell_process_can_import_the_harness_and_the_workloads_from_this_checkout():
+    """The worker runs in the cell's own folder: its PYTHONPATH must start at the checkout
+    that holds ``harness`` and ``workloads`` (an uninstalled checkout works too)."""
+    from harness.launch.runner import child_env
+
+    first = Path(child_env(tiny_cell("linear"))["PYTHONPATH"].split(os.pathsep)[0])
+    assert (first / "harness" / "launch" / "worker.py").is_file()
+    assert (first / "workloads" / "linear.py").is_file()
