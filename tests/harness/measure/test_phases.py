@@ -126,14 +126,16 @@ def test_each_phase_is_what_the_workload_spends_in_it(known, paradigm):
     batch = record["config"]["batch_size"]
     assert batch == KnownPhases.default_batch_size  # the batch its read cost was measured at
     read_s = json.loads((Path(record["work_dir"]) / READ_COST_FILE).read_text())
-    # at least the busy-waits (wall-clock spins); at most those, the real work and, for the
-    # data, the read cost without the wait
+    # Every probed step holds at least the busy-waits (wall-clock spins). The shortest probed
+    # step holds at most those, the real work and, for the data, the read cost without the
+    # wait: a shared machine's preemptions only ever lengthen some steps, while a phase that
+    # swallowed another would be long in every one.
     for name, wait_s, work_s in (("forward", FORWARD_US * 1e-6, 0.0),
                                  ("backward", BACKWARD_US * 1e-6, 0.0),
                                  ("optimizer", OPTIMIZER_US * 1e-6, 0.0),
                                  ("data", SAMPLE_US * batch * 1e-6, read_s)):
-        median = statistics.median(phases[f"{name}_s"])
-        assert wait_s <= median <= wait_s + work_s + EXTRA_S, (name, median, read_s)
+        shortest = min(phases[f"{name}_s"])
+        assert wait_s <= shortest <= wait_s + work_s + EXTRA_S, (name, shortest, read_s)
 
 
 @pytest.mark.parametrize("paradigm", [p.value for p in PARADIGMS])
