@@ -138,10 +138,13 @@ def compare(session: nox.Session) -> None:
 
 @nox.session(name="bench-micro")
 def bench_micro(session: nox.Session) -> None:
-    """pytest-benchmark: training steps per workload and paradigm, the trackers' own cost."""
+    """pytest-benchmark: training steps per workload and paradigm, the trackers' own cost
+    (then the README's tracker figures, from benchmarks/figures.py)."""
     install_cpu(session, "[test]")
     session.run("pytest", "benchmarks", "--benchmark-enable", "--benchmark-autosave",
-                "-p", "no:cacheprovider", *session.posargs)
+                "--benchmark-json=.benchmarks/last-run.json", "-p", "no:cacheprovider",
+                *session.posargs)
+    session.run("python", "benchmarks/figures.py", ".benchmarks/last-run.json")
 
 
 @nox.session(name="version")
@@ -170,13 +173,14 @@ def versions(session: nox.Session) -> None:
 
 @nox.session(name="versions-report")
 def versions_report(session: nox.Session) -> None:
-    """The by-release page of a versions root: `nox -s versions-report -- ROOT`."""
+    """The by-release page of a versions root: `nox -s versions-report -- ROOT [--allow-mixed]`."""
     install_cpu(session)
     root = Path(session.posargs[0] if session.posargs else "results/versions")
+    options = list(session.posargs[1:])  # e.g. --allow-mixed: compare other harness/torch
     folders = sorted(str(p) for p in root.glob("*") if (p / "cells").is_dir())
     if not folders:
         session.error(f"no run folders in {root}: run `nox -s versions` first")
     missing = [f"{fw}-{release}" for fw, _, release in RELEASES
                if not (root / f"{fw}-{release}" / "cells").is_dir()]
-    session.run("python", "-m", "harness", "versions", *folders,
+    session.run("python", "-m", "harness", "versions", *folders, *options,
                 "-o", str(root / "versions.html"), "--missing", *missing)

@@ -1,13 +1,18 @@
 """What the harness's own trackers cost per step (pytest-benchmark; `nox -s bench-micro`).
 
-The plain loop's step on the Linear workload (the smallest, ~0.5 ms on one CPU thread) is
-timed without the harness, with ``StepProbe.step_end`` (the only call an adapter makes into
-the harness), and with the phase probes as well (the timed ``loss`` call, the loss hook and
-autograd callbacks, the optimizer hooks). Compare the means: the differences are the harness's
-cost per step. The training loader's fetch is timed with and without the data-wait probe.
+The plain loop's step on the Linear workload (the smallest) is timed without the harness,
+with ``StepProbe.step_end`` (the only call an adapter makes into the harness), and with the
+phase probes as well (the timed ``loss`` call, the loss hook and autograd callbacks, the
+optimizer hooks). The differences are the harness's cost per step. The training loader's
+fetch is timed with and without the data-wait probe, and a tensor dataset's read a batch per
+call against sample by sample. ``benchmarks/figures.py`` turns a saved run into the figures
+the README quotes; every benchmark records the machine's load average in ``extra_info``, so a
+figure measured beside other work says so.
 """
 
 from __future__ import annotations
+
+import os
 
 import pytest
 import torch
@@ -18,6 +23,17 @@ from harness.training.context import StepProbe
 from workloads.linear import Linear
 
 STEPS_PER_ROUND = 200
+READ_SAMPLES = 2048  # an MLP epoch's worth of 784-feature samples, in batches of 64
+
+
+@pytest.fixture(autouse=True)
+def _load_average(request):
+    """The 1, 5 and 15 minute load averages when the benchmark finished."""
+    yield
+    benchmark = request.node.funcargs.get("benchmark")
+    if benchmark is not None:
+        benchmark.extra_info["loadavg"] = list(os.getloadavg())
+        benchmark.extra_info["torch"] = torch.__version__
 
 
 def _step(phases: PhaseTimer | None = None):
@@ -107,3 +123,27 @@ def test_loader_fetch(benchmark, timed):
             pass
 
     benchmark.pedantic(epoch, rounds=30, warmup_rounds=2)
+
+
+class _PerSample(torch.utils.data.TensorDataset):
+    """A TensorDataset subclass: the loader reads it sample by sample and collates."""
+
+
+@pytest.mark.parametrize("batched", [True, False], ids=["batched", "per-sample"])
+def test_tensor_dataset_read(benchmark, batched):
+    """One epoch of READ_SAMPLES MLP samples through the training loader: a plain
+    TensorDataset is gathered a batch per call, a subclass read and collated per sample."""
+    from torch.utils.data import TensorDataset
+
+    from harness.training.data import build_loader
+    from workloads.mlp import MLP
+
+    torch.set_num_threads(1)
+    tensors = MLP(samples=READ_SAMPLES).build_dataset().tensors
+    loader = build_loader((TensorDataset if batched else _PerSample)(*tensors), 64, seed=0)
+
+    def epoch():
+        for _ in loader:
+            pass
+
+    benchmark.pedantic(epoch, rounds=20, warmup_rounds=2)

@@ -10,8 +10,9 @@ Trainer or Engine included: a release can slow its set-up as well as its steps, 
 maintainer wants to see either. pytest-benchmark runs a warm-up round first (imports, first
 allocations) and gives its statistics over the rounds. The steady state, after ``WARMUP`` steps,
 goes to ``extra_info`` from the harness's own probes, the same ones the suites use: the mean
-step, items/s and the framework time per step (step time minus the forward, backward and
-optimizer phases), plus the library versions, so a saved run says what it measured.
+step, items/s and the framework time per step (step time minus the forward + loss, backward,
+optimizer step and data-wait phases), plus the library versions, so a saved run says what it
+measured.
 """
 
 from __future__ import annotations

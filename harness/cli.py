@@ -15,6 +15,7 @@ Bad input exits with code 2 before anything runs; Ctrl-C exits with 130 after sa
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import itertools
 import os
@@ -79,9 +80,11 @@ def _add_cell_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per cell process")
     p.add_argument("--nnodes", type=int, default=1,
                    help="machines in a multi-node cell (world size counts all processes)")
+    settings = ", ".join(f.name for f in dataclasses.fields(Features))
     p.add_argument("--features", nargs="+", default=["none"], metavar="F",
-                   help="feature sets, one cell each: 'none' or NAME=VALUE,... "
-                        "(e.g. val_every=20,log=csv+tensorboard; see harness.training.features)")
+                   help="feature sets, one cell each: 'none' or NAME=VALUE,... (e.g. "
+                        f"val_every=20,log=csv+tensorboard); NAME is one of {settings}; "
+                        "`python -m harness list` says what each does")
     p.add_argument("--compile", nargs="+", default=[CompileMode.NONE.value], metavar="MODE",
                    help=f"torch.compile modes, one cell each ({', '.join(_choices(CompileMode))}"
                         "; default none: eager)")
@@ -97,8 +100,9 @@ def _add_cell_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repetitions", type=int, default=1,
                    help="repetitions per cell (the most, with --until-ci)")
     p.add_argument("--until-ci", type=float, metavar="PCT",
-                   help="stop a cell group once every overhead's 95%% interval is within PCT%% "
-                        "of the plain step time (at least 6 repetitions)")
+                   help="stop a cell group once every overhead's interval is within PCT%% of "
+                        "the plain step time (intervals at the per-look level that keeps 95%% "
+                        "over all the looks; at least 6 repetitions)")
     p.add_argument("--attribution", action="store_true",
                    help="one extra profiling repetition per cell: where framework time goes")
 
@@ -145,7 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     versions.add_argument("-o", "--output", type=Path, required=True)
     versions.add_argument("--missing", nargs="*", default=[], metavar="RELEASE",
                           help="expected releases that left no run folder (named on the page)")
-    sub.add_parser("list", help="list workloads, paradigms, precisions and profiles")
+    versions.add_argument("--allow-mixed", action="store_true",
+                          help="compare folders measured with a different harness commit, "
+                               "dirty flag or torch (refused otherwise; the page names it)")
+    sub.add_parser("list", help="list workloads, paradigms, precisions, profiles and features")
     from harness.launch import gpu_check
     from harness.search import command as hpo
 
@@ -300,16 +307,24 @@ def _render(run_dir: Path, args: argparse.Namespace) -> bool:
         return True
     from reports.render import render_run
 
+    notices: list[str] = []
     try:
-        path = render_run(run_dir)
+        path = render_run(run_dir, notices=notices)
     except Exception:
         traceback.print_exc()
         print(f"\nthe report could not be rendered (above); every measurement is kept in "
               f"{run_dir}: re-render it with `python -m harness report {run_dir}`",
               file=sys.stderr)
         return False
+    _print_notices(notices)
     print(f"report: {path}")
     return True
+
+
+def _print_notices(notices: list[str]) -> None:
+    """What a report left out, on the terminal as well as on the page."""
+    for notice in notices:
+        print(f"warning: left out of the report: {notice}", file=sys.stderr)
 
 
 def _terminate_as_interrupt(signum: int, frame: object) -> None:
@@ -331,6 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "list":
         from harness.discovery import declared_names, declared_requirements, missing_libraries
+        from harness.training.features.config import describe
 
         print("workloads: ", ", ".join(declared_names()))
         for name, requires in declared_requirements().items():  # found, not imported
@@ -340,6 +356,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         for kind in (Paradigm, Precision, Profile, Scenario):
             print(f"{kind.__name__.lower()}s: ", ", ".join(_choices(kind)))
         print("compile modes: ", ", ".join(_choices(CompileMode)))
+        print("features (--features NAME=VALUE,...; a suite table's features = [{...}]; the "
+              "defaults are off):")
+        print("\n".join(describe()))
         return 0
     if args.command == "run":
         from harness.launch.stopping import Plan
@@ -386,7 +405,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         _require_run(args.run_dir)
         from reports.render import render_run
 
-        print(f"report: {render_run(args.run_dir, args.output)}")
+        notices: list[str] = []
+        path = render_run(args.run_dir, args.output, notices)
+        _print_notices(notices)
+        print(f"report: {path}")
         return 0
     if args.command == "compare":
         _require_run(args.before)
@@ -399,8 +421,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         for run_dir in args.run_dirs:
             _require_run(run_dir)
         from reports.render import render_versions
+        from reports.versions import MixedRuns
 
-        print(f"versions: {render_versions(args.run_dirs, args.output, args.missing)}")
+        try:
+            path = render_versions(args.run_dirs, args.output, args.missing, args.allow_mixed)
+        except MixedRuns as exc:
+            raise InputError(f"{exc}: a difference between releases could be the harness's or "
+                             "torch's; pass --allow-mixed to compare them anyway") from None
+        print(f"versions: {path}")
         return 0
     if args.command == "gpu-check":
         from harness.launch import gpu_check

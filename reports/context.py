@@ -44,40 +44,52 @@ MEMORY_COLUMNS = {"host_peak_rss_bytes": "host peak RSS",
                   "nvml_used_peak_bytes": "NVML device used (peak)"}
 
 
-def _resolved(row: pd.Series, base: pd.Series) -> bool | None:
-    """Whether the overhead CI excludes zero; None when there is no valid CI (too few
-    repetitions for the order-statistic interval)."""
-    ci = row.get("overhead_ci")
-    if not isinstance(ci, tuple | list):
+def _excludes_zero(ci: Any) -> bool | None:
+    """Whether an interval supports a sign (excludes zero); None where there is no interval
+    (too few repetitions for the order-statistic interval)."""
+    if not isinstance(ci, tuple | list) or any(is_missing(v) for v in ci):
         return None
-    lo, hi = ci
-    return not lo <= 0 <= hi
+    return not ci[0] <= 0 <= ci[1]
+
+
+def _step_clause(row: pd.Series, name: str) -> str:
+    """The step overhead: a finding where its interval supports the sign, else "not
+    resolved" with the figure and why."""
+    sec, n = number(row["overhead_s"]), int(row["n"])
+    resolved = _excludes_zero(row.get("overhead_ci"))
+    why = (f"{n} repetition{'s' if n != 1 else ''}: too few for an interval"
+           if resolved is None else f"95% CI {ci_text(row['overhead_ci'], signed=True)}")
+    detail = f"({percent(row['overhead_frac'])}, {why})"
+    if not resolved:
+        return (f"{name}: step overhead not resolved, {duration(sec, True)}/step "
+                f"({percent(row['overhead_frac'])}; {why}"
+                + ("; the interval includes zero)" if resolved is False else ")"))
+    if sec > 0:
+        return (f"{name} costs {duration(sec, True)}/step {detail} over plain PyTorch; "
+                f"break-even step time {duration(row['break_even_step_s'])}")
+    return f"{name} is {duration(-sec)}/step faster {detail} than plain PyTorch"
+
+
+def _framework_clause(row: pd.Series) -> str:
+    """The in-process framework-time excess, "not resolved" where its interval includes
+    zero or there is none."""
+    excess, ci = row.get("framework_excess_s"), row.get("framework_excess_ci")
+    if is_missing(excess):
+        return ""
+    figure = f"{duration(excess, True)}/step ({framework_ci(ci)})"
+    if _excludes_zero(ci):
+        return f"In-process framework time over plain: {figure}"
+    return f"In-process framework time over plain: not resolved, {figure}"
 
 
 def verdict_sentence(row: pd.Series, base: pd.Series) -> str:
-    """One sentence on what a paradigm costs against the plain loop in its group."""
-    name, sec = DISPLAY.get(row["paradigm"], row["paradigm"]), number(row["overhead_s"])
+    """What a paradigm costs against the plain loop in its group: the step overhead, then the
+    framework-time excess, each a finding only where its interval supports the sign."""
+    name = DISPLAY.get(row["paradigm"], row["paradigm"])
     if is_missing(row["overhead_s"]):
         return f"{name}: no overhead could be computed."
-    resolved = _resolved(row, base)
-    ci = (f"{int(row['n'])} repetition{'s' if int(row['n']) != 1 else ''}: too few for an "
-          "interval" if resolved is None
-          else f"95% CI {ci_text(row['overhead_ci'], signed=True)}")
-    detail = f"({percent(row['overhead_frac'])}, {ci})"
-    if sec > 0:
-        out = f"{name} costs {duration(sec, True)}/step {detail} over plain PyTorch"
-        out += f"; break-even step time {duration(row['break_even_step_s'])}"
-    elif sec < 0:
-        out = f"{name} is {duration(-sec)}/step faster {detail} than plain PyTorch"
-    else:
-        out = f"{name} matches plain PyTorch {detail}"
-    excess = row.get("framework_excess_s")
-    framework = "" if is_missing(excess) else (
-        f". In-process framework time over plain: {duration(excess, True)}/step "
-        f"({framework_ci(row.get('framework_excess_ci'))})")
-    if resolved is False:
-        out += "; the interval includes zero, so the difference is not resolved"
-    return out + framework + "."
+    clauses = [_step_clause(row, name), _framework_clause(row)]
+    return ". ".join(c for c in clauses if c) + "."
 
 
 def framework_ci(ci: Any) -> str:

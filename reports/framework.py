@@ -208,16 +208,22 @@ def calibration_rows(records: pd.DataFrame, profiled: pd.DataFrame) -> list[dict
             continue
         twin = profiled[(profiled["paradigm"] == r["paradigm"])
                         & (profiled["features"] == r["features"])] if len(profiled) else profiled
-        attributed = None
+        attributed = waited = None
         for _, p in twin.iterrows():
             a = p["attribution"] if isinstance(p["attribution"], dict) else {}
             label_ = "harness.training.calibration:busy_wait"
             if (a.get("calls") or {}).get(label_):
                 attributed = a["functions"][label_] / a["calls"][label_]
+                waited = (p["calibration"] if isinstance(p["calibration"], dict) else {}
+                          ).get("waited_s")
+        # the profile reads wall time, so it is held against what its own waits really took
+        # (preemption at a wait's end included); records from before those were kept: the delay
+        reference = waited or c["injected_s"]
         out.append({"paradigm": r["paradigm"], "workload": r["workload"],
                     "injected": duration(c["injected_s"]), "framework": duration(c["framework_s"]),
                     "framework_err": f"{100 * (c['framework_s'] / c['injected_s'] - 1):+.0f}%",
+                    "waited": duration(waited),
                     "attributed": duration(attributed),
                     "attributed_err": "" if attributed is None else
-                    f"{100 * (attributed / c['injected_s'] - 1):+.0f}%"})
+                    f"{100 * (attributed / reference - 1):+.0f}%"})
     return out

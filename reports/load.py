@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.analyse.analysis import cells_frame, records_frame, training_records
+from harness.analyse.analysis import cells_frame, plan_levels, records_frame, training_records
 from harness.results import load_run
 
 
@@ -76,7 +76,7 @@ def load(run_dir: Path) -> Run:
         is_profile = frame["profiler"].astype(bool)
         profiled, frame = frame[is_profile], frame[~is_profile]
         untimed = frame["status"].eq("ok") & ~np.isfinite(frame["step_time_s"].astype(float))
-        cells = cells_frame(frame)
+        cells = cells_frame(frame, plan_levels(manifest))
     else:
         untimed, cells, profiled = pd.Series(dtype=bool), pd.DataFrame(), pd.DataFrame()
     return Run(run_dir, manifest, problem, records, unreadable, frame, cells, int(untimed.sum()),

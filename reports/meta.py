@@ -198,24 +198,23 @@ def _order(status: str) -> int:
 
 def stop_texts(manifest: dict[str, Any]) -> dict[tuple[Any, ...], str]:
     """(cell group key, paradigm) -> which stop rule ended an adaptive cell, in words."""
-    from harness.analyse.analysis import GROUP_KEYS, feature_key
+    from harness.analyse.analysis import group_key, plan_levels
 
+    levels = plan_levels(manifest)
     out = {}
     for cell in manifest.get("cells") or []:
         stop, target = cell.get("stop"), cell.get("until_ci_pct")
         if not isinstance(stop, dict) or target is None:
             continue
-        # defaults for manifests written before these settings existed
-        config = {"phases": True, "data": "host", "compile": "none", "compile_style": "model",
-                  **cell, "features": feature_key(cell.get("features"))}
-        key = tuple(config.get(k) for k in GROUP_KEYS)
+        key = group_key(cell)
         width = stop.get("half_width_pct")
         reached = f"±{width:.1f}%" if isinstance(width, int | float) else "no interval"
+        level = f"{100 * levels[key]:.1f}% per look, 95% over the looks" if key in levels else ""
         if stop.get("rule") == "ci":
-            out[key, cell["paradigm"]] = (f"stopped at n={stop['repetitions']}: CI {reached} "
-                                          f"≤ {target:g}%")
+            text_ = f"stopped at n={stop['repetitions']}: CI {reached} ≤ {target:g}%"
         else:
-            out[key, cell["paradigm"]] = (f"ran the maximum n={stop['repetitions']}: CI "
-                                          f"{reached}, target {target:g}%")
+            text_ = (f"ran the maximum n={stop['repetitions']}: CI {reached}, target "
+                     f"{target:g}%")
+        out[key, cell["paradigm"]] = f"{text_} ({level})" if level else text_
     return out
 

@@ -30,6 +30,7 @@ from reports import (
     meta,
     real_models,
     scaling,
+    verdict,
 )
 from reports.compare import MATCH_KEYS
 from reports.groups import build_groups
@@ -68,6 +69,7 @@ def run_context(run: Run, csv_links: dict[str, str]) -> dict[str, Any]:
         "summary": context.summary_numbers(fixed),
         "verdicts": context.verdicts(groups),
         "real_models": real_models.rows(groups),  # the Verdict's real-model table
+        "verdict_picture": verdict.picture(verdict.rows_for(measured)),
         "groups": [context.group_rows(g, list(memory), stops) for g in measured],
         "framework": [{"id": g.id, "label": g.label, "rows": framework.framework_rows(g),
                        "loader": framework.loader_note(g),
@@ -118,15 +120,20 @@ def write_csv(run: Run, folder: Path) -> dict[str, Path]:
     return paths
 
 
-def render_run(run_dir: Path, output: Path | None = None) -> Path:
+def render_run(run_dir: Path, output: Path | None = None,
+               notices: list[str] | None = None) -> Path:
     """Write the run's HTML report (default ``run_dir/report.html``) and its CSV exports.
 
     The CSV files go into the run folder, beside its records; the page links to them
-    relative to wherever the page itself is written. Returns the HTML path.
+    relative to wherever the page itself is written. Returns the HTML path. What the page
+    had to leave out (unreadable records, an unreadable manifest) is appended to
+    ``notices``, so that a terminal can say so too.
     """
     run_dir = Path(run_dir)
     output = Path(output) if output else run_dir / "report.html"
     run = load(run_dir)
+    if notices is not None:
+        notices += [*run.unreadable, *filter(None, [run.manifest_problem])]
     csv = write_csv(run, run_dir)
     ctx = run_context(run, {k: os.path.relpath(p, output.parent) for k, p in csv.items()})
     search_page = run_dir / "hpo" / "hpo.html"  # a suite's [[hpo]] studies, if it had any
@@ -145,12 +152,18 @@ def render_compare(before: Path, after: Path, output: Path | None = None) -> Pat
     return output
 
 
-def render_versions(run_dirs: list[Path], output: Path, missing: list[str] | None = None
-                    ) -> Path:
+def render_versions(run_dirs: list[Path], output: Path, missing: list[str] | None = None,
+                    allow_mixed: bool = False) -> Path:
     """Write the by-release page of several versions run folders (``nox -s versions``);
-    ``missing`` names expected releases that left no folder."""
+    ``missing`` names expected releases that left no folder. Folders measured with a
+    different harness commit, dirty flag or torch raise ``versions.MixedRuns`` unless
+    ``allow_mixed`` (then the page names the difference)."""
     from reports import versions
 
-    ctx = versions.versions_context([load(Path(d)) for d in run_dirs], missing or [])
+    runs = [load(Path(d)) for d in run_dirs]
+    problems = versions.provenance_problems(runs)
+    if problems and not allow_mixed:
+        raise versions.MixedRuns("; ".join(problems))
+    ctx = versions.versions_context(runs, missing or [])
     write_text_atomic(output, environment().get_template("versions.html.j2").render(ctx))
     return output

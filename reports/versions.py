@@ -6,6 +6,18 @@ framework's releases, and holds every release against the one before it with the
 page uses (``harness.analyse.stats.compare``: Mann-Whitney U over repetitions, p < 0.01 and a change
 of at least 5%). The plain loop runs in every folder as a control: when it moved as well between two
 folders, the machine drifted, and the page says so beside the framework's change.
+
+The drift-robust figures get a test of their own: within each folder, every repetition's overhead
+(the release's step over the plain loop's, minus one) and framework-time excess (over the plain
+step), as shares of the plain step of the same repetition; the shares of two releases are held
+against each other with the same Mann-Whitney test, marked where they moved by at least 5% of the
+plain step (``harness.analyse.stats.compare_shares``). A machine that slowed down between folders
+slows the plain loop beside the release in the same repetition, so the shares do not move with it.
+
+The folders must measure with the same harness: a different harness commit, dirty flag or torch
+between them could change what a figure means and be read as a release's doing, so
+``render_versions`` refuses such folders (``MixedRuns``) unless told to compare them anyway, and
+then the page says what differs.
 """
 
 from __future__ import annotations
@@ -21,8 +33,15 @@ import pandas as pd
 from markupsafe import Markup
 from packaging.version import InvalidVersion, Version
 
-from harness.analyse.analysis import BASELINE, GROUP_KEYS
-from harness.analyse.stats import COMPARE_ALPHA, COMPARE_MIN_CHANGE, Change, compare
+from harness.analyse.analysis import BASELINE, FRAMEWORK_TIME, GROUP_KEYS, by_repetition
+from harness.analyse.stats import (
+    COMPARE_ALPHA,
+    COMPARE_MIN_CHANGE,
+    Change,
+    ShareChange,
+    compare,
+    compare_shares,
+)
 from reports import plots
 from reports.compare import MATCH_KEYS, cell_samples
 from reports.groups import LABEL_FIELDS, ci_text, duration, label, nbytes, percent, text
@@ -40,6 +59,13 @@ COMPARED: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
     ("host_peak_rss_bytes", "Peak host RSS", nbytes),
 )
 DDP_SYNC = "lightning_ddp_sync_s"
+# what must be the same in every folder for releases to be compared: (environment key, name)
+PROVENANCE = (("git_commit", "harness commit"), ("git_dirty", "uncommitted changes"),
+              ("torch", "torch"))
+
+
+class MixedRuns(ValueError):
+    """Run folders measured with different harness code or torch: not comparable as given."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +110,55 @@ def release_of(run: Run) -> Release | str:
     if not version:
         return f"{run.path.name}: no recorded version of {framework}"
     return Release(framework, str(version), run)
+
+
+def _provenance(run: Run, key: str) -> str:
+    env = run.environment
+    value = (env.get("packages") or {}).get(key) if key == "torch" else env.get(key)
+    if value is None:
+        return "unknown"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def provenance_problems(runs: Sequence[Run]) -> list[str]:
+    """What differs between the folders' harness commit, dirty flag and torch, in words."""
+    problems = []
+    for key, name in PROVENANCE:
+        seen: dict[str, list[str]] = {}
+        for run in runs:
+            seen.setdefault(_provenance(run, key), []).append(run.path.name)
+        if len(seen) > 1:
+            problems.append(f"{name} differs between the folders: " + "; ".join(
+                f"{value} ({', '.join(folders)})" for value, folders in seen.items()))
+    return problems
+
+
+def shares(release: Release | None, group: tuple[Any, ...]) -> dict[str, list[float]]:
+    """Per repetition, paired by (session, repetition) within the release's folder: its
+    overhead and framework-time excess as shares of the same repetition's plain step."""
+    mine = release.samples.get((*group, release.framework)) if release else None
+    plain = release.samples.get((*group, BASELINE)) if release else None
+    if mine is None or plain is None:
+        return {"overhead": [], "excess": []}
+    step, base = by_repetition(mine, "step_time_s"), by_repetition(plain, "step_time_s")
+    fw, base_fw = by_repetition(mine, "framework_s"), by_repetition(plain, "framework_s")
+    keys = sorted(step.keys() & base.keys(), key=repr)
+    return {"overhead": [step[k] / base[k] - 1 for k in keys],
+            "excess": [(fw[k] - base_fw[k]) / base[k] for k in keys
+                       if k in fw and k in base_fw]}
+
+
+def _share_mark(before: list[float], after: list[float]) -> dict[str, str] | None:
+    """A badge where a share of the plain step moved significantly (its p in ``p``)."""
+    if not before or not after:
+        return None
+    change: ShareChange = compare_shares(before, after)
+    if not change.significant:
+        return None
+    return {"css": "bad" if change.change > 0 else "good",
+            "text": f"{100 * change.change:+.1f}% of plain", "p": f"{change.p_value:.3g}"}
 
 
 def _values(cell: pd.DataFrame | None, column: str) -> list[float]:
@@ -133,6 +208,7 @@ def _row(release: Release, earlier: Sequence[Release], group: tuple[Any, ...]
                            _values(now.get((*group, BASELINE)), "step_time_s"))
     sync = stats.get(DDP_SYNC)
     measured = cell is not None
+    now_shares, before_shares = shares(release, group), shares(previous, group)
     return {
         "version": release.version, "folder": release.run.path.name,
         "n": 0 if cell is None else len(cell),
@@ -143,6 +219,8 @@ def _row(release: Release, earlier: Sequence[Release], group: tuple[Any, ...]
         "overhead_pct": percent(stats.get("overhead_frac")),
         "excess": duration(stats.get("framework_excess_s"), signed=True),
         "excess_ci": ci_text(stats.get("framework_excess_ci"), signed=True) if measured else "",
+        "overhead_mark": _share_mark(before_shares["overhead"], now_shares["overhead"]),
+        "excess_mark": _share_mark(before_shares["excess"], now_shares["excess"]),
         "figures": figures,
         "drift": _mark(plain_change) if previous else None,
         "ddp_sync": duration(sync) if sync is not None and math.isfinite(sync) else "",
@@ -195,9 +273,14 @@ def versions_context(runs: Sequence[Run], missing: Sequence[str] = ()) -> dict[s
     """The versions page: one section per framework, and what could not be used.
 
     ``missing`` names releases that were expected but left no run folder (their environment
-    did not install, or their session did not run)."""
+    did not install, or their session did not run). Folders of different harness code or
+    torch are compared all the same here, with a warning (``render_versions`` refuses them
+    unless told otherwise)."""
     warnings = [f"{name}: no run folder (the release did not install or its session did not "
                 "run)" for name in missing]
+    warnings += [f"{p}: a difference between releases may be the harness's or torch's"
+                 for p in provenance_problems(runs)]
+    dirty = bool(runs) and all(r.environment.get("git_dirty") is True for r in runs)
     by_framework: dict[str, list[Release]] = {}
     for run in runs:
         found = release_of(run)
@@ -218,6 +301,8 @@ def versions_context(runs: Sequence[Run], missing: Sequence[str] = ()) -> dict[s
         "frameworks": [framework_section(f, rs) for f, rs in sorted(by_framework.items())],
         "compared": [title for _, title, _ in COMPARED],
         "alpha": f"{COMPARE_ALPHA:g}",
+        "framework_time": FRAMEWORK_TIME,
+        "all_dirty": dirty,
         "min_change": percent(COMPARE_MIN_CHANGE, signed=False),
         "cpu": text(env.get("cpu")), "torch": text((env.get("packages") or {}).get("torch")),
         "warnings": warnings,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -30,3 +32,25 @@ def pytest_collection_modifyitems(config, items):
         # so a checkout in a folder named "gpu" would skip every test
         if item.get_closest_marker("gpu") is not None:
             item.add_marker(skip)
+
+
+class SharedCells:
+    """Cell records run once per test session, whatever module asks: a test that only reads
+    a cell's record (and the files it kept) need not pay for its own process. Each caller
+    gets its own copy of the record; the cell's work folder is kept and shared, read-only."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self._records: dict[CellConfig, dict[str, Any]] = {}
+
+    def run(self, cfg: CellConfig) -> dict[str, Any]:
+        from harness.launch.runner import run_cell
+
+        if cfg not in self._records:
+            self._records[cfg] = run_cell(cfg, self.run_dir, 0, {}, keep_files=True)
+        return copy.deepcopy(self._records[cfg])
+
+
+@pytest.fixture(scope="session")
+def shared_cells(tmp_path_factory) -> SharedCells:
+    return SharedCells(tmp_path_factory.mktemp("shared-cells"))

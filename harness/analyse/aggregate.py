@@ -79,28 +79,47 @@ def phase_figures(rank: dict[str, Any]) -> dict[str, float] | None:
     return out
 
 
-CALIBRATION_TRIM = 0.1  # trimmed means: a GC pause in one group must not decide the check
+def _shift(a: list[float], b: list[float]) -> float:
+    """The Hodges-Lehmann shift of ``a`` over ``b``: the median of all pairwise differences."""
+    import numpy as np
+
+    return float(np.median(np.subtract.outer(np.asarray(a, float), np.asarray(b, float))))
 
 
-def calibration(rank: dict[str, Any], cfg: CellConfig) -> dict[str, float] | None:
-    """For a cell whose hook delays a random part of the steps: the framework time of the
-    steps after a delay minus that of the others, in the same process (one rank)."""
-    from scipy.stats import trim_mean
+def calibration(rank: dict[str, Any], cfg: CellConfig) -> dict[str, Any] | None:
+    """For a cell whose hook delays a random part of the steps: how much more framework time
+    the steps after a delay take than the others, in the same process (one rank).
 
+    A shift of the bulk (Hodges-Lehmann), not a difference of means: a delayed step is longer,
+    so on a shared machine it is more often the one the scheduler preempts, and any mean (a
+    10%-trimmed one too) reads that as hook time (+50% and more with other work running).
+    The rest of a step after a 200 us spin runs a few percent slower than after none (colder
+    caches), a real cost of the hook that the reading includes; ``compute_shift_s`` is the
+    same shift of the step's four phases, which hold no delay, to size it by.
+    """
     f = cfg.features
     if not f.hook_delay_us or f.hook_delay_every < 2:
         return None
     framework = framework_per_step(rank)
+    steps = rank["timing"]["step_host_s"]
     # a delay after step s lands in the interval that ends at step s + 1; sample j ends at
     # step first + warmup + 1 + j (first: where this process started)
     first = cfg.warmup + (rank.get("events") or {}).get("first_step", 0)
-    delayed = [x for j, x in framework if f.delays(first + j)]
-    other = [x for j, x in framework if not f.delays(first + j)]
+    delayed = [(j, x) for j, x in framework if f.delays(first + j)]
+    other = [(j, x) for j, x in framework if not f.delays(first + j)]
     if len(delayed) < 2 or len(other) < 2:
         return None
+
+    def phases(pairs: list[tuple[int, float]]) -> list[float]:
+        return [steps[j] - x for j, x in pairs]
+
     return {"injected_s": f.hook_delay_us * 1e-6, "delayed_steps": len(delayed),
-            "framework_s": float(trim_mean(delayed, CALIBRATION_TRIM)
-                                 - trim_mean(other, CALIBRATION_TRIM))}
+            "framework_s": _shift([x for _, x in delayed], [x for _, x in other]),
+            "compute_shift_s": _shift(phases(delayed), phases(other)),
+            "framework_undelayed_s": statistics.median(x for _, x in other),
+            "compute_undelayed_s": statistics.median(phases(other)),
+            # what the busy-waits really took (preemption at their end included), warm-up too
+            "waited_s": (rank.get("hook_delays") or {}).get("mean_s")}
 
 
 def _disk(ranks: list[dict[str, Any]]) -> dict[str, int | None]:

@@ -14,14 +14,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from harness.analyse.ranks import CONFIDENCE, MIN_N_MEDIAN
 from harness.analyse.stats import Summary, mean_difference, mean_estimate, overhead
 from harness.config import Paradigm, Precision
+from harness.launch.stopping import adaptive_level
 from harness.training.features import Features
 
 GROUP_KEYS = ["workload", "size", "profile", "precision", "world_size", "nnodes", "batch_size",
               "device", "threads", "steps", "warmup", "window", "seed", "workers", "data",
               "features", "phases", "compile", "compile_style"]
 PHASE_COLUMNS = ("forward_s", "backward_s", "optimizer_s", "data_s", "sync_s", "framework_s")
+# What framework time is, in the words every page that defines it uses
+# (``harness.analyse.aggregate.framework_per_step`` computes it).
+FRAMEWORK_TIME = ("step time minus the forward + loss, backward, optimizer step and data-wait "
+                  "phases (and, on CUDA cells, the host syncs a paradigm forces every step)")
 BASELINE = "plain"
 # Largest relative per-step loss difference from the baseline that still counts as the same
 # training. CPU fp32 must match bit for bit (the weight digests are compared); GPU fp32 allows
@@ -45,6 +51,27 @@ def training_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The records of training cells: export and predict records have figures of their own
     (``harness.analyse.exports``, ``harness.analyse.predictions``)."""
     return [r for r in records if r["config"].get("scenario", "train") == "train"]
+
+
+def group_key(config: dict[str, Any]) -> tuple[Any, ...]:
+    """A cell config (as a record or the manifest holds it) as its cell group's key in the
+    frames (``GROUP_KEYS`` values; the features as their label)."""
+    full = {"phases": True, "data": "host", "compile": "none", "compile_style": "model",
+            **config, "features": feature_key(config.get("features"))}
+    return tuple(full.get(k) for k in GROUP_KEYS)
+
+
+def plan_levels(manifest: dict[str, Any]) -> dict[tuple[Any, ...], float]:
+    """Cell group -> the level of its intervals, for the groups that repeated "until the
+    interval is tight" (``harness.launch.stopping.Plan.level``); other groups use 95%."""
+    out = {}
+    for cell in manifest.get("cells") or []:
+        if isinstance(cell, dict) and cell.get("until_ci_pct") is not None:
+            # a manifest from before min_repetitions was written: the fewest looks' start, so
+            # the level is, if anything, conservative
+            first = cell.get("min_repetitions", MIN_N_MEDIAN)
+            out[group_key(cell)] = adaptive_level(int(first), int(cell["repetitions"]))
+    return out
 
 
 def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -189,19 +216,25 @@ def _framework(row: dict[str, Any], p: pd.DataFrame, base: pd.DataFrame) -> None
                    framework_excess_method=d.method)
 
 
-def cells_frame(records: pd.DataFrame) -> pd.DataFrame:
-    """One row per (cell group, paradigm): statistics over the successful repetitions."""
+def cells_frame(records: pd.DataFrame, levels: dict[tuple[Any, ...], float] | None = None
+                ) -> pd.DataFrame:
+    """One row per (cell group, paradigm): statistics over the successful repetitions.
+
+    ``levels`` (``plan_levels``) gives the adaptively stopped groups the level of their
+    order-statistic intervals (step time and overhead); the rest are at 95%.
+    """
     ok = timed(records)  # a NaN would poison every statistic
     rows = []
     for group, g in ok.groupby(GROUP_KEYS, dropna=False, sort=True):
         base = g[g["paradigm"] == BASELINE]
         base_steps = by_repetition(base, "step_time_s")
+        level = (levels or {}).get(tuple(group), CONFIDENCE)
         for paradigm in [m.value for m in Paradigm if m.value in set(g["paradigm"])]:
             p = g[g["paradigm"] == paradigm].sort_values("repetition")
             steps = Summary(tuple(p["step_time_s"]))
             row: dict[str, Any] = dict(zip(GROUP_KEYS, group))
-            row.update(paradigm=paradigm, n=steps.n, step_time_s=steps.median,
-                       step_p10_s=steps.p10, step_p90_s=steps.p90, step_ci=steps.ci,
+            row.update(paradigm=paradigm, n=steps.n, step_time_s=steps.median, ci_level=level,
+                       step_p10_s=steps.p10, step_p90_s=steps.p90, step_ci=steps.ci_at(level),
                        step_cv=steps.cv, unstable=steps.unstable,
                        step_samples=list(steps.samples),
                        items_per_s=float(p["items_per_s"].median()),
@@ -212,7 +245,7 @@ def cells_frame(records: pd.DataFrame) -> pd.DataFrame:
                                                 for w in joined.split("; ")}))
             row["median_window_step_s"] = float(p["median_window_step_s"].astype(float).median())
             if base_steps and paradigm != BASELINE:
-                ov = overhead(by_repetition(p, "step_time_s"), base_steps)
+                ov = overhead(by_repetition(p, "step_time_s"), base_steps, level)
                 row.update(overhead_s=ov.seconds, overhead_ci=ov.ci, overhead_frac=ov.fraction,
                            overhead_frac_ci=ov.fraction_ci, break_even_step_s=ov.break_even_step_s,
                            overhead_method=ov.method)

@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
-CONFIDENCE = 0.95
-MIN_N_MEDIAN = 6  # the smallest n whose min..max interval of a median covers >= 95%
+from harness.analyse.ranks import CONFIDENCE, MIN_N_MEDIAN, median_rank
+
 MIN_N_MEAN = 3  # t intervals from here on
 UNSTABLE_CV = 0.10  # pyperf's threshold: standard deviation >= 10% of the mean
 BREAK_EVEN_FRACTION = 0.01  # the step time at which an overhead is 1% of it
@@ -73,14 +73,12 @@ def _values(samples: Samples) -> np.ndarray:
 def median_interval(samples: Sequence[float], level: float = CONFIDENCE) -> Interval | None:
     """Order-statistic interval [x(j), x(n+1-j)] for the median, or None when n is too small.
 
-    j is the largest rank with 2 * P(Binomial(n, 1/2) <= j - 1) <= 1 - level.
+    j is the largest rank with 2 * P(Binomial(n, 1/2) <= j - 1) <= 1 - level
+    (``harness.analyse.ranks``; an adaptive plan passes its per-look level).
     """
     x = sorted(float(v) for v in samples)
-    n = len(x)
-    j = 0
-    while j < n // 2 and 2 * sps.binom.cdf(j, n, 0.5) <= 1 - level:
-        j += 1
-    return (x[j - 1], x[n - j]) if j else None
+    j = median_rank(len(x), 1 - level)
+    return (x[j - 1], x[len(x) - j]) if j else None
 
 
 @lru_cache(maxsize=256)
@@ -163,6 +161,10 @@ class Summary:
         """95% order-statistic interval of the median; None below MIN_N_MEDIAN."""
         return median_interval(self.samples)
 
+    def ci_at(self, level: float) -> Interval | None:
+        """The median's order-statistic interval at ``level`` (an adaptive plan's per look)."""
+        return median_interval(self.samples, level)
+
 
 @dataclass(frozen=True)
 class Overhead:
@@ -195,9 +197,10 @@ class Overhead:
         return self.seconds / BREAK_EVEN_FRACTION if self.seconds > 0 else None
 
 
-def overhead(candidate: Samples, baseline: Samples) -> Overhead:
+def overhead(candidate: Samples, baseline: Samples, level: float = CONFIDENCE) -> Overhead:
     """Candidate minus baseline: the median of the paired differences where repetitions pair
-    (mappings keyed by repetition), else the Hodges-Lehmann shift; exact intervals.
+    (mappings keyed by repetition), else the Hodges-Lehmann shift; exact intervals at
+    ``level`` (95%; a group that stopped adaptively passes its plan's per-look level).
 
     >>> plain = {rep: 1.0 + rep / 100 for rep in range(7)}
     >>> lightning = {rep: 1.2 + rep / 100 for rep in range(6)}  # its repetition 6 was lost
@@ -210,12 +213,12 @@ def overhead(candidate: Samples, baseline: Samples) -> Overhead:
     pairs = _pairs(candidate, baseline, MIN_N_MEDIAN)
     if pairs is not None:
         diffs = pairs[0] - pairs[1]
-        ci = median_interval(diffs)
+        ci = median_interval(diffs, level)
         return Overhead(float(np.median(diffs)), ci, base, True,
                         SIGN_TEST if ci else TOO_SMALL, int(diffs.size))
     if not c.size or not b.size:
         return Overhead(math.nan, None, base, False, TOO_SMALL, 0)
-    point, ci = shift_interval(c, b)
+    point, ci = shift_interval(c, b, level)
     return Overhead(point, ci, base, False, MANN_WHITNEY if ci else TOO_SMALL,
                     int(min(c.size, b.size)))
 
@@ -284,3 +287,30 @@ def compare(before: Sequence[float], after: Sequence[float]) -> Change:
     else:
         p = float(sps.mannwhitneyu(after, before, alternative="two-sided").pvalue)
     return Change(Summary(tuple(before)), Summary(tuple(after)), p)
+
+
+@dataclass(frozen=True)
+class ShareChange:
+    """How a figure given as a fraction of the plain step, within each repetition, moved
+    between two runs (the paired overhead ratio, the framework-time excess): drift-robust,
+    since a machine that slows down slows the plain loop beside it in the same repetition."""
+
+    before: Summary
+    after: Summary
+    p_value: float
+
+    @property
+    def change(self) -> float:
+        """The move of the median, in fractions of the plain step."""
+        return self.after.median - self.before.median
+
+    @property
+    def significant(self) -> bool:
+        """Mann-Whitney U p < 0.01 and a move of at least 5% of the plain step."""
+        return self.p_value < COMPARE_ALPHA and abs(self.change) >= COMPARE_MIN_CHANGE
+
+
+def compare_shares(before: Sequence[float], after: Sequence[float]) -> ShareChange:
+    """Two-sided Mann-Whitney U between two runs' per-repetition shares of the plain step."""
+    change = compare(before, after)
+    return ShareChange(change.before, change.after, change.p_value)

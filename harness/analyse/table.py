@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from harness.analyse import formatting as fmt
-from harness.analyse.analysis import GROUP_KEYS, cells_frame, records_frame, training_records
+from harness.analyse.analysis import (
+    GROUP_KEYS,
+    cells_frame,
+    plan_levels,
+    records_frame,
+    training_records,
+)
 from harness.analyse.scenario_table import format_scenarios
 from harness.results import load_run
 
@@ -19,7 +27,9 @@ COLUMNS = ["paradigm", "mean step", "95% CI", "overhead vs plain", "overhead CI"
 # flushes), so the headline is the mean step, and a terminal reader must know which it is.
 LEGEND = ("mean step: measured time / measured steps of a repetition, median over repetitions "
           "(the report shows the median window beside it); overhead: median of the paired "
-          "per-repetition differences of mean steps.")
+          "per-repetition differences of mean steps. A group that repeated until its interval "
+          "was tight (--until-ci) gives its intervals at its plan's per-look level, which "
+          "keeps 95% over all its looks.")
 
 
 def _line(row: pd.Series) -> list[str]:
@@ -47,10 +57,11 @@ def _line(row: pd.Series) -> list[str]:
     ]
 
 
-def format_table(records: pd.DataFrame) -> str:
+def format_table(records: pd.DataFrame, levels: dict[tuple[Any, ...], float] | None = None
+                 ) -> str:
     if records.empty:  # interrupted before the first record: nothing to tabulate
         return "no records yet"
-    cells = cells_frame(records)
+    cells = cells_frame(records, levels)
     out: list[str] = []
     if not cells.empty:
         for _, g in cells.groupby(GROUP_KEYS, sort=False, dropna=False):
@@ -77,8 +88,13 @@ def format_table(records: pd.DataFrame) -> str:
 
 def print_run_table(run_dir: Path) -> None:
     records = load_run(run_dir)
+    try:  # the adaptive groups' interval levels; without a manifest every group is at 95%
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+    except (OSError, ValueError):
+        manifest = {}
+    levels = plan_levels(manifest) if isinstance(manifest, dict) else {}
     scenarios = format_scenarios(records)  # export and predict cells, if the run has any
     if training_records(records) or not scenarios:
-        print(format_table(records_frame(records)))
+        print(format_table(records_frame(records), levels))
     if scenarios:
         print(scenarios)

@@ -104,7 +104,8 @@ def _manifest(run_dir: Path, name: str, plans: dict[CellConfig, Plan],
     def entry(cell: CellConfig, p: Plan) -> dict[str, Any]:
         stop = stops.get(group_of(cell))
         return {**cell.to_dict(), "repetitions": p.repetitions, "until_ci_pct": p.until_ci_pct,
-                "attribution": p.attribution, "stop": stop.to_dict() if stop else None}
+                "min_repetitions": p.min_repetitions, "attribution": p.attribution,
+                "stop": stop.to_dict() if stop else None}
 
     write_json_atomic(run_dir / "manifest.json", {
         "schema_version": SCHEMA_VERSION,

@@ -30,7 +30,7 @@ from harness.results import SCHEMA_VERSION, Status, record_path, write_json_atom
 SPAWN_TIME_ENV = "PARADIGM_BENCH_SPAWN_TIME"  # wall-clock time the cell process was started
 INDUCTOR_CACHE_ENV = "TORCHINDUCTOR_CACHE_DIR"  # inductor's cache root (Triton's below it)
 SHARED_CACHE_ENV = "PARADIGM_BENCH_COMPILE_CACHE"  # one folder shared by every compiled cell
-REPO_ROOT = Path(__file__).resolve().parents[2]  # the checkout: harness/launch/runner.py
+REPO_ROOT = Path(__file__).resolve().parents[2]  # harness/launch/runner.py -> the checkout
 KILL_GRACE_S = 5.0
 LOG_TAIL_LINES = 40
 # Failure statuses of ranks, most telling first: an OOM on one rank explains the others' errors.

@@ -6,6 +6,15 @@ over the plain loop has a 95% interval whose half-width is at most that percenta
 plain step time (a group of the plain loop alone: its own median's interval). A group stops
 at ``repetitions`` whatever the interval; the decision and the rule that made it are written
 to the manifest, and the report says which rule fired.
+
+Looking at the interval after every round and stopping at the first tight one would leave a
+95% interval covering less than 95% (a chance narrow interval stops the group, and narrow
+ones miss more often). So an adaptive plan's intervals, the ones it stops on and the ones the
+report prints, are at its per-look level (``Plan.level``, ``harness.analyse.ranks``): wide
+enough that they miss at *any* of the looks with probability at most 5%.
+
+The statistics are imported where they are used: the command line builds a ``Plan`` while
+it validates input, before numpy or scipy is imported.
 """
 
 from __future__ import annotations
@@ -13,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from harness.analyse.stats import MIN_N_MEDIAN, Summary, overhead
+from harness.analyse.ranks import CONFIDENCE, MIN_N_MEDIAN, sequential_alpha
 from harness.config import CellConfig, Paradigm
 
 # per group member (paradigm or runtime), step times keyed by (session, repetition), so
@@ -40,6 +49,21 @@ class Plan:
         if self.until_ci_pct is not None and self.until_ci_pct <= 0:
             raise ValueError(f"until_ci must be > 0 (percent), got {self.until_ci_pct}")
 
+    @property
+    def level(self) -> float:
+        """The confidence level of this plan's intervals at each look: 95% for a fixed count;
+        for an adaptive plan, the level that keeps 95% over all its looks."""
+        if self.until_ci_pct is None:
+            return CONFIDENCE
+        return adaptive_level(self.min_repetitions, self.repetitions)
+
+
+def adaptive_level(min_repetitions: int, repetitions: int) -> float:
+    """The per-look level of a plan that looks after every round from ``min_repetitions``
+    to ``repetitions`` (a look needs an interval, so none before ``MIN_N_MEDIAN``)."""
+    first = max(min_repetitions, MIN_N_MEDIAN)
+    return 1 - sequential_alpha(min(first, repetitions), repetitions, CONFIDENCE)
+
 
 @dataclass(frozen=True)
 class Stop:
@@ -65,9 +89,11 @@ def member_of(cell: CellConfig) -> str:
     return cell.scenario.runtime or cell.paradigm.value
 
 
-def worst_half_width_pct(step_times: StepTimes) -> float | None:
-    """The widest overhead interval of the group, in % of the plain median; None if any
-    paradigm has no interval yet (or there is no plain loop to measure against)."""
+def worst_half_width_pct(step_times: StepTimes, level: float = CONFIDENCE) -> float | None:
+    """The widest overhead interval (at ``level``) of the group, in % of the plain median;
+    None if any paradigm has no interval yet (or there is no plain loop to measure against)."""
+    from harness.analyse.stats import Summary, overhead
+
     base = step_times.get(Paradigm.PLAIN.value)
     if not base:
         return None
@@ -75,10 +101,10 @@ def worst_half_width_pct(step_times: StepTimes) -> float | None:
     widths = []
     others = {p: v for p, v in step_times.items() if p != Paradigm.PLAIN.value}
     if not others:
-        ci = plain.ci
+        ci = plain.ci_at(level)
         widths.append(None if ci is None else (ci[1] - ci[0]) / 2)
     for values in others.values():
-        widths.append(overhead(values, base).half_width)
+        widths.append(overhead(values, base, level).half_width)
     if any(w is None for w in widths) or not plain.median:
         return None
     return 100 * max(w for w in widths if w is not None) / plain.median
@@ -87,10 +113,11 @@ def worst_half_width_pct(step_times: StepTimes) -> float | None:
 def decide(plan: Plan, done: int, step_times: StepTimes) -> Stop | None:
     """After ``done`` rounds: a Stop if the group is finished, else None (run another round)."""
     if plan.until_ci_pct is not None and done >= plan.min_repetitions:
-        width = worst_half_width_pct(step_times)
+        width = worst_half_width_pct(step_times, plan.level)
         if width is not None and width <= plan.until_ci_pct:
             return Stop(RULE_CI, done, width)
     if done >= plan.repetitions:
-        width = worst_half_width_pct(step_times) if plan.until_ci_pct is not None else None
+        width = (worst_half_width_pct(step_times, plan.level)
+                 if plan.until_ci_pct is not None else None)
         return Stop(RULE_MAX, done, width)
     return None

@@ -7,9 +7,10 @@ table of feature settings (``harness.training.features``) or a list of them, one
 (``{}`` is the bare loop). ``compile`` lists torch.compile modes (``"none"`` is eager) and
 ``compile_style`` names the compiled region (``harness.training.compile``; an eager cell has
 none, so it is the same cell whatever the style). A matrix table (or ``[defaults]``) may set
-how its cells repeat:
-``repetitions`` (the most), ``until_ci`` (stop a cell group once every overhead's 95% interval is
-within this many percent of the plain step time), ``min_repetitions`` and ``attribution`` (one extra
+how its cells repeat: ``repetitions`` (the most), ``until_ci`` (stop a cell group once every
+overhead's interval is within this many percent of the plain step time; intervals at the
+per-look level that keeps 95% over all the looks, ``harness.launch.stopping``),
+``min_repetitions`` and ``attribution`` (one extra
 profiling repetition per cell, kept out of the timing). ``threads = "auto"`` gives each rank its
 share of the cores (cores // world size). ``scenario`` is an axis too: ``train`` (the default),
 ``export`` or the ``predict`` scenarios (``harness.export``, ``harness.predict``). Example::

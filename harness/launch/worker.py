@@ -24,6 +24,7 @@ IMPORT_TORCH_S = time.perf_counter() - _PERF0
 import dataclasses  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import statistics  # noqa: E402
 import sys  # noqa: E402
 import traceback  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
@@ -213,6 +214,11 @@ def measurements(ctx: Any, model: torch.nn.Module) -> dict[str, Any]:
     if ctx.phases is not None:
         out["phases"] = dataclasses.asdict(
             ctx.phases.result(probe.first_step, cfg.warmup))
+    if cfg.features.hook_delay_us:
+        from harness.training.calibration import WAITED_S
+
+        out["hook_delays"] = {"calls": len(WAITED_S),
+                              "mean_s": statistics.fmean(WAITED_S) if WAITED_S else None}
     if probe.profiler is not None:
         code = ctx.phases.optimizer_step_code if ctx.phases else None
         steps = max(probe.ran - cfg.warmup, 0)

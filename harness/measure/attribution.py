@@ -18,7 +18,9 @@ measuring the alternatives against a known 200 us busy-wait injected into a per-
 
 Attribution: every function's own time is charged to the nearest *deciding* frame up its call
 graph: the harness's forward call, autograd's backward, the optimizer's step (compute, as in
-``harness.measure.phases``); DataLoader code (data loading); the harness's probes; or a frame
+``harness.measure.phases``); DataLoader code (data loading); the harness's probes (the step
+probe, the trackers, and the data-wait wrapper around the training loader's iterator in
+``harness.training.data``); or a frame
 of the framework or the adapter (framework time, charged to that function). A function that
 decides nothing (a torch utility called by Lightning) passes its time to its callers in
 proportion to the time each caller spent in it, so a torch call made by Lightning counts for
@@ -30,6 +32,7 @@ from __future__ import annotations
 import cProfile
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import perf_counter
 from types import CodeType
@@ -44,6 +47,9 @@ FRAMEWORK_PACKAGES = ("pytorch_lightning", "lightning_fabric", "lightning_utilit
 _PACKAGE_PATH = re.compile(r"(?:site-packages|dist-packages)/(.+)\.py$")
 _HARNESS_PATH = re.compile(r"/(harness/.+)\.py$")
 _BACKWARD = ("backward", "_engine_run_backward")
+# the data-wait probe: the training loader's timing wrapper around torch's iterator, called
+# by whichever framework code asks for a batch, but the harness's, not that framework's
+_DATA_WAIT_PROBE = ("TimedLoader.", "_TimedBatches.")
 _MAX_DEPTH = 200
 
 
@@ -94,7 +100,9 @@ def decide(code: CodeType | str, optimizer_step: CodeType | None) -> tuple[str, 
         return "optimizer", None
     if "/torch/utils/data/" in path:
         return "data loading", None
-    if "/harness/measure/" in path or path.endswith("harness/training/context.py"):
+    if ("/harness/measure/" in path or path.endswith("harness/training/context.py")
+            or (path.endswith("harness/training/data.py")
+                and getattr(code, "co_qualname", name).startswith(_DATA_WAIT_PROBE))):
         return "harness probe", None
     if ("/harness/training/adapters/" in path or path.endswith("harness/training/calibration.py")
             or "/harness/training/features/" in path or _in_package(path, FRAMEWORK_PACKAGES)):
@@ -187,22 +195,28 @@ def per_call_overhead(n: int = 20_000, trials: int = 3) -> float:
 
 
 class AttributionProfiler:
-    """Profiles the steps between ``start`` (end of warm-up) and ``stop`` (the last step)."""
+    """Profiles the steps between ``start`` (end of warm-up) and ``stop`` (the last step).
 
-    def __init__(self) -> None:
-        self.overhead_per_call_s = per_call_overhead()
-        self._profile = cProfile.Profile(builtins=False)
+    ``clock`` replaces the wall clock (seconds, as a float) for the profile and its span: a
+    test's deterministic clock, which the profiler's own calls do not advance, so nothing is
+    subtracted for them."""
+
+    def __init__(self, clock: Callable[[], float] | None = None) -> None:
+        self.overhead_per_call_s = per_call_overhead() if clock is None else 0.0
+        self._clock = clock or perf_counter
+        self._profile = (cProfile.Profile(builtins=False) if clock is None
+                         else cProfile.Profile(clock, builtins=False))
         self._start: float | None = None
         self.profiled_s = 0.0
 
     def start(self) -> None:
-        self._start = perf_counter()
+        self._start = self._clock()
         self._profile.enable()
 
     def stop(self) -> None:
         if self._start is not None:
             self._profile.disable()
-            self.profiled_s = perf_counter() - self._start
+            self.profiled_s = self._clock() - self._start
             self._start = None
 
     def result(self, steps: int, optimizer_step: CodeType | None) -> AttributionResult:

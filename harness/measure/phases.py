@@ -20,7 +20,10 @@ framework-specific code decides what counts as compute:
   (``harness.training.data.TimedLoader``): fetching a batch in the process, or waiting for a
   worker's. The loader is the same object in every paradigm; what a framework wraps around it
   (Lightning's fetchers, Ignite's event dispatch) is outside the call and stays framework time.
-  Lightning fetches a batch ahead, inside the previous step: over many steps the mean is the same.
+  Each paradigm fetches a step's batch inside that step: Lightning prefetches only from a
+  loader without a length (its ``_PrefetchDataFetcher`` ignores ``prefetch_batches`` when the
+  length is known, as it is for every training loader here), and so do the other two
+  (``tests/harness/measure/test_phases.py`` traces it).
 - sync (CUDA cells only): the host-device synchronisations a paradigm forces on every step outside
   the phases above, timed where they happen: GradScaler's ``found_inf.item()`` under fp16 (the
   same scaler method in all three) and Lightning's per-step DDP broadcast ``.item()``. Each waits
@@ -35,8 +38,10 @@ what a framework adds.
 
 Only a pseudo-random quarter of the steady-state steps is probed (a fixed, seeded draw per
 step, so nothing periodic such as epochs or logging lines up with it): the autograd hook is a
-Python call from inside the autograd engine, by far the dearest part of the probes (about
-18 us on a 2-core VM), and probing every step would lengthen a 250 us step by 7%. The hook's
+Python call from inside the autograd engine, by far the dearest part of the probes (the
+README's tracker figures give the cost of a probed step, from
+``benchmarks/test_tracker_overhead.py``), and probing every step would lengthen the shortest
+steps by several percent. The hook's
 cost lands in the backward phase of the probed steps, never in their framework time, so the
 framework time of a probed step is exact and the probed steps stand for all of them.
 ``benchmarks/test_tracker_overhead.py`` measures the cost; a suite's ``phases = [true, false]``

@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 BASE = ["run", "--size", "tiny", "--steps", "4", "--warmup", "1", "--window", "2"]
+# what the validation path must not import (each costs from a tenth of a second to seconds)
+HEAVY = {"torch", "pytorch_lightning", "lightning", "ignite", "numpy", "scipy", "pandas",
+         "matplotlib", "jinja2"}
 
 
 def _cli(*args: str, cwd=None):
@@ -19,12 +22,16 @@ def _cli(*args: str, cwd=None):
     return proc, time.monotonic() - start
 
 
-def _imports(*args: str) -> set[str]:
-    """The top-level packages the CLI imported for ``args`` (``python -X importtime``)."""
+def _cli_imports(*args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """The CLI's result for ``args`` (its own stderr lines only) and the top-level packages
+    it imported (``python -X importtime``), from one process."""
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "harness", *args],
                           capture_output=True, text=True, timeout=120)
-    return {line.rsplit("|", 1)[-1].strip().split(".")[0]
-            for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    lines = proc.stderr.splitlines()
+    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0]
+                for line in lines if line.startswith("import time:")}
+    proc.stderr = "\n".join(line for line in lines if not line.startswith("import time:"))
+    return proc, imported
 
 
 @pytest.mark.parametrize("args, expected", [
@@ -39,14 +46,14 @@ def _imports(*args: str) -> set[str]:
      "max-autotune-no-cudagraphs"),
 ])
 def test_bad_run_input_exits_2_fast(args, expected, tmp_path):
-    proc, _ = _cli(*BASE, *args, "--out", str(tmp_path / "r"))
+    proc, imported = _cli_imports(*BASE, *args, "--out", str(tmp_path / "r"))
     assert proc.returncode == 2, proc.stderr
     assert expected in proc.stderr
     assert not (tmp_path / "r").exists()
-    # fast because the check imports no torch (about a second alone): asserted on the imports
-    # themselves, not on a wall-clock bound that a loaded machine would break
-    imported = _imports(*BASE, *args, "--out", str(tmp_path / "r"))
-    assert "harness" in imported and not imported & {"torch", "lightning", "ignite"}
+    # fast because the check imports nothing heavy (torch alone takes about a second, scipy's
+    # statistics 1.3 s): asserted on the imports themselves, not on a wall-clock bound that a
+    # loaded machine would break
+    assert "harness" in imported and not imported & HEAVY, imported & HEAVY
 
 
 def test_batch_size_zero_exits_2(tmp_path):
@@ -67,11 +74,40 @@ def test_bad_suite_files_exit_2(tmp_path, content, expected):
     assert proc.returncode == 2 and expected in proc.stderr
 
 
+def test_a_suite_with_a_bad_workload_is_refused_before_heavy_imports():
+    proc, imported = _cli_imports(
+        "suite", str(Path(__file__).parents[2] / "benchmarks/suites/cpu.toml"), "--workload",
+        "nope")
+    assert proc.returncode == 2 and "unknown workload 'nope'" in proc.stderr
+    assert "harness" in imported and not imported & HEAVY
+
+
 def test_help_and_list():
     proc, _ = _cli("--help")
     assert proc.returncode == 0 and "suite" in proc.stdout
     proc, _ = _cli("list")
     assert "mlp" in proc.stdout and "lightning" in proc.stdout
+
+
+def test_list_and_help_name_every_feature_setting_from_the_dataclass(capsys):
+    """A user finds the feature names, their settings and what each does without the source;
+    the listing is read off ``Features`` itself (its fields' metadata), never a typed copy."""
+    import dataclasses
+
+    from harness import cli
+    from harness.training.features import FEATURE_FIELDS, Features
+
+    assert cli.main(["list"]) == 0
+    listing = capsys.readouterr().out
+    for feature in FEATURE_FIELDS:
+        assert f"  {feature}: " in listing
+    for field in dataclasses.fields(Features):
+        line = next(line for line in listing.splitlines() if f" {field.name}=" in line)
+        assert field.metadata["doc"] in line
+    run_help = cli.build_parser()._subparsers._group_actions[0].choices["run"].format_help()
+    flat = " ".join(run_help.split())
+    assert all(field.name in flat for field in dataclasses.fields(Features))
+    assert "python -m harness list" in flat
 
 
 def readme_workload_example() -> str:
@@ -101,10 +137,28 @@ def test_a_failing_report_keeps_the_run_and_says_how_to_render_it(tmp_path, monk
     import reports.render
     from harness import cli
 
-    def broken(run_dir, output=None):
+    def broken(run_dir, output=None, notices=None):
         raise ValueError("renderer bug")
 
     monkeypatch.setattr(reports.render, "render_run", broken)
     assert cli._render(tmp_path, argparse.Namespace(no_report=False)) is False
     err = capsys.readouterr().err
     assert "renderer bug" in err and f"python -m harness report {tmp_path}" in err
+
+
+def test_report_says_on_the_terminal_which_records_it_left_out(tmp_path, capsys):
+    import json
+
+    from harness import cli
+    from harness.results import SCHEMA_VERSION
+    from tests.reports.fixtures import standard_records, write_run
+
+    run = write_run(tmp_path, standard_records(("mlp",), repetitions=2))
+    (run / "cells" / "truncated__r0.json").write_text('{"schema_version": 2, "trunc')
+    (run / "cells" / "future__r0.json").write_text(
+        json.dumps({"schema_version": SCHEMA_VERSION + 1}))
+    assert cli.main(["report", str(run)]) == 0
+    err = capsys.readouterr().err
+    assert "truncated__r0.json" in err and "future__r0.json" in err
+    assert "newer than this harness reads" in err
+    assert err.count("warning: left out of the report") == 2

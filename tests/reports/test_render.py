@@ -39,8 +39,8 @@ def test_report_has_every_section_in_order(tmp_path):
     assert page.section_order == [sid for sid, _ in SECTIONS]
     # nav links point at every section
     assert [a["href"] for a in page.tags("a")][: len(SECTIONS)] == [f"#{s}" for s, _ in SECTIONS]
-    # 2 groups x (distribution, throughput, start-up, loss curves)
-    assert len(page.tags("svg")) == 8
+    # the verdict's picture, and 2 groups x (distribution, throughput, start-up, loss curves)
+    assert len(page.tags("svg")) == 9
     verdict = page.section_text("verdict")
     assert re.search(r"Lightning costs \+\d+ us/step \(\+\d+\.\d%, 95% CI \+\d+\.\.\+\d+ us\) "
                      r"over plain PyTorch; break-even step time [\d.]+ ms", verdict)
@@ -190,7 +190,7 @@ def test_corrupt_record_file_is_reported_not_fatal(tmp_path):
     (run / "cells" / "broken__r0.json").write_text('{"schema_version": 1, "trunc')
     _, page = read(render_run(run))
     assert "unreadable" in page.section_text("failures")
-    assert "Lightning costs" in page.section_text("verdict")
+    assert "Lightning: step overhead not resolved" in page.section_text("verdict")
 
 
 def test_run_where_everything_failed(tmp_path):
@@ -261,3 +261,24 @@ def test_dollar_signs_in_names_are_not_mathtext():
 def test_figure_keys_must_be_id_safe():
     with pytest.raises(ValueError):
         plots.throughput('x" onload="', "t", "samples", {"plain": [1.0]})
+
+
+def test_the_verdict_opens_with_a_picture_and_claims_no_sign_without_an_interval(tmp_path):
+    """Three repetitions give no step interval: the verdict says "not resolved", never
+    "faster" or "costs"; the framework-time excess, which has an interval from three, stands
+    in for it in the picture, as a share of the plain step."""
+    records = standard_records(("mlp",), repetitions=3)
+    for r in records:
+        own = {"plain": 2e-4, "lightning": 5e-4, "ignite": 2e-4}[r["config"]["paradigm"]]
+        r["measurements"]["phases"] = {"framework_s": own * (1 + 0.01 * r["repetition"])}
+    html, page = read(render_run(write_run(tmp_path, records)))
+    verdict = page.section_text("verdict")  # the picture's text included
+    assert "/step faster" not in verdict and " costs +" not in verdict
+    assert verdict.count("step overhead not resolved") == 2
+    assert re.search(r"In-process framework time over plain: \+\d+ us/step \(95% t ", verdict)
+    assert "In-process framework time over plain: not resolved, 0 us/step (95% t" in verdict
+    assert re.search(r"Lightning: \+3\d\.\d% \[\+\d+\.\d, \+\d+\.\d\] \(framework time\)",
+                     verdict)
+    assert "Ignite: not resolved (+0.0% [+0.0, +0.0]) (framework time)" in verdict
+    section = html[html.index('<section id="verdict">'):]
+    assert section.index("<svg") < section.index('class="verdict-group"')  # picture first

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from reports.load import load
 from reports.render import render_versions
 from reports.versions import versions_context
@@ -11,22 +13,30 @@ from tests.reports.fixtures import cell, fake_record, write_run
 from tests.reports.htmlcheck import external_references, read
 
 
-def _release_run(root, framework, release, factor=1.0, sync=None, reps=6, world=1):
+def _release_run(root, framework, release, factor=1.0, sync=None, reps=6, world=1,
+                 machine=1.0, framework_s=None, environment=None):
     """A versions run folder: the plain loop and one framework, ``factor`` times plain's
-    step time (times the fixture's usual overhead), the release in the recorded packages."""
+    step time (times the fixture's usual overhead), the release in the recorded packages.
+    ``machine`` scales every step (a machine that drifted); ``framework_s`` gives (plain,
+    framework) framework times; ``environment`` overrides recorded environment fields."""
     records = []
     for rep in range(reps):
         for paradigm in ("plain", framework):
             cfg = cell("mlp", paradigm, world_size=world)
-            step = 0.001 * (factor if paradigm != "plain" else 1.0)
-            records.append(fake_record(cfg, rep, step, lightning_sync_s=sync
-                                       if paradigm == "lightning" else None))
+            step = 0.001 * machine * (factor if paradigm != "plain" else 1.0)
+            record = fake_record(cfg, rep, step, lightning_sync_s=sync
+                                 if paradigm == "lightning" else None)
+            if framework_s is not None:
+                own = framework_s[paradigm != "plain"] * machine * (1 + 0.01 * rep)
+                record["measurements"]["phases"] = {"framework_s": own}
+            records.append(record)
     package = {"lightning": "pytorch-lightning", "ignite": "pytorch-ignite"}[framework]
     run = write_run(root / f"{framework}-{release}", records)
     manifest = json.loads((run / "manifest.json").read_text())
-    manifest["environment"] = {**manifest["environment"],
+    manifest["environment"] = {**manifest["environment"], **(environment or {}),
                                "packages": {**manifest["environment"]["packages"],
-                                            package: release}}
+                                            package: release,
+                                            **(environment or {}).get("packages", {})}}
     (run / "manifest.json").write_text(json.dumps(manifest))
     return run
 
@@ -125,3 +135,58 @@ def test_a_point_without_an_interval_is_drawn_hollow():
                                                           (2e-4, (1.9e-4, 2.1e-4))]})
     hollow = "fill: #ffffff; stroke: #1f77b4"  # a white marker edged in the line's colour
     assert hollow not in tight and hollow in missing
+
+
+def _rows(runs):
+    [fw] = versions_context([load(r) for r in runs])["frameworks"]
+    return {r["version"]: r for r in fw["groups"][0]["rows"]}
+
+
+def test_a_machine_that_drifted_between_folders_moves_no_drift_robust_figure(tmp_path):
+    """Everything 1.5x slower in the later folder: the raw step time is marked (with the
+    plain drift beside it), the paired overhead share and the framework excess are not."""
+    rows = _rows([_release_run(tmp_path, "ignite", "0.5.1", 1.2, framework_s=(2e-4, 3e-4)),
+                  _release_run(tmp_path, "ignite", "0.5.3", 1.2, machine=1.5,
+                               framework_s=(2e-4, 3e-4))])
+    later = rows["0.5.3"]
+    assert later["figures"]["step_time_s"]["mark"]["css"] == "bad" and later["drift"]
+    assert later["overhead_mark"] is None and later["excess_mark"] is None
+
+
+def test_a_grown_overhead_is_marked_where_the_raw_step_time_hides_it(tmp_path):
+    """The machine got faster while the release got slower: the raw step time did not move,
+    the overhead and framework excess, as shares of the plain step beside them, did."""
+    rows = _rows([_release_run(tmp_path, "lightning", "2.5.1", 1.2, framework_s=(2e-4, 3e-4)),
+                  _release_run(tmp_path, "lightning", "2.5.2", 1.5, machine=0.8,
+                               framework_s=(2e-4, 4.5e-4))])
+    later = rows["2.5.2"]
+    assert later["figures"]["step_time_s"]["mark"] is None  # 0.8 x 1.5 = 1.2 ms as before
+    assert later["overhead_mark"]["css"] == "bad" and later["overhead_mark"]["text"] == \
+        "+30.0% of plain"
+    assert later["excess_mark"]["css"] == "bad" and float(later["excess_mark"]["p"]) < 0.01
+    assert rows["2.5.1"]["overhead_mark"] is None  # nothing before it
+
+
+def test_folders_of_another_harness_or_torch_are_refused_unless_allowed(tmp_path, capsys):
+    from harness import cli
+    from reports.versions import MixedRuns
+
+    runs = [_release_run(tmp_path, "ignite", "0.5.1"),
+            _release_run(tmp_path, "ignite", "0.5.3",
+                         environment={"git_commit": "f" * 40, "packages": {"torch": "2.12.0"}})]
+    with pytest.raises(MixedRuns, match=r"harness commit differs.*torch differs"):
+        render_versions(runs, tmp_path / "v.html")
+    assert cli.main(["versions", *map(str, runs), "-o", str(tmp_path / "v.html")]) == 2
+    assert "--allow-mixed" in capsys.readouterr().err and not (tmp_path / "v.html").exists()
+    _, page = read(render_versions(runs, tmp_path / "v.html", allow_mixed=True))
+    assert "torch differs between the folders: 2.5.1 (ignite-0.5.1); 2.12.0 (ignite-0.5.3)" \
+        in page.all_text()
+
+
+def test_the_page_defines_framework_time_with_every_phase(tmp_path):
+    from harness.analyse.analysis import FRAMEWORK_TIME
+
+    runs = [_release_run(tmp_path, "ignite", v) for v in ("0.5.1", "0.5.3")]
+    _, page = read(render_versions(runs, tmp_path / "v.html"))
+    assert FRAMEWORK_TIME in " ".join(page.all_text().split())
+    assert all(p in FRAMEWORK_TIME for p in ("forward", "backward", "optimizer", "data-wait"))

@@ -33,45 +33,60 @@ class LogBackend(str, Enum):
     MLFLOW = "mlflow"
 
 
-# Feature name -> the fields that make it up (resetting them to defaults turns it off).
-FEATURE_FIELDS: dict[str, tuple[str, ...]] = {
-    "validate": ("val_every", "val_epoch_end"),
-    "early-stop": ("early_stop_patience", "early_stop_min_delta"),
-    "checkpoint": ("ckpt_every",),
-    "checkpoint-best": ("ckpt_best_k",),
-    "resume": ("resume_at", "resume_from"),
-    "log": ("log", "log_every"),
-    "accumulate": ("accumulate",),
-    "clip": ("clip_norm",),
-    "scheduler": ("scheduler",),
-    "progress-bar": ("progress_bar",),
-    "fault": ("raise_at_step",),
-    "calibration": ("hook_delay_us", "hook_delay_every"),
+# Feature name -> what it does. Each Features field names its feature in its metadata, so
+# that ``FEATURE_FIELDS`` and ``harness list`` are read off the dataclass, not kept by hand.
+FEATURES: dict[str, str] = {
+    "validate": "a validation pass (loss and the workload's metrics) every N steps or each epoch",
+    "early-stop": "stop when the validation loss stops improving",
+    "checkpoint": "save model, optimizer, scheduler and scaler state every N steps",
+    "checkpoint-best": "keep the best checkpoints by validation loss",
+    "resume": "stop at a step, then resume from its checkpoint in a fresh process",
+    "log": "log the training loss to metric loggers",
+    "accumulate": "gradient accumulation over micro-batches (DDP no_sync on all but the last)",
+    "clip": "clip the gradient norm",
+    "scheduler": "the workload's learning-rate scheduler, stepped every optimizer step",
+    "progress-bar": "each framework's progress bar (tqdm in the plain loop)",
+    "fault": "an injected workload bug: an exception inside the step",
+    "calibration": "a known busy-wait in a framework-native hook, to check the measurements",
 }
+
+
+def _setting(default: Any, feature: str, doc: str) -> Any:
+    """A Features field: its default (which means off), its feature, and what it sets."""
+    return dataclasses.field(default=default, metadata={"feature": feature, "doc": doc})
 
 
 @dataclass(frozen=True)
 class Features:
     """Which conveniences are on; every field's default means off."""
 
-    val_every: int = 0  # validate every N optimizer steps (global count); 0 = never
-    val_epoch_end: bool = False  # validate at the end of every epoch
-    early_stop_patience: int = 0  # stop after this many validations without improvement
-    early_stop_min_delta: float = 0.0  # an improvement must lower the val loss by more
-    ckpt_every: int = 0  # save model + optimizer + scheduler + scaler every N steps
-    ckpt_best_k: int = 0  # keep the k best checkpoints by validation loss
-    resume_at: int = 0  # train to step N with a checkpoint, then resume from it in a new process
-    resume_from: str = ""  # a checkpoint of this cell's paradigm to resume training from
-    log: tuple[LogBackend, ...] = ()  # log the training loss to these backends
-    log_every: int = 1  # ... every N optimizer steps
-    accumulate: int = 1  # micro-batches per optimizer step (DDP no_sync on the others)
-    clip_norm: float = 0.0  # clip the gradient norm to this value; 0 = off
-    scheduler: bool = False  # the workload's LR scheduler, stepped every optimizer step
-    progress_bar: bool = False  # Lightning's TQDMProgressBar, Ignite's ProgressBar, tqdm
-    raise_at_step: int = 0  # a workload bug: raise inside the step at this step; 0 = never
-    hook_delay_us: float = 0.0  # calibration: a framework hook busy-waits this long ...
-    hook_delay_every: int = 1  # ... after every N-th step (2: alternate steps, so the same
-    # process holds delayed and undelayed steps to tell apart)
+    val_every: int = _setting(0, "validate",
+                              "validate every N optimizer steps (global count); 0 = never")
+    val_epoch_end: bool = _setting(False, "validate", "validate at the end of every epoch")
+    early_stop_patience: int = _setting(
+        0, "early-stop", "stop after this many validations without improvement")
+    early_stop_min_delta: float = _setting(
+        0.0, "early-stop", "an improvement must lower the validation loss by more than this")
+    ckpt_every: int = _setting(0, "checkpoint", "save a checkpoint every N steps")
+    ckpt_best_k: int = _setting(0, "checkpoint-best",
+                                "keep the k best checkpoints by validation loss")
+    resume_at: int = _setting(0, "resume", "train to step N with a checkpoint, then resume "
+                                           "from it in a new process")
+    resume_from: str = _setting("", "resume", "a checkpoint of this cell's paradigm to resume "
+                                              "training from (set by resume_at)")
+    log: tuple[LogBackend, ...] = _setting(
+        (), "log", "the backends to log the training loss to, joined by + ("
+        + ", ".join(b.value for b in LogBackend) + ")")
+    log_every: int = _setting(1, "log", "log every N optimizer steps")
+    accumulate: int = _setting(1, "accumulate", "micro-batches per optimizer step")
+    clip_norm: float = _setting(0.0, "clip", "clip the gradient norm to this value; 0 = off")
+    scheduler: bool = _setting(False, "scheduler", "step the workload's build_scheduler")
+    progress_bar: bool = _setting(False, "progress-bar", "show the progress bar")
+    raise_at_step: int = _setting(0, "fault", "raise inside the step at this step; 0 = never")
+    hook_delay_us: float = _setting(0.0, "calibration",
+                                    "busy-wait this many microseconds in a framework hook")
+    # 2: alternate steps at random, so the same process holds delayed and undelayed steps
+    hook_delay_every: int = _setting(1, "calibration", "after a random 1/N of the steps")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "log", tuple(sorted({LogBackend(b) for b in self.log},
@@ -193,6 +208,32 @@ class Features:
                               else ""),
         }
         return " + ".join(parts[n] for n in self.active()) or "none"
+
+
+# Feature name -> the fields that make it up (resetting them to defaults turns it off).
+FEATURE_FIELDS: dict[str, tuple[str, ...]] = {
+    name: tuple(f.name for f in dataclasses.fields(Features) if f.metadata["feature"] == name)
+    for name in FEATURES}
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return "" if value in ((), "") else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def describe() -> list[str]:
+    """Every feature, its settings with their defaults (off) and what each does: the lines
+    ``harness list`` prints, read off the ``Features`` fields."""
+    fields = {f.name: f for f in dataclasses.fields(Features)}
+    width = max(len(f"{n}={_shown(f.default)}") for n, f in fields.items())
+    lines = []
+    for feature, summary in FEATURES.items():
+        lines.append(f"  {feature}: {summary}")
+        for name in FEATURE_FIELDS[feature]:
+            setting = f"{name}={_shown(fields[name].default)}"
+            lines.append(f"      {setting.ljust(width)}  {fields[name].metadata['doc']}")
+    return lines
 
 
 def _draw(step: int) -> float:

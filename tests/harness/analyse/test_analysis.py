@@ -54,3 +54,23 @@ def test_a_repetition_rerun_by_a_resume_pairs_with_nothing():
     row = _pair_records(resumed={0, 1, 2, 3, 4, 5, 6, 7}).loc["lightning"]
     assert row["overhead_method"] == "Mann-Whitney"  # nothing pairs: compared unpaired
     assert row["overhead_s"] == pytest.approx(2e-4)
+
+
+def test_an_adaptively_stopped_group_reports_its_intervals_at_the_plans_level():
+    """The report's interval for a group that ran "until the interval is tight" is the one
+    the stop rule used: at the plan's per-look level (95% over every look), not at 95%."""
+    from harness.analyse.analysis import plan_levels
+    from harness.launch.stopping import Plan
+
+    records = [fake_record(cell("mlp", p), rep, 1e-3 * (1.2 if p == "lightning" else 1.0),
+                           noise=0.05) for rep in range(12) for p in ("plain", "lightning")]
+    frame = records_frame(records)
+    manifest = {"cells": [{**cell("mlp", p).to_dict(), "repetitions": 30, "until_ci_pct": 4.0,
+                           "min_repetitions": 12} for p in ("plain", "lightning")]}
+    levels = plan_levels(manifest)
+    assert list(levels.values()) == [Plan(30, 4.0, 12).level]
+    fixed = cells_frame(frame).set_index("paradigm").loc["lightning"]
+    adaptive = cells_frame(frame, levels).set_index("paradigm").loc["lightning"]
+    assert fixed["ci_level"] == 0.95 and adaptive["ci_level"] == pytest.approx(0.9787, abs=1e-4)
+    lo, hi = adaptive["overhead_ci"]
+    assert lo < fixed["overhead_ci"][0] and fixed["overhead_ci"][1] < hi  # one rank further out

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
+from pathlib import Path
 
 import psutil
 import pytest
 
 from harness.launch.matrix import execute
-from harness.launch.runner import child_env, run_cell
+from harness.launch.runner import run_cell
 from harness.results import load_run
 from tests.conftest import FIXTURES, tiny_cell
 
@@ -52,30 +54,38 @@ def test_exceptions_map_to_statuses(tmp_path, cls, status, text):
     assert "Traceback" in record["traceback_tail"] or status == "oom"
 
 
-def test_a_failed_cell_does_not_stop_the_matrix(tmp_path):
-    cells = [tiny_cell(f"{FAULTY}:Boom"), tiny_cell("linear")]
-    summary = execute(cells, tmp_path, repetitions=1, progress=False)
-    statuses = sorted(r["status"] for r in load_run(tmp_path))
+MIXED = [tiny_cell(f"{FAULTY}:Boom"), tiny_cell("linear")]
+
+
+@pytest.fixture(scope="module")
+def mixed_run(tmp_path_factory):
+    """A matrix of a failing cell and a good one, run once for the two tests below."""
+    run_dir = tmp_path_factory.mktemp("mixed")
+    return run_dir, execute(MIXED, run_dir, repetitions=1, progress=False)
+
+
+def test_a_failed_cell_does_not_stop_the_matrix(mixed_run):
+    run_dir, summary = mixed_run
+    statuses = sorted(r["status"] for r in load_run(run_dir))
     assert statuses == ["error", "ok"] and summary["statuses"] == {"error": 1, "ok": 1}
 
 
-def test_resume_reruns_only_unfinished_cells(tmp_path):
-    cells = [tiny_cell("linear"), tiny_cell(f"{FAULTY}:Boom")]
-    execute(cells, tmp_path, repetitions=1, progress=False)
-    ok_file = next(p for p in (tmp_path / "cells").iterdir() if "linear" in p.name)
+def test_resume_reruns_only_unfinished_cells(mixed_run, tmp_path):
+    run_dir = tmp_path / "resumed"
+    shutil.copytree(mixed_run[0], run_dir)  # the shared run stays as it was
+    ok_file = next(p for p in (run_dir / "cells").iterdir() if "linear" in p.name)
     mtime = ok_file.stat().st_mtime_ns
-    summary = execute(cells, tmp_path, repetitions=1, progress=False)
+    summary = execute(MIXED, run_dir, repetitions=1, progress=False)
     assert summary["ran"] == 1 and summary["skipped_done"] == 1  # only the failed one
     assert ok_file.stat().st_mtime_ns == mtime
-    assert os.path.exists(tmp_path / "manifest.json")
+    assert os.path.exists(run_dir / "manifest.json")
 
 
-def test_cell_processes_get_the_checkout_on_their_path():
-    # the worker runs in the cell's own folder: `-m harness.launch.worker` and the workloads
-    # must resolve from PYTHONPATH even without an editable install (the root moved once with
-    # the module and pointed at harness/ itself)
-    from harness.launch.runner import REPO_ROOT
+def test_a_cell_process_can_import_the_harness_and_the_workloads_from_this_checkout():
+    """The worker runs in the cell's own folder: its PYTHONPATH must start at the checkout
+    that holds ``harness`` and ``workloads`` (an uninstalled checkout works too)."""
+    from harness.launch.runner import child_env
 
-    assert (REPO_ROOT / "harness" / "launch" / "worker.py").is_file()
-    assert (REPO_ROOT / "workloads").is_dir()
-    assert str(REPO_ROOT) in child_env(tiny_cell("linear"))["PYTHONPATH"].split(":")
+    first = Path(child_env(tiny_cell("linear"))["PYTHONPATH"].split(os.pathsep)[0])
+    assert (first / "harness" / "launch" / "worker.py").is_file()
+    assert (first / "workloads" / "linear.py").is_file()

@@ -14,7 +14,7 @@ from ignite.handlers.param_scheduler import LRScheduler
 from harness.launch.runner import run_cell
 from harness.training.features import checkpoints
 from harness.training.features.logs import METRIC, READERS
-from tests.conftest import PARADIGMS, tiny_cell
+from tests.conftest import PARADIGMS, SharedCells, tiny_cell
 from workloads.linear import Linear
 
 NAMES = [p.value for p in PARADIGMS]
@@ -25,11 +25,13 @@ COMBO = {"val_every": 4, "ckpt_every": 8, "ckpt_best_k": 2, "log": ["csv", "tens
 VALIDATION_RTOL = 1e-6  # Lightning sums value x batch size in float32, the others in float64
 
 
-def _run_all(run_dir: Path, workload: str = "linear", **overrides) -> dict[str, dict]:
+def _run_all(cells: SharedCells, workload: str = "linear", **overrides) -> dict[str, dict]:
+    """The cell in every paradigm, each run once per session (the bare ones are
+    test_parity's too)."""
     out = {}
     for paradigm in NAMES:
-        cell = tiny_cell(workload, paradigm, steps=24, warmup=2, window=4, **overrides)
-        out[paradigm] = run_cell(cell, run_dir, 0, {}, keep_files=True)
+        out[paradigm] = cells.run(tiny_cell(workload, paradigm, steps=24, warmup=2, window=4,
+                                            **overrides))
         assert out[paradigm]["status"] == "ok", (paradigm, out[paradigm].get("message"),
                                                   out[paradigm].get("traceback_tail"))
     return out
@@ -40,9 +42,9 @@ def _m(record: dict) -> dict:
 
 
 @pytest.fixture(scope="module")
-def combo(tmp_path_factory):
+def combo(shared_cells):
     """Every feature at once (early stopping never fires: patience 50)."""
-    return _run_all(tmp_path_factory.mktemp("combo"), features=COMBO)
+    return _run_all(shared_cells, features=COMBO)
 
 
 def test_everything_on_trains_bitwise_the_same(combo):
@@ -102,9 +104,8 @@ def test_logged_values_are_the_same_at_the_same_steps(combo, backend):
 
 
 @pytest.fixture(scope="module")
-def single(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("single")
-    return {name: _run_all(run_dir, features=features) for name, features in
+def single(shared_cells):
+    return {name: _run_all(shared_cells, features=features) for name, features in
             (("bare", {}), ("clip", {"clip_norm": 0.05}), ("scheduler", {"scheduler": True}))}
 
 
@@ -139,8 +140,8 @@ def test_ignite_lr_scheduler_wrapper_differs_from_stepping_the_scheduler():
     assert wrapped[1:] == pytest.approx(stepped[1:], rel=1e-12) and wrapped[1:] != stepped[1:]
 
 
-def test_early_stopping_ends_all_three_at_the_same_step(tmp_path):
-    runs = _run_all(tmp_path, features={"val_every": 2, "early_stop_patience": 2,
+def test_early_stopping_ends_all_three_at_the_same_step(shared_cells):
+    runs = _run_all(shared_cells, features={"val_every": 2, "early_stop_patience": 2,
                                         "early_stop_min_delta": 0.1})
     stops = {p: _m(r)["events"]["stopped_at"] for p, r in runs.items()}
     assert stops["plain"] is not None and stops["plain"] < 26
@@ -150,9 +151,8 @@ def test_early_stopping_ends_all_three_at_the_same_step(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def resumed(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("resume")
-    return {at: _run_all(run_dir, features={"resume_at": at} if at else {})
+def resumed(shared_cells):
+    return {at: _run_all(shared_cells, features={"resume_at": at} if at else {})
             for at in (0, 8, 16)}
 
 
@@ -193,8 +193,8 @@ def test_ignite_mid_epoch_resume_restarts_the_data_and_shifts_its_epochs(resumed
 
 
 @pytest.mark.parametrize("world, workload, batch", [(1, "mlp", 16), (2, "cnn", 8)])
-def test_accumulation_same_steps_and_bitwise_weights(tmp_path, world, workload, batch):
-    runs = _run_all(tmp_path, workload, features={"accumulate": 2}, world_size=world,
+def test_accumulation_same_steps_and_bitwise_weights(shared_cells, world, workload, batch):
+    runs = _run_all(shared_cells, workload, features={"accumulate": 2}, world_size=world,
                     batch_size=batch)
     assert len({_m(r)["weights_sha256"] for r in runs.values()}) == 1
     assert {len(_m(r)["losses"]) for r in runs.values()} == {26}  # optimizer steps

@@ -11,17 +11,16 @@ from harness.launch.runner import run_cell
 from tests.conftest import PARADIGMS, tiny_cell
 
 WORKLOADS = ["linear", "mlp", "cnn", "gpt", "rnn"]
+# the bare cells' settings, the same as tests/harness/training/test_features.py's, so that
+# the session runs each of them once (``shared_cells``)
+STEPS, WARMUP, WINDOW = 24, 2, 4
 
 
 @pytest.fixture(scope="module")
-def records(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("parity")
-    out = {}
-    for workload in WORKLOADS:
-        for paradigm in PARADIGMS:
-            cell = tiny_cell(workload, paradigm, steps=24, warmup=4, window=8)
-            out[workload, paradigm.value] = run_cell(cell, run_dir, 0, environment={})
-    return out
+def records(shared_cells):
+    return {(workload, paradigm.value): shared_cells.run(
+        tiny_cell(workload, paradigm, steps=STEPS, warmup=WARMUP, window=WINDOW))
+        for workload in WORKLOADS for paradigm in PARADIGMS}
 
 
 @pytest.mark.parametrize("workload", WORKLOADS)
@@ -34,7 +33,7 @@ def test_all_paradigms_finish(records, workload):
 @pytest.mark.parametrize("workload", WORKLOADS)
 def test_bitwise_identical_weights_and_losses(records, workload):
     plain = records[workload, "plain"]["measurements"]
-    assert len(plain["losses"]) == 28
+    assert len(plain["losses"]) == STEPS + WARMUP
     for paradigm in ("lightning", "ignite"):
         other = records[workload, paradigm]["measurements"]
         assert other["weights_sha256"] == plain["weights_sha256"], paradigm
@@ -50,8 +49,8 @@ def test_loss_falls(records, workload):
 
 def test_measurements_are_complete(records):
     m = records["mlp", "lightning"]["measurements"]
-    assert len(m["window_step_s"]) == 3 and m["step_time_s"] > 0
-    assert len(m["step_host_s"]) == 24
+    assert len(m["window_step_s"]) == STEPS // WINDOW and m["step_time_s"] > 0
+    assert len(m["step_host_s"]) == STEPS
     assert m["items_per_s"] == pytest.approx(16 / m["step_time_s"])
     assert m["startup"]["import_framework_s"] > 0
     assert 0 < m["startup"]["to_first_step_s"] < m["startup"]["spawn_to_first_step_s"]
@@ -65,7 +64,8 @@ def test_data_held_on_the_device_trains_the_same_as_a_host_loader(records, tmp_p
     runs (no copy), and every paradigm ends with the host loader's weights."""
     plain = records["mlp", "plain"]["measurements"]
     for paradigm in PARADIGMS:
-        cell = tiny_cell("mlp", paradigm, steps=24, warmup=4, window=8, data="device")
+        cell = tiny_cell("mlp", paradigm, steps=STEPS, warmup=WARMUP, window=WINDOW,
+                         data="device")
         record = run_cell(cell, tmp_path, 0, environment={})
         assert record["status"] == "ok", record.get("message")
         assert record["measurements"]["weights_sha256"] == plain["weights_sha256"], paradigm
