@@ -11,8 +11,8 @@ maintainer wants to see either. pytest-benchmark runs a warm-up round first (imp
 allocations) and gives its statistics over the rounds. The steady state, after ``WARMUP`` steps,
 goes to ``extra_info`` from the harness's own probes, the same ones the suites use: the mean
 step, items/s and the framework time per step (step time minus the forward + loss, backward,
-optimizer step and data-wait phases), plus the library versions, so a saved run says what it
-measured.
+optimizer step and data-wait phases (and, on CUDA cells, the host syncs a paradigm forces every
+step)), plus the library versions, so a saved run says what it measured.
 """
 
 from __future__ import annotations
