@@ -25,7 +25,7 @@ import traceback
 from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness.config import (
     CellConfig,
@@ -41,7 +41,8 @@ from harness.config import (
 from harness.training.features import FeatureError, Features
 
 if TYPE_CHECKING:
-    from harness.launch.matrix import Repetitions
+    from harness.launch.plan import RunPlan, Table
+    from harness.launch.stopping import Plan
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -118,6 +119,27 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--node-rank", type=int, default=0, help="this machine's rank (multi-node)")
     p.add_argument("--rdzv-endpoint", metavar="HOST:PORT",
                    help="node 0's address for torchrun's c10d rendezvous (multi-node)")
+    p.add_argument("--plan", action="store_true",
+                   help="print the cells, processes and estimated wall time; run nothing")
+    p.add_argument("--budget", metavar="MINUTES",
+                   help="fit the run into this many minutes by lowering repetitions, table by "
+                        "table (a suite's `priority` ranks them), never below what a table's "
+                        "statistic needs; overrides a suite's `budget`")
+    p.add_argument("--rigorous", action="store_true",
+                   help="lift any budget: every table's full repetitions")
+
+
+def budget_minutes(value: str | None) -> float | None:
+    """``--budget``: a positive, finite number of minutes (checked before anything imports)."""
+    if value is None:
+        return None
+    try:
+        minutes = float(value)
+    except ValueError:
+        raise InputError(f"--budget must be a number of minutes, got {value!r}") from None
+    if not 0 < minutes < float("inf"):
+        raise InputError(f"--budget must be a positive number of minutes, got {value!r}")
+    return minutes
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -270,15 +292,66 @@ def _run_dir(out: Path | None, name: str) -> Path:
     return out or Path("results") / f"{name}-{stamp}"
 
 
-def _execute_and_report(cells: list[CellConfig], run_dir: Path, repetitions: Repetitions,
-                        name: str,
-                        args: argparse.Namespace) -> int:
-    from harness.analyse.table import print_run_table
-    from harness.launch.matrix import execute, plan
+def plan_run(plans: dict[CellConfig, Plan], tables: dict[CellConfig, Table],
+             budget: float | None, out: Path | None, studies: Sequence[Any] = ()
+             ) -> tuple[RunPlan, str]:
+    """The run's plan (what ``out`` holds already left out; fitted to ``budget`` minutes)
+    and its ``--plan`` listing. Measures what the host's cached figures lack, in a child
+    process (``harness.launch.estimate``)."""
+    from harness.launch.costs import host_fingerprint, load_cache, save_cache
+    from harness.launch.estimate import probe_missing
+    from harness.launch.plan import BudgetError, build_plan, fit_budget
+    from harness.launch.plan_text import plan_text
 
-    processes = len(plan(cells, repetitions))
-    print(f"run folder: {run_dir}  ({len(cells)} cells, {processes} cell processes)",
-          file=sys.stderr)
+    cache, fingerprint = load_cache(), host_fingerprint()
+    before = cache.host(fingerprint)
+    cells = [*plans, *(s.cell for s in studies)]
+    host = probe_missing(before, cells)
+    if host != before:
+        cache.hosts[fingerprint] = host
+        save_cache(cache)
+    resumed = out if out is not None and out.is_dir() else None
+    try:
+        run = (build_plan(plans, host, resumed) if budget is None
+               else fit_budget(plans, tables, host, budget, resumed))
+    except BudgetError as exc:
+        raise InputError(str(exc)) from None
+    return run, plan_text(run, host, tables, studies, fingerprint)
+
+
+def _print_plan_start(run: RunPlan, cells: int) -> None:
+    from harness.launch.plan_text import one_line
+
+    print(one_line(run, cells), file=sys.stderr)
+    for cut in run.cuts:
+        print(f"  budget {run.budget_min:g} min: cut {cut.text()}", file=sys.stderr)
+
+
+def _record_costs(run_dir: Path, since: float) -> None:
+    """This run's records into the host's cached figures (what the next plan estimates from)."""
+    from harness.launch.costs import record_run
+    from harness.results import SchemaError, read_record
+
+    records = []
+    for path in sorted((run_dir / "cells").glob("*.json")):
+        try:
+            if path.stat().st_mtime >= since:
+                records.append(read_record(path))
+        except (OSError, SchemaError, ValueError):
+            continue
+    record_run(records)
+
+
+def _execute_and_report(run_plan: RunPlan, run_dir: Path, name: str,
+                        args: argparse.Namespace) -> int:
+    import time
+
+    from harness.analyse.table import print_run_table
+    from harness.launch.matrix import execute
+
+    cells = list(run_plan.plans)
+    print(f"run folder: {run_dir}", file=sys.stderr)
+    _print_plan_start(run_plan, len(cells))
     from harness.launch.runner import Launch
 
     if any(c.nnodes > 1 for c in cells) and not args.rdzv_endpoint:
@@ -287,14 +360,18 @@ def _execute_and_report(cells: list[CellConfig], run_dir: Path, repetitions: Rep
     seed = args.order_seed
     if seed is None and any(c.nnodes > 1 for c in cells):
         seed = 0  # every node must run the cells in the same order
+    since = time.time()
     try:
-        summary = execute(cells, run_dir, repetitions, name, progress=not args.no_progress,
-                          launch=launch, order_seed=seed)
+        summary = execute(cells, run_dir, run_plan.plans, name, progress=not args.no_progress,
+                          launch=launch, order_seed=seed, estimates=run_plan.estimates(),
+                          run_plan=run_plan.to_manifest())
     except KeyboardInterrupt:
+        _record_costs(run_dir, since)
         print(f"\ninterrupted: finished cells are kept in {run_dir}; run the same command "
               f"with --out {run_dir} to resume", file=sys.stderr)
         _render(run_dir, args)
         return EXIT_INTERRUPTED
+    _record_costs(run_dir, since)
     print_run_table(run_dir)
     print(f"suite wall time {summary['wall_s']:.1f} s for {summary['ran']} cell processes "
           f"({summary['skipped_done']} already done)")
@@ -363,6 +440,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         from harness.launch.stopping import Plan
 
+        budget = _budget_of(args)
         try:
             run_plan = Plan(args.repetitions, until_ci_pct=args.until_ci,
                             attribution=args.attribution)
@@ -372,11 +450,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         validate_cells(cells)  # all of it before the batch-size lookup imports torch
         if args.batch_size is None:
             cells = with_default_batches(cells)
-        return _execute_and_report(cells, _run_dir(args.out, "run"),
-                                   dict.fromkeys(cells, run_plan), "run", args)
+        run, listing = plan_run(dict.fromkeys(cells, run_plan), {}, budget, args.out)
+        if args.plan:
+            print(listing)
+            return 0
+        return _execute_and_report(run, _run_dir(args.out, "run"), "run", args)
     if args.command == "suite":
         from harness.launch.suite import SuiteError, load_suite
 
+        budget = _budget_of(args)  # before the suite's workloads import torch
         if args.paradigm:
             _enum_values(Paradigm, args.paradigm)
         if args.workload:
@@ -387,9 +469,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         except SuiteError as exc:
             raise InputError(str(exc)) from None
         cells = fitting_cells(suite.cells)
+        if budget is None and not args.rigorous:
+            budget = suite.budget_min
+        run, listing = plan_run({c: suite.plans[c] for c in cells}, suite.tables, budget,
+                                args.out, suite.studies)
+        if args.plan:
+            print(listing)
+            return 0
         run_dir = _run_dir(args.out, suite.name)
-        code = _execute_and_report(cells, run_dir, {c: suite.plans[c] for c in cells},
-                                   suite.name, args)
+        code = _execute_and_report(run, run_dir, suite.name, args)
         if suite.studies and code != EXIT_INTERRUPTED:  # then the suite's [[hpo]] studies
             from harness.search.command import run_suite_studies
 
@@ -435,6 +523,14 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return gpu_check.run(args)
     raise AssertionError(args.command)
+
+
+def _budget_of(args: argparse.Namespace) -> float | None:
+    """``--budget`` in minutes, checked before anything heavy is imported."""
+    given = budget_minutes(args.budget)
+    if args.rigorous and given is not None:
+        raise InputError("--rigorous lifts the budget: give --budget or --rigorous, not both")
+    return given
 
 
 def _require_run(path: Path) -> None:

@@ -29,6 +29,7 @@ from typing import Any
 from tqdm import tqdm
 
 from harness.config import CellConfig, Scenario
+from harness.launch.eta import Eta
 from harness.launch.runner import SINGLE_NODE, Launch, run_cell
 from harness.launch.stopping import Plan, StepTimes, Stop, decide, group_of, member_of
 from harness.measure.environment import capture_host
@@ -143,10 +144,11 @@ class _Matrix:
     """The state of one execution: plans, stops, progress, counts."""
 
     def __init__(self, cells: list[CellConfig], run_dir: Path, plans: dict[CellConfig, Plan],
-                 launch: Launch, bar: Any, order_seed: int) -> None:
+                 launch: Launch, bar: Any, order_seed: int,
+                 eta: Eta[tuple[CellConfig, int]]) -> None:
         self.cells, self.run_dir, self.plans, self.launch, self.bar = cells, run_dir, plans, \
             launch, bar
-        self.order_seed = order_seed
+        self.order_seed, self.eta = order_seed, eta
         self.session = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
         self.environment = capture_host()
         self.stops: dict[CellConfig, Stop] = {}
@@ -160,14 +162,18 @@ class _Matrix:
     def run(self, cell: CellConfig, rep: int, position: int | None = None) -> None:
         if is_done(self.run_dir, cell, rep, self.launch.node_rank):
             self.skipped += 1
-            self.bar.update()
+            self.eta.drop((cell, rep))
+            self.bar.update(processes(cell))
             return
-        self.bar.set_postfix_str(f"{cell.workload}/{member_of(cell)} r{rep}", refresh=False)
+        self.bar.set_postfix_str(f"{self.eta.text()}, {cell.workload}/{member_of(cell)} r{rep}",
+                                 refresh=False)
         record = run_cell(cell, self.run_dir, rep, self.environment, self.launch,
                           tags={"session": self.session, "position_in_round": position})
         self.counts[record["status"]] += 1
         self.walls.append(record["process_wall_s"])
-        self.bar.update()
+        self.eta.ran((cell, rep), record["process_wall_s"])
+        self.bar.set_postfix_str(self.eta.text(), refresh=False)
+        self.bar.update(processes(cell))
         if record["status"] != Status.OK.value:
             self.bar.write(f"[{record['status']}] {cell.key} r{rep}: {record.get('message')}")
 
@@ -183,8 +189,11 @@ class _Matrix:
             stop = decide(plan, rep + 1, times)
             if stop:
                 self.stops[group] = stop
-                left = sum(max(self.plans[m].repetitions - rep - 1, 0) for m in members)
-                self.bar.total -= left
+                left = [(m, r) for m in members
+                        for r in range(rep + 1, self.plans[m].repetitions)]
+                for key in left:
+                    self.eta.drop(key)
+                self.bar.total -= sum(processes(m) for m, _ in left)
                 self.bar.refresh()
 
     def profile(self) -> None:
@@ -193,13 +202,23 @@ class _Matrix:
                 self.run(cell.replace(profiler=True), PROFILE_REPETITION)
 
 
+def processes(cell: CellConfig) -> int:
+    """Processes one repetition starts: a resumed cell's first leg, then its resume."""
+    return 2 if cell.features.resume_at else 1
+
+
 def execute(cells: list[CellConfig], run_dir: Path, repetitions: Repetitions,
             name: str = "adhoc", progress: bool = True, launch: Launch = SINGLE_NODE,
-            order_seed: int | None = None) -> dict[str, Any]:
+            order_seed: int | None = None,
+            estimates: Mapping[tuple[CellConfig, int], float] | None = None,
+            run_plan: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run what is not done yet; return a summary. Re-raises KeyboardInterrupt after saving.
 
     ``order_seed`` fixes the paradigms' order in each round (every node of a multi-node run
     must pass the same); by default a resumed folder keeps its seed and a new one draws one.
+    ``estimates`` (seconds per (cell, repetition), ``harness.launch.plan``) drive the
+    progress display's ETA; ``run_plan`` (the plan's estimate and a budget's cuts) goes
+    into the manifest for the report's header.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     if order_seed is None:
@@ -207,13 +226,18 @@ def execute(cells: list[CellConfig], run_dir: Path, repetitions: Repetitions,
     if order_seed is None:
         order_seed = random.SystemRandom().randrange(2**31)
     plans = plans_of(cells, repetitions)
-    total = sum(p.repetitions + p.attribution for p in plans.values())
-    bar = tqdm(total=total, desc=name, unit="cell", disable=not progress, file=sys.stderr,
-               dynamic_ncols=True)
-    m = _Matrix(cells, run_dir, plans, launch, bar, order_seed)
+    total = sum((p.repetitions + p.attribution) * processes(c) for c, p in plans.items())
+    bar = tqdm(total=total, desc=name, unit="process", disable=not progress, file=sys.stderr,
+               dynamic_ncols=True,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} processes "
+                          "[{elapsed}, {postfix}]")
+    eta = Eta(estimates or {})
+    bar.set_postfix_str(eta.text(), refresh=False)
+    m = _Matrix(cells, run_dir, plans, launch, bar, order_seed, eta)
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    extra = {"plan": run_plan} if run_plan is not None else {}
     _manifest(run_dir, name, plans, m.stops, m.environment, started_at=started, state="running",
-              order_seed=order_seed)
+              order_seed=order_seed, **extra)
     t0, state = time.perf_counter(), "finished"
     try:
         for rep in range(max((p.repetitions for p in plans.values()), default=0)):
@@ -234,5 +258,5 @@ def execute(cells: list[CellConfig], run_dir: Path, repetitions: Repetitions,
             "cell_process_wall_s": m.walls,
         }
         _manifest(run_dir, name, plans, m.stops, m.environment, started_at=started,
-                  order_seed=order_seed, **summary)
+                  order_seed=order_seed, **extra, **summary)
     return summary

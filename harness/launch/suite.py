@@ -10,8 +10,10 @@ none, so it is the same cell whatever the style). A matrix table (or ``[defaults
 how its cells repeat: ``repetitions`` (the most), ``until_ci`` (stop a cell group once every
 overhead's interval is within this many percent of the plain step time; intervals at the
 per-look level that keeps 95% over all the looks, ``harness.launch.stopping``),
-``min_repetitions`` and ``attribution`` (one extra
-profiling repetition per cell, kept out of the timing). ``threads = "auto"`` gives each rank its
+``min_repetitions`` and ``attribution`` (one extra profiling repetition per cell, kept out of
+the timing), and ``priority`` (an integer, default 0): under a ``budget`` (top-level, minutes;
+``--budget`` overrides it, ``--rigorous`` lifts it) the tables of lowest priority lose
+repetitions first (``harness.launch.plan``). ``threads = "auto"`` gives each rank its
 share of the cores (cores // world size). ``scenario`` is an axis too: ``train`` (the default),
 ``export`` or the ``predict`` scenarios (``harness.export``, ``harness.predict``). Example::
 
@@ -47,6 +49,7 @@ from typing import Any
 
 from harness.config import NAME_PATTERN, CellConfig, ConfigError
 from harness.discovery import default_batch_size
+from harness.launch.plan import Table
 from harness.launch.stopping import Plan
 
 # Expanded in this order; the last varies fastest.
@@ -54,6 +57,7 @@ AXES = ["workload", "size", "batch_size", "world_size", "data", "profile", "feat
         "precision", "compile", "compile_style", "scenario", "paradigm"]
 DEFAULT_PARADIGMS = ["plain", "lightning", "ignite"]
 PLAN_KEYS = {"repetitions", "until_ci", "min_repetitions", "attribution"}
+TOP_LEVEL_KEYS = {"name", "description", "repetitions", "budget", "defaults", "matrix", "hpo"}
 
 
 class SuiteError(ValueError):
@@ -66,6 +70,8 @@ class Suite:
     plans: dict[CellConfig, Plan]  # per cell: a matrix table may ask for more, or adaptive
     description: str = ""
     studies: list[Any] = field(default_factory=list)  # harness.search.spec.StudySpec
+    tables: dict[CellConfig, Table] = field(default_factory=dict)  # where each plan came from
+    budget_min: float | None = None  # the suite's ``budget`` (minutes), if it sets one
 
     @property
     def cells(self) -> list[CellConfig]:
@@ -110,7 +116,7 @@ def load_suite(
         raise SuiteError(f"cannot read suite file {path}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise SuiteError(f"{path} is not valid TOML: {exc}") from None
-    unknown = set(data) - {"name", "description", "repetitions", "defaults", "matrix", "hpo"}
+    unknown = set(data) - TOP_LEVEL_KEYS
     if unknown:
         raise SuiteError(f"{path}: unknown top-level keys {sorted(unknown)}")
     name = str(data.get("name", Path(path).stem))
@@ -121,16 +127,23 @@ def load_suite(
         raise SuiteError(f"{path}: repetitions must be a positive integer, got {reps!r}")
     if not data.get("matrix"):
         raise SuiteError(f"{path}: no [[matrix]] tables")
+    budget = _budget(path, data.get("budget"))
     cores = os.cpu_count() or 1
     plans: dict[CellConfig, Plan] = {}  # insertion-ordered; a cell listed twice runs once
+    tables: dict[CellConfig, Table] = {}
     for i, table in enumerate(data["matrix"]):
         entry = {**data.get("defaults", {}), "repetitions": reps, **table}
         if device:
             entry["device"] = device
         try:
-            table_plan = _plan({k: entry.pop(k) for k in PLAN_KEYS & set(entry)}, repetitions)
+            settings = {k: entry.pop(k) for k in PLAN_KEYS & set(entry)}
+            table_plan = _plan(settings, repetitions)
+            origin = _table(i + 1, entry.pop("priority", 0), settings, repetitions)
             for cell in _expand(entry, cores):
                 plans[cell] = _merge(plans.get(cell), table_plan)
+                # a cell of two tables is cut as the one that ranks it higher
+                if cell not in tables or origin.priority > tables[cell].priority:
+                    tables[cell] = origin
         except (ConfigError, LookupError, TypeError, ValueError) as exc:
             raise SuiteError(f"{path}: [[matrix]] #{i + 1}: {exc}") from None
     plans = {c: p for c, p in plans.items()
@@ -139,7 +152,25 @@ def load_suite(
     if not plans:
         raise SuiteError(f"{path}: no cells left after filtering")
     return Suite(name, plans, str(data.get("description", "")),
-                 _studies(path, data.get("hpo") or [], workloads, paradigms, device))
+                 _studies(path, data.get("hpo") or [], workloads, paradigms, device),
+                 {c: tables[c] for c in plans}, budget)
+
+
+def _budget(path: Path, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise SuiteError(f"{path}: budget must be a positive number of minutes, got {value!r}")
+    return float(value)
+
+
+def _table(index: int, priority: Any, settings: dict[str, Any], override: int | None) -> Table:
+    """A table's place in a budget's cuts: its priority, and the ``min_repetitions`` it sets
+    (a command-line count overrides the table's plan, its minimum with it)."""
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise ValueError(f"priority must be an integer, got {priority!r}")
+    floor = settings.get("min_repetitions")
+    return Table(index, priority, None if override or floor is None else int(floor))
 
 
 def _studies(path: Path, tables: list[dict[str, Any]], workloads: list[str] | None,

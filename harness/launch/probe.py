@@ -1,0 +1,71 @@
+"""``python -m harness.launch.probe``: measure what a plan's estimate lacks, in a fresh process.
+
+Reads a JSON request on stdin (``harness.launch.estimate.probe_missing``) and prints one JSON
+line: the seconds this interpreter took to import torch (when asked), the FLOP rate of one
+thread (CPU) or of the device (CUDA) on a timed fp32 matmul, and FLOPs per step of each
+requested workload shape, counted on the meta device as the cell process counts them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any
+
+SPAWN_TIME_ENV = "PARADIGM_BENCH_SPAWN_TIME"  # set by the parent, as for a cell process
+MATMUL_N = {"cpu": 256, "cuda": 4096}
+MATMUL_SECONDS = 0.3  # long enough to be past the first calls' warm-up, short for a plan
+
+
+def _flop_rate(device: str) -> float | None:
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        return None
+    if device == "cpu":
+        torch.set_num_threads(1)  # per thread: the plan scales it by the cell's threads
+    n = MATMUL_N[device]
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    calls, start = 0, time.perf_counter()
+    while time.perf_counter() - start < MATMUL_SECONDS:
+        torch.mm(a, b)
+        calls += 1
+        if device == "cuda":
+            torch.cuda.synchronize()
+    return 2 * n**3 * calls / (time.perf_counter() - start)
+
+
+def _flops(request: dict[str, Any]) -> int | None:
+    from harness.discovery import resolve
+    from harness.measure.flops import count_step_flops_on_meta
+    from harness.training.data import build_loader
+
+    try:
+        workload = resolve(request["workload"]).from_size(request["size"])
+        loader = build_loader(workload.build_dataset(), request["batch_size"], request["seed"])
+        return count_step_flops_on_meta(workload, next(iter(loader)))
+    except Exception as exc:  # a workload without meta kernels: its step stays unknown
+        print(f"FLOPs of {request['workload']} not counted: {exc!r:.200}", file=sys.stderr)
+        return None
+
+
+def main() -> None:
+    needs = json.loads(sys.stdin.read())
+    import torch  # noqa: F401  (timed from the spawn: what every cell process pays first)
+
+    out: dict[str, Any] = {}
+    spawned = os.environ.get(SPAWN_TIME_ENV)
+    if needs.get("torch_import") and spawned:
+        out["torch_import_s"] = time.time() - float(spawned)
+    rates = {d: _flop_rate(d) for d in needs.get("flop_rate", [])}
+    out["flop_rate"] = {d: r for d, r in rates.items() if r}
+    flops = {r["shape"]: _flops(r) for r in needs.get("flops", [])}
+    out["flops"] = {s: f for s, f in flops.items() if f}
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
