@@ -169,7 +169,28 @@ def header(manifest: dict[str, Any], records: list[dict[str, Any]], unreadable: 
         "repetitions": repetitions,
         "statuses": statuses,
         "warnings": warnings,
+        **plan_facts(manifest),
     }
+
+
+def plan_facts(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The plan the run started with (``harness.launch.plan``): its estimate, its budget and
+    what the budget cut, in words ("" / [] for a run recorded without a plan)."""
+    plan = manifest.get("plan")
+    if not isinstance(plan, dict):
+        return {"estimate": "", "budget": "", "cuts": []}
+    estimate = plan.get("estimate_s")
+    budget = plan.get("budget_min")
+    rough = plan.get("rough") or 0
+    from harness.launch.plan_text import minutes
+
+    shown = minutes(estimate) if isinstance(estimate, int | float) else "—"
+    if rough:
+        shown += f" ({rough} of {plan.get('processes', '?')} processes estimated roughly)"
+    cuts = [text(c) for c in plan.get("cuts") or []]
+    return {"estimate": shown,
+            "budget": f"{budget:g} min" if isinstance(budget, int | float) else "",
+            "cuts": cuts}
 
 
 def _records_planned(cell: dict[str, Any], default_reps: int) -> int:

@@ -227,12 +227,11 @@ def execute(cells: list[CellConfig], run_dir: Path, repetitions: Repetitions,
         order_seed = random.SystemRandom().randrange(2**31)
     plans = plans_of(cells, repetitions)
     total = sum((p.repetitions + p.attribution) * processes(c) for c, p in plans.items())
-    bar = tqdm(total=total, desc=name, unit="process", disable=not progress, file=sys.stderr,
-               dynamic_ncols=True,
-               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} processes "
-                          "[{elapsed}, {postfix}]")
     eta = Eta(estimates or {})
-    bar.set_postfix_str(eta.text(), refresh=False)
+    bar = tqdm(total=total, desc=name, unit="process", disable=not progress, file=sys.stderr,
+               dynamic_ncols=True, postfix=eta.text(),
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} processes "
+                          "[{elapsed}{postfix}]")
     m = _Matrix(cells, run_dir, plans, launch, bar, order_seed, eta)
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     extra = {"plan": run_plan} if run_plan is not None else {}

@@ -103,7 +103,8 @@ def _sources(run: RunPlan, host: HostCosts) -> list[str]:
 
     startup = ", ".join(f"{k} {statistics.median(vs):.1f} s"
                         for k, vs in sorted(host.startup_s.items()) if vs)
-    lines = [f"  steps: {listing(steps)}", f"  start-up and teardown: {listing(overheads)}"]
+    lines = ([f"  steps: {listing(steps)}", f"  start-up and teardown: {listing(overheads)}"]
+             if run.processes else ["  nothing left to run"])
     if startup:
         lines.append(f"  measured start-up per process here: {startup}")
     elif host.torch_import_s is not None:
