@@ -45,9 +45,15 @@ def launches(processes: Sequence[Process]) -> int:
 
 
 def _group_label(cell: CellConfig) -> str:
-    """A cell group's key without its paradigm and hash: what its paradigms share."""
+    """What a cell group's paradigms share: its key without paradigm and hash, its feature
+    settings, its steps."""
     key = group_of(cell).key.rsplit("_", 1)[0]
-    return re.sub(f"_{Paradigm.PLAIN.value}_", "_", key, count=1)
+    label = re.sub(f"_{Paradigm.PLAIN.value}_", "_", key, count=1)
+    label = re.sub(r"_f-[^_]*", "", label, count=1)  # the settings below say more
+    settings = ",".join(f"{k}={v}" for k, v in cell.features.to_dict().items())
+    label += f" {{{settings}}}" if settings else ""
+    label += "" if cell.phases else " no-phases"
+    return f"{label} {cell.total_steps} steps"
 
 
 def _members(cells: Sequence[CellConfig]) -> str:
