@@ -210,7 +210,8 @@ def fitting_cells(cells: Sequence[CellConfig]) -> list[CellConfig]:
         problem = check_devices(cell)
         (skipped if problem else fitting).append((cell, problem))
     if not fitting:
-        raise InputError(skipped[0][1] or "no cell fits this machine")
+        cell, problem = skipped[0]
+        raise InputError(f"no cell fits this machine: {cell.key}: {problem}")
     for cell, problem in skipped:
         print(f"skipped {cell.key}: {problem}", file=sys.stderr)
     return [cell for cell, _ in fitting]

@@ -282,3 +282,22 @@ def test_the_verdict_opens_with_a_picture_and_claims_no_sign_without_an_interval
     assert "Ignite: not resolved (+0.0% [+0.0, +0.0]) (framework time)" in verdict
     section = html[html.index('<section id="verdict">'):]
     assert section.index("<svg") < section.index('class="verdict-group"')  # picture first
+
+
+def test_the_header_states_the_plans_estimate_and_a_budgets_cuts(tmp_path):
+    records = standard_records(("mlp",), 2)
+    cells = list({r["key"]: r["config"] for r in records}.values())
+    cut = "[[matrix]] #4 (priority 0, 33 cells): repetitions 3 -> 2"
+    manifest = {"schema_version": 1, "suite": "cpu", "repetitions": 2, "state": "finished",
+                "cells": [{**c, "repetitions": 2} for c in cells],
+                "plan": {"estimate_s": 754.0, "processes": 6, "rough": 2, "budget_min": 15.0,
+                         "cuts": [cut]}}
+    _, page = read(render_run(write_run(tmp_path, records, manifest=manifest)))
+    text = page.all_text()
+    assert "12 min 34 s (2 of 6 processes estimated roughly)" in text
+    assert "15 min" in text and cut in text and "--rigorous" in text
+
+
+def test_a_run_without_a_plan_shows_no_budget(tmp_path):
+    _, page = read(render_run(write_run(tmp_path, standard_records(("mlp",), 2))))
+    assert "Budget" not in page.all_text() and "Estimated before" not in page.all_text()
