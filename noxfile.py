@@ -2,7 +2,9 @@
 `nox -s hpo`, ...
 
 Arguments after `--` pass through to the command each session runs, e.g.
-`nox -s bench-cpu -- --workload mlp --repetitions 3 --out runs/mine`.
+`nox -s bench-cpu -- --workload mlp --repetitions 3 --out runs/mine`;
+`nox -s bench-cpu -- --plan` prints the processes and estimated wall time without running,
+`-- --budget 20` fits the suite into 20 minutes, `-- --rigorous` lifts any budget.
 """
 
 from __future__ import annotations
