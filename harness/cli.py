@@ -294,11 +294,12 @@ def _run_dir(out: Path | None, name: str) -> Path:
 
 
 def plan_run(plans: dict[CellConfig, Plan], tables: dict[CellConfig, Table],
-             budget: float | None, out: Path | None, studies: Sequence[Any] = ()
-             ) -> tuple[RunPlan, str]:
+             budget: float | None, out: Path | None, studies: Sequence[Any] = (),
+             probe: bool = True) -> tuple[RunPlan, str]:
     """The run's plan (what ``out`` holds already left out; fitted to ``budget`` minutes)
-    and its ``--plan`` listing. Measures what the host's cached figures lack, in a child
-    process (``harness.launch.estimate``)."""
+    and its ``--plan`` listing. With ``probe``, what the host's cached figures lack is
+    measured first, in a child process (``harness.launch.estimate``); a run without a budget
+    does not wait for that: its ETA learns from its first processes instead."""
     from harness.launch.costs import host_fingerprint, load_cache, save_cache
     from harness.launch.estimate import probe_missing
     from harness.launch.plan import BudgetError, build_plan, fit_budget
@@ -307,7 +308,7 @@ def plan_run(plans: dict[CellConfig, Plan], tables: dict[CellConfig, Table],
     cache, fingerprint = load_cache(), host_fingerprint()
     before = cache.host(fingerprint)
     cells = [*plans, *(s.cell for s in studies)]
-    host = probe_missing(before, cells)
+    host = probe_missing(before, cells) if probe else before
     if host != before:
         cache.hosts[fingerprint] = host
         save_cache(cache)
@@ -451,7 +452,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         validate_cells(cells)  # all of it before the batch-size lookup imports torch
         if args.batch_size is None:
             cells = with_default_batches(cells)
-        run, listing = plan_run(dict.fromkeys(cells, run_plan), {}, budget, args.out)
+        run, listing = plan_run(dict.fromkeys(cells, run_plan), {}, budget, args.out,
+                                probe=args.plan or budget is not None)
         if args.plan:
             print(listing)
             return 0
@@ -473,7 +475,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         if budget is None and not args.rigorous:
             budget = suite.budget_min
         run, listing = plan_run({c: suite.plans[c] for c in cells}, suite.tables, budget,
-                                args.out, suite.studies)
+                                args.out, suite.studies, probe=args.plan or budget is not None)
         if args.plan:
             print(listing)
             return 0

@@ -23,6 +23,23 @@ def tiny_cell(workload: str, paradigm: Paradigm | str = Paradigm.PLAIN, **overri
     return CellConfig.from_dict({k: getattr(v, "value", v) for k, v in settings.items()})
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _own_cost_cache(tmp_path_factory):
+    """The runs tests start record their costs in a cache of the session's own, never in the
+    user's (``harness.launch.costs``); cell processes and CLI subprocesses inherit it."""
+    import os
+
+    from harness.launch.costs import CACHE_ENV
+
+    before = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("costs") / "costs.json")
+    yield
+    if before is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = before
+
+
 def pytest_collection_modifyitems(config, items):
     if torch.cuda.is_available():
         return

@@ -2,10 +2,12 @@
 processes already run took against their estimates.
 
 The correction is the ratio measured / estimated over the processes this run has finished
-(a host slower than its cached figures, or a first run whose start-up was only a lower bound,
-scales every remaining estimate alike). Processes skipped (already done in a resumed folder)
-or dropped (an adaptive group that stopped early) leave the remaining sum. It never reads
-negative: what is left is a sum of non-negative estimates times a non-negative ratio.
+(a host slower than its cached figures, or a loaded one, scales every remaining estimate
+alike). A process the plan could not estimate (nothing measured on this host yet: an estimate
+of 0) counts as the mean wall time of the processes finished so far: a first run's start-up
+is taken from its first processes. Processes skipped (already done in a resumed folder) or
+dropped (an adaptive group that stopped early) leave the remaining sum. It never reads
+negative: what is left is a sum of non-negative terms.
 """
 
 from __future__ import annotations
@@ -21,14 +23,17 @@ class Eta(Generic[K]):
 
     def __init__(self, estimates: Mapping[K, float]) -> None:
         self._pending = {k: max(float(v), 0.0) for k, v in estimates.items()}
-        self._known = bool(self._pending)
         self._measured = 0.0
         self._estimated = 0.0
+        self._walls: list[float] = []
 
     def ran(self, key: K, wall_s: float) -> None:
         """A process finished after ``wall_s``: it counts in the correction."""
         estimate = self._pending.pop(key, None)
-        if estimate is not None and estimate > 0 and wall_s >= 0:
+        if estimate is None or wall_s < 0:
+            return  # a process the plan did not know
+        self._walls.append(wall_s)
+        if estimate > 0:
             self._measured += wall_s
             self._estimated += estimate
 
@@ -41,11 +46,19 @@ class Eta(Generic[K]):
         return self._measured / self._estimated if self._estimated > 0 else 1.0
 
     @property
+    def unknown(self) -> bool:
+        """Some process left has no estimate and none has finished to stand in for it."""
+        return not self._walls and any(v == 0 for v in self._pending.values())
+
+    @property
     def remaining_s(self) -> float:
-        return max(sum(self._pending.values()) * self.correction, 0.0)
+        known = sum(self._pending.values()) * self.correction
+        unestimated = sum(v == 0 for v in self._pending.values())
+        mean_wall = sum(self._walls) / len(self._walls) if self._walls else 0.0
+        return max(known + unestimated * mean_wall, 0.0)
 
     def text(self) -> str:
-        if not self._known:
+        if self.unknown:
             return "ETA unknown"
         seconds = round(self.remaining_s)
         hours, rest = divmod(seconds, 3600)

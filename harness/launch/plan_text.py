@@ -32,10 +32,18 @@ def _rough(processes: Sequence[Process]) -> int:
 def one_line(run: RunPlan, cells: int) -> str:
     """What a run is about to do: cells, processes, the estimate and how much of it is rough."""
     rough = _rough(run.processes)
+    unknown = sum(Source.UNKNOWN in (p.estimate.step, p.estimate.overhead)
+                  for p in run.processes)
     quality = (f"{rough} of {len(run.processes)} processes estimated roughly" if rough
                else "every figure measured here")
+    if unknown:
+        quality += f", {unknown} with a part not measured yet and not counted"
     left = f", {run.skipped_done} already done" if run.skipped_done else ""
     budget = f", budget {run.budget_min:g} min" if run.budget_min is not None else ""
+    if run.processes and run.seconds == 0:
+        return (f"plan: {cells} cells, {launches(run.processes)} cell processes{left}; "
+                "no estimate: nothing measured on this host yet (`--plan` measures it first; "
+                "the ETA learns from the first processes)")
     return (f"plan: {cells} cells, {launches(run.processes)} cell processes{left}; "
             f"estimated {minutes(run.seconds)} ({quality}{budget})")
 

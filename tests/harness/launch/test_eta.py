@@ -22,18 +22,28 @@ def test_skipped_and_dropped_processes_leave_the_sum():
 
 
 def test_it_never_goes_negative():
-    eta = Eta({"a": 10.0, "b": -5.0})
+    eta = Eta({"a": 10.0, "b": 5.0})
     eta.ran("a", 0.0)
     eta.ran("unplanned", 100.0)  # a process the plan did not know does not count
+    eta.ran("b", -1.0)  # nor a negative wall
     assert eta.remaining_s == 0.0
-    eta.ran("b", 3.0)
+    eta.drop("b")
     eta.drop("b")
     assert eta.remaining_s == 0.0
     assert eta.text().startswith("ETA 0:00")
 
 
-def test_without_estimates_it_says_unknown():
-    assert Eta({}).text() == "ETA unknown"
+def test_processes_without_an_estimate_take_the_mean_of_those_finished():
+    eta = Eta({"a": 0.0, "b": 0.0, "c": 0.0, "d": -3.0})  # nothing measured here yet
+    assert eta.text() == "ETA unknown"
+    eta.ran("a", 4.0)
+    eta.ran("b", 6.0)
+    assert eta.remaining_s == pytest.approx(2 * 5.0)  # c and d
+    assert eta.text() == "ETA 0:10"
+
+
+def test_with_nothing_left_it_reads_zero():
+    assert Eta({}).remaining_s == 0.0 and Eta({}).text() == "ETA 0:00"
 
 
 def test_the_text_is_a_clock():
