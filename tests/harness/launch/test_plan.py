@@ -131,3 +131,35 @@ def test_a_budget_below_every_tables_fewest_names_the_smallest_that_fits():
     assert caught.value.smallest_min == math.ceil(smallest_s / 60)
     assert f"smallest budget that can is {math.ceil(smallest_s / 60)} min" in str(caught.value)
     fit_budget(plans, tables, host, caught.value.smallest_min)  # and that one is accepted
+
+
+def test_the_run_line_says_what_is_rough_and_when_nothing_is_known():
+    from harness.launch.plan_text import one_line
+
+    mlp = cells("mlp")
+    plans = dict.fromkeys(mlp, Plan(2))
+    measured = build_plan(plans, host_of(mlp))
+    assert one_line(measured, 3) == ("plan: 3 cells, 6 cell processes; estimated 1 min 00 s "
+                                     "(every figure measured here)")
+    bare = build_plan(plans, HostCosts())
+    assert "no estimate: nothing measured on this host yet" in one_line(bare, 3)
+    borrowed = build_plan(plans, HostCosts(startup_s={"plain/w1/cpu": [2.0]},
+                                           torch_import_s=1.0))
+    assert "6 of 6 processes estimated roughly, 6 with a part not measured yet" in \
+        one_line(borrowed, 3)
+
+
+def test_a_run_records_its_plan_in_the_manifest(tmp_path, fake_runs):
+    import json
+
+    from harness.launch.matrix import execute
+
+    mlp = cells("mlp")
+    plans = dict.fromkeys(mlp, Plan(2))
+    run = fit_budget(plans, dict.fromkeys(mlp, Table()), host_of(mlp), 100)
+    execute(mlp, tmp_path, run.plans, progress=False, estimates=run.estimates(),
+            run_plan=run.to_manifest())
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["plan"] == {"estimate_s": 60.0, "processes": 6, "skipped_done": 0,
+                                "budget_min": 100, "cuts": [], "rough": 0}
+    assert len(fake_runs) == 6
