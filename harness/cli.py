@@ -295,7 +295,7 @@ def _run_dir(out: Path | None, name: str) -> Path:
 
 def plan_run(plans: dict[CellConfig, Plan], tables: dict[CellConfig, Table],
              budget: float | None, out: Path | None, studies: Sequence[Any] = (),
-             probe: bool = True) -> tuple[RunPlan, str]:
+             probe: bool = True, node_rank: int = 0) -> tuple[RunPlan, str]:
     """The run's plan (what ``out`` holds already left out; fitted to ``budget`` minutes)
     and its ``--plan`` listing. With ``probe``, what the host's cached figures lack is
     measured first, in a child process (``harness.launch.estimate``); a run without a budget
@@ -314,8 +314,8 @@ def plan_run(plans: dict[CellConfig, Plan], tables: dict[CellConfig, Table],
         save_cache(cache)
     resumed = out if out is not None and out.is_dir() else None
     try:
-        run = (build_plan(plans, host, resumed) if budget is None
-               else fit_budget(plans, tables, host, budget, resumed))
+        run = (build_plan(plans, host, resumed, node_rank) if budget is None
+               else fit_budget(plans, tables, host, budget, resumed, node_rank))
     except BudgetError as exc:
         raise InputError(str(exc)) from None
     return run, plan_text(run, host, tables, studies, fingerprint)
@@ -453,7 +453,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.batch_size is None:
             cells = with_default_batches(cells)
         run, listing = plan_run(dict.fromkeys(cells, run_plan), {}, budget, args.out,
-                                probe=args.plan or budget is not None)
+                                probe=args.plan or budget is not None,
+                                node_rank=args.node_rank)
         if args.plan:
             print(listing)
             return 0
@@ -475,7 +476,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         if budget is None and not args.rigorous:
             budget = suite.budget_min
         run, listing = plan_run({c: suite.plans[c] for c in cells}, suite.tables, budget,
-                                args.out, suite.studies, probe=args.plan or budget is not None)
+                                args.out, suite.studies, probe=args.plan or budget is not None,
+                                node_rank=args.node_rank)
         if args.plan:
             print(listing)
             return 0

@@ -227,7 +227,11 @@ def execute(cells: list[CellConfig], run_dir: Path, repetitions: Repetitions,
         order_seed = random.SystemRandom().randrange(2**31)
     plans = plans_of(cells, repetitions)
     total = sum((p.repetitions + p.attribution) * processes(c) for c, p in plans.items())
-    eta = Eta(estimates or {})
+    if estimates is None:  # no plan: every process counts as the mean of those finished
+        estimates = {**{(c, r): 0.0 for c, p in plans.items() for r in range(p.repetitions)},
+                     **{(c.replace(profiler=True), PROFILE_REPETITION): 0.0
+                        for c, p in plans.items() if p.attribution}}
+    eta = Eta(estimates)
     bar = tqdm(total=total, desc=name, unit="process", disable=not progress, file=sys.stderr,
                dynamic_ncols=True, postfix=eta.text(),
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} processes "

@@ -155,9 +155,12 @@ class _CellRuns:
         return todo, len(chosen) - len(todo)
 
 
-def _runs(cell: CellConfig, plan: Plan, host: HostCosts, run_dir: Path | None) -> _CellRuns:
+def _runs(cell: CellConfig, plan: Plan, host: HostCosts, run_dir: Path | None,
+          node_rank: int = 0) -> _CellRuns:
     def process(c: CellConfig, rep: int) -> Process | None:
-        return None if is_done(run_dir, c, rep) else Process(c, rep, estimate(c, host, rep))
+        if is_done(run_dir, c, rep, node_rank):
+            return None
+        return Process(c, rep, estimate(c, host, rep))
 
     profiled = plan.attribution and cell.scenario is Scenario.TRAIN
     return _CellRuns([process(cell, rep) for rep in range(plan.repetitions)],
@@ -174,10 +177,11 @@ def _select(plans: Mapping[CellConfig, Plan], runs: Mapping[CellConfig, _CellRun
     return RunPlan(dict(plans), processes, skipped)
 
 
-def build_plan(plans: Mapping[CellConfig, Plan], host: HostCosts, run_dir: Path | None = None
-               ) -> RunPlan:
-    """Every process still to run for ``plans`` (finished records in ``run_dir`` left out)."""
-    return _select(plans, {c: _runs(c, p, host, run_dir) for c, p in plans.items()})
+def build_plan(plans: Mapping[CellConfig, Plan], host: HostCosts, run_dir: Path | None = None,
+               node_rank: int = 0) -> RunPlan:
+    """Every process still to run for ``plans`` (this node's finished records in ``run_dir``
+    left out)."""
+    return _select(plans, {c: _runs(c, p, host, run_dir, node_rank) for c, p in plans.items()})
 
 
 def _cut_order(tables: Mapping[CellConfig, Table]) -> list[Table]:
@@ -185,12 +189,13 @@ def _cut_order(tables: Mapping[CellConfig, Table]) -> list[Table]:
 
 
 def fit_budget(plans: Mapping[CellConfig, Plan], tables: Mapping[CellConfig, Table],
-               host: HostCosts, budget_min: float, run_dir: Path | None = None) -> RunPlan:
+               host: HostCosts, budget_min: float, run_dir: Path | None = None,
+               node_rank: int = 0) -> RunPlan:
     """The plan within ``budget_min`` minutes: each table in cut order lowered, one repetition
     at a time, until the estimate fits or the table is at its fewest; raises BudgetError when
     every table at its fewest still does not fit."""
     budget_s = 60 * budget_min
-    runs = {c: _runs(c, p, host, run_dir) for c, p in plans.items()}
+    runs = {c: _runs(c, p, host, run_dir, node_rank) for c, p in plans.items()}
     current = dict(plans)
     cuts: list[Cut] = []
     for table in _cut_order(tables):
