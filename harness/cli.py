@@ -296,52 +296,14 @@ def _run_dir(out: Path | None, name: str) -> Path:
 def plan_run(plans: dict[CellConfig, Plan], tables: dict[CellConfig, Table],
              budget: float | None, out: Path | None, studies: Sequence[Any] = (),
              probe: bool = True, node_rank: int = 0) -> tuple[RunPlan, str]:
-    """The run's plan (what ``out`` holds already left out; fitted to ``budget`` minutes)
-    and its ``--plan`` listing. With ``probe``, what the host's cached figures lack is
-    measured first, in a child process (``harness.launch.estimate``); a run without a budget
-    does not wait for that: its ETA learns from its first processes instead."""
-    from harness.launch.costs import host_fingerprint, load_cache, save_cache
-    from harness.launch.estimate import probe_missing
-    from harness.launch.plan import BudgetError, build_plan, fit_budget
-    from harness.launch.plan_text import plan_text
+    """``harness.launch.preflight.plan_run``, a budget too small as bad input."""
+    from harness.launch.plan import BudgetError
+    from harness.launch.preflight import plan_run as preflight
 
-    cache, fingerprint = load_cache(), host_fingerprint()
-    before = cache.host(fingerprint)
-    cells = [*plans, *(s.cell for s in studies)]
-    host = probe_missing(before, cells) if probe else before
-    if host != before:
-        cache.hosts[fingerprint] = host
-        save_cache(cache)
-    resumed = out if out is not None and out.is_dir() else None
     try:
-        run = (build_plan(plans, host, resumed, node_rank) if budget is None
-               else fit_budget(plans, tables, host, budget, resumed, node_rank))
+        return preflight(plans, tables, budget, out, studies, probe, node_rank)
     except BudgetError as exc:
         raise InputError(str(exc)) from None
-    return run, plan_text(run, host, tables, studies, fingerprint)
-
-
-def _print_plan_start(run: RunPlan, cells: int) -> None:
-    from harness.launch.plan_text import one_line
-
-    print(one_line(run, cells), file=sys.stderr)
-    for cut in run.cuts:
-        print(f"  budget {run.budget_min:g} min: cut {cut.text()}", file=sys.stderr)
-
-
-def _record_costs(run_dir: Path, since: float) -> None:
-    """This run's records into the host's cached figures (what the next plan estimates from)."""
-    from harness.launch.costs import record_run
-    from harness.results import SchemaError, read_record
-
-    records = []
-    for path in sorted((run_dir / "cells").glob("*.json")):
-        try:
-            if path.stat().st_mtime >= since:
-                records.append(read_record(path))
-        except (OSError, SchemaError, ValueError):
-            continue
-    record_run(records)
 
 
 def _execute_and_report(run_plan: RunPlan, run_dir: Path, name: str,
@@ -350,10 +312,11 @@ def _execute_and_report(run_plan: RunPlan, run_dir: Path, name: str,
 
     from harness.analyse.table import print_run_table
     from harness.launch.matrix import execute
+    from harness.launch.preflight import print_start, record_costs
 
     cells = list(run_plan.plans)
     print(f"run folder: {run_dir}", file=sys.stderr)
-    _print_plan_start(run_plan, len(cells))
+    print_start(run_plan)
     from harness.launch.runner import Launch
 
     if any(c.nnodes > 1 for c in cells) and not args.rdzv_endpoint:
@@ -368,12 +331,12 @@ def _execute_and_report(run_plan: RunPlan, run_dir: Path, name: str,
                           launch=launch, order_seed=seed, estimates=run_plan.estimates(),
                           run_plan=run_plan.to_manifest())
     except KeyboardInterrupt:
-        _record_costs(run_dir, since)
+        record_costs(run_dir, since)
         print(f"\ninterrupted: finished cells are kept in {run_dir}; run the same command "
               f"with --out {run_dir} to resume", file=sys.stderr)
         _render(run_dir, args)
         return EXIT_INTERRUPTED
-    _record_costs(run_dir, since)
+    record_costs(run_dir, since)
     print_run_table(run_dir)
     print(f"suite wall time {summary['wall_s']:.1f} s for {summary['ran']} cell processes "
           f"({summary['skipped_done']} already done)")

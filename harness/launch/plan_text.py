@@ -79,7 +79,7 @@ def _group_lines(run: RunPlan, tables: Mapping[CellConfig, Table]) -> list[str]:
         groups.setdefault((tables.get(cell, COMMAND_LINE), group_of(cell)), []).append(cell)
     last: Table | None = None
     for (table, _), cells in groups.items():
-        if table is not last and tables:
+        if table != last and tables:
             out.append(f"  {table.label} (priority {table.priority})")
             last = table
         todo = [p for c in cells for p in by_cell.get(c, [])]

@@ -1,0 +1,62 @@
+"""What a run does around its cell processes for its plan: before the first, the plan from
+the host's cached figures (measuring what they lack when asked), fitted to a budget, and its
+one line; after the last (or an interrupt), the run's records into the cache.
+
+Nothing here imports torch: the command line plans and prints before anything heavy loads.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.config import CellConfig
+from harness.launch.costs import host_fingerprint, load_cache, record_run, save_cache
+from harness.launch.estimate import probe_missing
+from harness.launch.plan import RunPlan, Table, build_plan, fit_budget
+from harness.launch.plan_text import one_line, plan_text
+from harness.launch.stopping import Plan
+from harness.results import SchemaError, read_record
+
+
+def plan_run(plans: dict[CellConfig, Plan], tables: dict[CellConfig, Table],
+             budget: float | None, out: Path | None, studies: Sequence[Any] = (),
+             probe: bool = True, node_rank: int = 0) -> tuple[RunPlan, str]:
+    """The run's plan (what ``out`` holds already left out; fitted to ``budget`` minutes,
+    raising BudgetError when it cannot be) and its ``--plan`` listing. With ``probe``, what
+    the host's cached figures lack is measured first, in a child process
+    (``harness.launch.estimate``); a run without a budget does not wait for that: its ETA
+    learns from its first processes instead."""
+    cache, fingerprint = load_cache(), host_fingerprint()
+    before = cache.host(fingerprint)
+    cells = [*plans, *(s.cell for s in studies)]
+    host = probe_missing(before, cells) if probe else before
+    if host != before:
+        cache.hosts[fingerprint] = host
+        save_cache(cache)
+    resumed = out if out is not None and out.is_dir() else None
+    run = (build_plan(plans, host, resumed, node_rank) if budget is None
+           else fit_budget(plans, tables, host, budget, resumed, node_rank))
+    return run, plan_text(run, host, tables, studies, fingerprint)
+
+
+def print_start(run: RunPlan) -> None:
+    """The plan's one line and a budget's cuts, before the first process starts."""
+    print(one_line(run, len(run.plans)), file=sys.stderr)
+    for cut in run.cuts:
+        print(f"  budget {run.budget_min:g} min: cut {cut.text()}", file=sys.stderr)
+
+
+def record_costs(run_dir: Path, since: float) -> None:
+    """The records this run wrote (since ``since``, a time stamp) into the host's cached
+    figures: what the next plan estimates from."""
+    records = []
+    for path in sorted((run_dir / "cells").glob("*.json")):
+        try:
+            if path.stat().st_mtime >= since:
+                records.append(read_record(path))
+        except (OSError, SchemaError, ValueError):
+            continue
+    record_run(records)
