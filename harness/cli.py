@@ -115,6 +115,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--order-seed", type=int, metavar="N",
                    help="seed of the paradigms' shuffled order in each round (default: a new "
                    "run draws one and records it; a resumed run keeps its own; multi-node: 0)")
+    p.add_argument("--launch", choices=("fork", "spawn"),
+                   help="how a single-process cell process starts: forked by a fork server that "
+                   "has imported torch once (default), or spawned, importing torch itself "
+                   "(PARADIGM_BENCH_LAUNCH; world size > 1 is always spawned by torchrun)")
     p.add_argument("--node-rank", type=int, default=0, help="this machine's rank (multi-node)")
     p.add_argument("--rdzv-endpoint", metavar="HOST:PORT",
                    help="node 0's address for torchrun's c10d rendezvous (multi-node)")
@@ -270,6 +274,18 @@ def _run_dir(out: Path | None, name: str) -> Path:
     return out or Path("results") / f"{name}-{stamp}"
 
 
+def _choose_launch_path(choice: str | None) -> None:
+    """``--launch`` over ``PARADIGM_BENCH_LAUNCH``; a bad variable is refused."""
+    from harness.launch.process import LAUNCH_ENV, launch_path
+
+    if choice:
+        os.environ[LAUNCH_ENV] = choice
+    try:
+        launch_path()
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+
+
 def _execute_and_report(cells: list[CellConfig], run_dir: Path, repetitions: Repetitions,
                         name: str,
                         args: argparse.Namespace) -> int:
@@ -284,6 +300,7 @@ def _execute_and_report(cells: list[CellConfig], run_dir: Path, repetitions: Rep
     if any(c.nnodes > 1 for c in cells) and not args.rdzv_endpoint:
         raise InputError("a multi-node cell needs --rdzv-endpoint HOST:PORT (node 0's address)")
     launch = Launch(args.node_rank, args.rdzv_endpoint)
+    _choose_launch_path(args.launch)
     seed = args.order_seed
     if seed is None and any(c.nnodes > 1 for c in cells):
         seed = 0  # every node must run the cells in the same order
