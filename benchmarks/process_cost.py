@@ -31,8 +31,9 @@ PHASES = [
     ("interpreter start", "", "interpreter_started"),
     ("torch import", "interpreter_started", "torch_imported"),
     ("harness import", "torch_imported", "harness_imported"),
-    ("fork and child set-up", "", "forked"),
-    ("config read", ("harness_imported", "forked"), "config_read"),
+    ("fork", "", "forked"),
+    ("server's library pages mapped (RSS parity)", "forked", "pages_mapped"),
+    ("config read", ("harness_imported", "pages_mapped"), "config_read"),
     ("harness import (prepare's)", "config_read", "harness_ready"),
     ("NVML set-up", "harness_ready", "nvml_ready"),
     ("threads and device set-up", "nvml_ready", "device_ready"),
@@ -109,22 +110,26 @@ def table(records: dict[str, list[dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
+FIGURES = [("framework import (s)", ("startup", "import_framework_s"), 1),
+           ("construction to first step (s)", ("startup", "to_first_step_s"), 1),
+           ("spawn to first step (s)", ("startup", "spawn_to_first_step_s"), 1),
+           ("peak RSS (MiB)", ("memory", "host_peak_rss_bytes"), 2**20)]
+
+
 def figures(records: dict[str, list[dict[str, Any]]]) -> str:
     """Each paradigm's measured start-up figures and peak RSS, per path (medians), markdown:
     what must mean the same whichever way the process started."""
-    lines = ["| paradigm | path | framework import (s) | construction to first step (s) | "
-             "spawn to first step (s) | peak RSS (MiB) |", "|---|---|---:|---:|---:|---:|"]
+    lines = ["| paradigm | path | " + " | ".join(name for name, _, _ in FIGURES) + " |",
+             "|---|---|" + "---:|" * len(FIGURES)]
     for paradigm in Paradigm:
         for path in (SPAWN, FORK):
             ms = [r["measurements"] for r in records[path]
                   if r["config"]["paradigm"] == paradigm.value]
-            def med(get: Any, ms: list[dict[str, Any]] = ms) -> float:
-                return statistics.median(get(m) for m in ms)
-            lines.append(
-                f"| {paradigm.value} | {path} | {med(lambda m: m['startup']['import_framework_s']):.3f} "
-                f"| {med(lambda m: m['startup']['to_first_step_s']):.3f} "
-                f"| {med(lambda m: m['startup']['spawn_to_first_step_s']):.2f} "
-                f"| {med(lambda m: m['memory']['host_peak_rss_bytes']) / 2**20:.0f} |")
+            cells = [statistics.median(m[group][key] for m in ms) / unit
+                     for _, (group, key), unit in FIGURES]
+            lines.append(f"| {paradigm.value} | {path} | "
+                         + " | ".join(f"{v:.3f}" if v < 100 else f"{v:.0f}" for v in cells)
+                         + " |")
     return "\n".join(lines)
 
 
