@@ -29,6 +29,7 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 STARTUP_TIMEOUT_S = 300.0  # importing torch on a cold, loaded machine
@@ -50,7 +51,7 @@ def resident_file_pages() -> list[tuple[int, int]]:
     page = mmap.PAGESIZE
     runs: list[tuple[int, int]] = []
     try:
-        maps = _read_text("/proc/self/maps").splitlines()
+        maps = Path("/proc/self/maps").read_text().splitlines()
         pagemap = os.open("/proc/self/pagemap", os.O_RDONLY)
     except OSError:
         return runs
@@ -83,11 +84,6 @@ def map_pages(runs: list[tuple[int, int]]) -> None:
     for start, end in runs:
         for address in range(start, end, page):
             ctypes.c_char.from_address(address).value  # noqa: B018  (the read is the point)
-
-
-def _read_text(path: str) -> str:
-    with open(path) as f:
-        return f.read()
 
 
 def _read_line(fd: int, buffer: bytearray) -> bytes:
@@ -172,7 +168,9 @@ def serve(spawned_at: float) -> None:
     """Import, say ready, then fork a child per request until the control pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's to handle
     control, reply = os.dup(0), os.dup(1)  # the protocol's pipes, away from print()
-    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
     os.dup2(2, 1)
     from harness.launch import worker
 
@@ -212,8 +210,11 @@ class ForkServer:
             [sys.executable, "-m", "harness.launch.forkserver"], env=env,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)
         self._buffer = bytearray()
-        self.busy = False
-        ready = self._receive(STARTUP_TIMEOUT_S)
+        try:
+            ready = self._receive(STARTUP_TIMEOUT_S)
+        except BaseException:  # not ready in time, or Ctrl-C: it must not linger
+            self.close()
+            raise
         self.pid: int = ready["pid"]
         self.import_torch_s: float = ready["import_torch_s"]
         self.preloaded_s: float = ready["preloaded_s"]
@@ -247,7 +248,6 @@ class ForkServer:
         except (BrokenPipeError, OSError) as exc:
             self.close()
             raise ServerDied(f"the fork server (pid {self._proc.pid}) is gone: {exc}") from exc
-        self.busy = True
         return ForkedChild(self, self._receive(STARTUP_TIMEOUT_S)["pid"])
 
     def alive(self) -> bool:
@@ -281,7 +281,6 @@ class ForkedChild:
         """Its return code; ``subprocess.TimeoutExpired`` if still running after ``timeout``."""
         if self.returncode is None:
             self.returncode = int(self.server._receive(timeout)["returncode"])
-            self.server.busy = False
         return self.returncode
 
 

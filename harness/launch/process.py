@@ -29,7 +29,12 @@ FORK, SPAWN = "fork", "spawn"
 LAUNCH_PATHS = (FORK, SPAWN)
 KILL_GRACE_S = 5.0
 
-_servers: dict[int, ForkServer] = {}  # one per thread count: libraries read it at load time
+# One fork server per environment: torch and its libraries read some variables once, at import
+# (OMP_NUM_THREADS, inductor's CXX, ...), so a server serves only cells whose environment is
+# the one it was started with (the spawn time and a compiled cell's cache folder aside, which
+# are read later). A run has one or two (its thread counts); the oldest is closed beyond that.
+_servers: dict[tuple[tuple[str, str], ...], ForkServer] = {}
+MAX_SERVERS = 2
 _fork_failed: list[str] = []  # why forking was given up for this process, once it was
 
 
@@ -86,13 +91,22 @@ def _end_leftovers(proc: Child) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def _server(cfg: CellConfig, env: dict[str, str]) -> ForkServer:
-    server = _servers.get(cfg.threads)
+def _env_key(env: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, v) for k, v in env.items() if k != SPAWN_TIME_ENV))
+
+
+def _server(env: dict[str, str]) -> ForkServer:
+    """The running server for ``env``, started (or restarted, if it died) when needed."""
+    key = _env_key(env)
+    server = _servers.pop(key, None)
     if server is not None and not server.alive():
         server.close()
         server = None
     if server is None:
-        server = _servers[cfg.threads] = ForkServer(env)
+        while len(_servers) >= MAX_SERVERS:
+            _servers.pop(next(iter(_servers))).close()
+        server = ForkServer(env)
+    _servers[key] = server  # the most recently used last
     return server
 
 
@@ -128,7 +142,7 @@ def _fork(cfg: CellConfig, argv: list[str], env: dict[str, str], server_env: dic
     log_path.write_bytes(b"")
     try:
         try:
-            server = _server(cfg, server_env)
+            server = _server(server_env)
             env[SPAWN_TIME_ENV] = repr(time.time())  # the server may just have started
             proc = server.start(argv, env, str(cwd), str(log_path))
         except KeyboardInterrupt:  # before the child's pid was known: the server ends it
@@ -136,7 +150,7 @@ def _fork(cfg: CellConfig, argv: list[str], env: dict[str, str], server_env: dic
             return Exit(None, True, FORK, time.time())
         returncode, interrupted = _wait(proc, cfg.timeout_s)
     except (ServerDied, subprocess.TimeoutExpired, OSError, ValueError) as exc:
-        _servers.pop(cfg.threads, None)
+        _servers.pop(_env_key(server_env), None)
         if "proc" in locals():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)  # the orphan of a server that died
