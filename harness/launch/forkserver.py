@@ -18,9 +18,7 @@ still running then is killed with its session.
 
 from __future__ import annotations
 
-import ctypes
 import json
-import mmap
 import os
 import select
 import signal
@@ -29,61 +27,15 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
+
+from harness.launch.pages import ResidentPages, make_own, resident_pages
 
 STARTUP_TIMEOUT_S = 300.0  # importing torch on a cold, loaded machine
 POLL_MS = 100  # how often the server checks on a child where pidfd_open is missing
 
 
 # ---- the server side: runs inside ``python -m harness.launch.forkserver`` -------------------
-
-
-def resident_file_pages() -> list[tuple[int, int]]:
-    """(start, end) of each run of this process's pages that are resident and belong to a
-    readable file mapping (the code and read-only data of torch's libraries, mostly).
-
-    A fork copies the page table of anonymous memory, not of file mappings that were never
-    written: a child finds those pages in the page cache but has not mapped them yet, so its
-    RSS, and so its peak RSS, would leave out the library pages a spawned worker mapped while
-    it imported torch. The child maps them again (``map_pages``) before it starts.
-    """
-    page = mmap.PAGESIZE
-    runs: list[tuple[int, int]] = []
-    try:
-        maps = Path("/proc/self/maps").read_text().splitlines()
-        pagemap = os.open("/proc/self/pagemap", os.O_RDONLY)
-    except OSError:
-        return runs
-    try:
-        for line in maps:
-            fields = line.split()
-            if len(fields) < 6 or fields[4] == "0" or not fields[1].startswith("r") \
-                    or fields[5].startswith("["):
-                continue  # anonymous, unreadable, or [vvar]/[vdso]-like
-            start, end = (int(x, 16) for x in fields[0].split("-"))
-            entries = os.pread(pagemap, (end - start) // page * 8, start // page * 8)
-            run_start = None
-            for i, entry in enumerate(memoryview(entries).cast("Q")):
-                address = start + i * page
-                if entry >> 63:  # present
-                    run_start = address if run_start is None else run_start
-                elif run_start is not None:
-                    runs.append((run_start, address))
-                    run_start = None
-            if run_start is not None:
-                runs.append((run_start, end))
-    finally:
-        os.close(pagemap)
-    return runs
-
-
-def map_pages(runs: list[tuple[int, int]]) -> None:
-    """Touch one byte of every page in ``runs`` (a read: nothing is copied or allocated)."""
-    page = mmap.PAGESIZE
-    for start, end in runs:
-        for address in range(start, end, page):
-            ctypes.c_char.from_address(address).value  # noqa: B018  (the read is the point)
 
 
 def _read_line(fd: int, buffer: bytearray) -> bytes:
@@ -103,7 +55,7 @@ def _send(fd: int, message: dict[str, Any]) -> None:
 
 
 def _child(request: dict[str, Any], control: int, reply: int, preloaded_s: float,
-           pages: list[tuple[int, int]]) -> None:
+           pages: ResidentPages) -> None:
     """The forked cell process: set up as a spawned worker would be, run it, never return."""
     from harness.launch import worker
 
@@ -111,7 +63,7 @@ def _child(request: dict[str, Any], control: int, reply: int, preloaded_s: float
     worker.mark("forked")
     code = 1
     try:
-        map_pages(pages)  # the library pages a spawned worker has mapped: the same RSS
+        make_own(pages)  # a spawned worker's memory state: the same RSS, no copy-on-write
         worker.mark("pages_mapped")
         os.setsid()  # its own session: the runner's killpg ends it and everything it starts
         signal.signal(signal.SIGINT, signal.default_int_handler)  # the server ignores it
@@ -175,7 +127,7 @@ def serve(spawned_at: float) -> None:
     from harness.launch import worker
 
     worker.import_harness()
-    pages = resident_file_pages()
+    pages = resident_pages()
     preloaded_s = time.time() - spawned_at
     _send(reply, {"ready": True, "pid": os.getpid(), "import_torch_s": worker.IMPORT_TORCH_S,
                   "preloaded_s": preloaded_s})
