@@ -32,7 +32,7 @@ PHASES = [
     ("torch import", "interpreter_started", "torch_imported"),
     ("harness import", "torch_imported", "harness_imported"),
     ("fork", "", "forked"),
-    ("server's library pages mapped (RSS parity)", "forked", "pages_mapped"),
+    ("server's pages made the child's own", "forked", "pages_mapped"),
     ("config read", ("harness_imported", "pages_mapped"), "config_read"),
     ("harness import (prepare's)", "config_read", "harness_ready"),
     ("NVML set-up", "harness_ready", "nvml_ready"),
@@ -74,11 +74,13 @@ def phases_of(marks: dict[str, float]) -> dict[str, float]:
 
 
 def measure(out: Path, repetitions: int, steps: int) -> dict[str, list[dict[str, Any]]]:
-    """Records of every paradigm's tiny cell, ``repetitions`` times per path, interleaved."""
+    """Records of every paradigm's tiny cell, ``repetitions`` times per path, interleaved
+    (the path that goes first alternates: the first import of a framework finds a cold page
+    cache)."""
     environment = capture_host()
     records: dict[str, list[dict[str, Any]]] = {FORK: [], SPAWN: []}
     for rep in range(repetitions):
-        for path in (FORK, SPAWN):
+        for path in (FORK, SPAWN) if rep % 2 == 0 else (SPAWN, FORK):
             os.environ[LAUNCH_ENV] = path
             for paradigm in Paradigm:
                 record = run_cell(_cell(paradigm, steps), out / path, rep, environment)
@@ -122,13 +124,17 @@ def figures(records: dict[str, list[dict[str, Any]]]) -> str:
     lines = ["| paradigm | path | " + " | ".join(name for name, _, _ in FIGURES) + " |",
              "|---|---|" + "---:|" * len(FIGURES)]
     for paradigm in Paradigm:
-        for path in (SPAWN, FORK):
-            ms = [r["measurements"] for r in records[path]
-                  if r["config"]["paradigm"] == paradigm.value]
-            cells = [statistics.median(m[group][key] for m in ms) / unit
-                     for _, (group, key), unit in FIGURES]
+        ms = {path: [r["measurements"] for r in records[path]
+                     if r["config"]["paradigm"] == paradigm.value] for path in (SPAWN, FORK)}
+        rows = {path: [statistics.median(m[group][key] for m in ms[path]) / unit
+                       for _, (group, key), unit in FIGURES] for path in (SPAWN, FORK)}
+        rows["fork - spawn, paired"] = [  # repetition by repetition, then the median
+            statistics.median(f[group][key] / unit - s[group][key] / unit
+                              for f, s in zip(ms[FORK], ms[SPAWN]))
+            for _, (group, key), unit in FIGURES]
+        for path, cells in rows.items():
             lines.append(f"| {paradigm.value} | {path} | "
-                         + " | ".join(f"{v:.3f}" if v < 100 else f"{v:.0f}" for v in cells)
+                         + " | ".join(f"{v:.3f}" if abs(v) < 100 else f"{v:.0f}" for v in cells)
                          + " |")
     return "\n".join(lines)
 

@@ -64,7 +64,7 @@ def _child(request: dict[str, Any], control: int, reply: int, preloaded_s: float
     code = 1
     try:
         make_own(pages)  # a spawned worker's memory state: the same RSS, no copy-on-write
-        worker.mark("pages_mapped")
+        worker.mark("pages_mapped")  # the fork server's pages are now this child's own
         os.setsid()  # its own session: the runner's killpg ends it and everything it starts
         signal.signal(signal.SIGINT, signal.default_int_handler)  # the server ignores it
         os.close(control)
