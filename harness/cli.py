@@ -300,7 +300,6 @@ def _execute_and_report(cells: list[CellConfig], run_dir: Path, repetitions: Rep
     if any(c.nnodes > 1 for c in cells) and not args.rdzv_endpoint:
         raise InputError("a multi-node cell needs --rdzv-endpoint HOST:PORT (node 0's address)")
     launch = Launch(args.node_rank, args.rdzv_endpoint)
-    _choose_launch_path(args.launch)
     seed = args.order_seed
     if seed is None and any(c.nnodes > 1 for c in cells):
         seed = 0  # every node must run the cells in the same order
@@ -354,6 +353,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # a shell starting us in the background leaves SIGINT ignored; Ctrl-C must always work
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
+        if hasattr(args, "launch"):  # run and suite: refused before any heavy import
+            _choose_launch_path(args.launch)
         return _dispatch(args)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
