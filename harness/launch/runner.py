@@ -1,7 +1,8 @@
 """Run one cell repetition in a fresh process (or a torchrun group) and record what happened.
 
-The child runs in its own session, so a timeout or Ctrl-C ends its whole process tree
-(torchrun, ranks, DataLoader workers) with one ``killpg``. Whatever the child did, exactly one
+The child (forked by the fork server, or spawned: ``harness.launch.process``) runs in its own
+session, so a timeout or Ctrl-C ends its whole process tree (torchrun, ranks, DataLoader
+workers) with one ``killpg``. Whatever the child did, exactly one
 record is written, atomically: measurements when it succeeded, status and traceback tail
 when it did not.
 """
