@@ -17,6 +17,7 @@ without touching their contents.
 from __future__ import annotations
 
 import ctypes
+import errno
 import mmap
 import os
 from dataclasses import dataclass, field
@@ -64,8 +65,8 @@ def resident_pages() -> ResidentPages:
         for line in maps:
             fields = line.split()
             perms, name = fields[1], fields[5] if len(fields) > 5 else ""
-            if not perms.startswith("r") or name in SKIPPED:
-                continue
+            if not perms.startswith("r") or name in SKIPPED or name.startswith("/dev/"):
+                continue  # unreadable, the live stack, the kernel's pages, device memory
             start, end = (int(x, 16) for x in fields[0].split("-"))
             entries = memoryview(os.pread(pagemap, (end - start) // page * 8,
                                           start // page * 8)).cast("Q")
@@ -86,6 +87,7 @@ def make_own(pages: ResidentPages) -> None:
     for runs, advice in ((pages.file, MADV_POPULATE_READ),
                          (pages.anonymous, MADV_POPULATE_WRITE)):
         for start, end in runs:
-            if libc.madvise(start, end - start, advice) != 0 and advice == MADV_POPULATE_READ:
-                for address in range(start, end, mmap.PAGESIZE):
+            failed = libc.madvise(start, end - start, advice) != 0
+            if failed and advice == MADV_POPULATE_READ and ctypes.get_errno() == errno.EINVAL:
+                for address in range(start, end, mmap.PAGESIZE):  # a kernel before 5.14
                     ctypes.c_char.from_address(address).value  # noqa: B018  (a read)
