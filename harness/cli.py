@@ -116,6 +116,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--order-seed", type=int, metavar="N",
                    help="seed of the paradigms' shuffled order in each round (default: a new "
                    "run draws one and records it; a resumed run keeps its own; multi-node: 0)")
+    p.add_argument("--launch", choices=("fork", "spawn"),
+                   help="how a single-process cell process starts: forked by a fork server that "
+                   "has imported torch once (default), or spawned, importing torch itself "
+                   "(PARADIGM_BENCH_LAUNCH; world size > 1 is always spawned by torchrun)")
     p.add_argument("--node-rank", type=int, default=0, help="this machine's rank (multi-node)")
     p.add_argument("--rdzv-endpoint", metavar="HOST:PORT",
                    help="node 0's address for torchrun's c10d rendezvous (multi-node)")
@@ -293,6 +297,19 @@ def _run_dir(out: Path | None, name: str) -> Path:
     return out or Path("results") / f"{name}-{stamp}"
 
 
+def _choose_launch_path(choice: str | None) -> None:
+    """``--launch`` over ``PARADIGM_BENCH_LAUNCH``; a bad variable is refused."""
+    from harness.launch.process import LAUNCH_ENV, launch_path
+
+    if choice:
+        os.environ[LAUNCH_ENV] = choice
+    try:
+        launch_path()
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+
+
+
 def plan_run(plans: dict[CellConfig, Plan], tables: dict[CellConfig, Table],
              budget: float | None, out: Path | None, studies: Sequence[Any] = (),
              probe: bool = True, node_rank: int = 0) -> tuple[RunPlan, str]:
@@ -379,6 +396,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # a shell starting us in the background leaves SIGINT ignored; Ctrl-C must always work
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
+        if hasattr(args, "launch"):  # run and suite: refused before any heavy import
+            _choose_launch_path(args.launch)
         return _dispatch(args)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)

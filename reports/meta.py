@@ -169,6 +169,7 @@ def header(manifest: dict[str, Any], records: list[dict[str, Any]], unreadable: 
         "repetitions": repetitions,
         "statuses": statuses,
         "warnings": warnings,
+        "launch": launch_text(records),
         **plan_facts(manifest),
     }
 
@@ -191,6 +192,19 @@ def plan_facts(manifest: dict[str, Any]) -> dict[str, Any]:
     return {"estimate": shown,
             "budget": f"{budget:g} min" if isinstance(budget, int | float) else "",
             "cuts": cuts}
+
+
+def launch_text(records: list[dict[str, Any]]) -> str:
+    """How the cell processes started: forked by the fork server, or spawned (records from
+    before the fork server have no ``launch`` and were spawned)."""
+    counts = Counter(r.get("launch") or "spawn" for r in records)
+    parts = []
+    if counts["fork"]:
+        parts.append(f"{counts['fork']} forked by a fork server that imported torch once "
+                     "(their process wall time excludes it)")
+    if counts["spawn"]:
+        parts.append(f"{counts['spawn']} spawned, each importing torch itself")
+    return "; ".join(parts) or "—"
 
 
 def _records_planned(cell: dict[str, Any], default_reps: int) -> int:

@@ -60,8 +60,22 @@ def shape_of(cell: CellConfig) -> str:
         cell.world_size, cell.threads, cell.compile.value, cell.scenario.value))
 
 
-def startup_key(cell: CellConfig) -> str:
-    return f"{cell.paradigm.value}/w{cell.world_size}/{cell.device}"
+def planned_launch(cell: CellConfig) -> str:
+    """How this host will start ``cell``'s processes (``harness.launch.process``)."""
+    from harness.launch.process import path_for
+
+    return path_for(cell)
+
+
+def startup_key(cell: CellConfig, launch: str | None = None) -> str:
+    """Paradigm, world size, device and launch path: a forked process pays no torch import."""
+    launch = launch or planned_launch(cell)
+    return f"{cell.paradigm.value}/w{cell.world_size}/{cell.device}/{launch}"
+
+
+def cost_key(cell: CellConfig, launch: str | None = None) -> str:
+    """A cell's figures by launch path: its overhead differs between forked and spawned."""
+    return f"{cell.key}/{launch or planned_launch(cell)}"
 
 
 def steps_in(cell: CellConfig) -> int:
@@ -111,11 +125,15 @@ class HostCosts:
     torch_import_s: float | None = None
 
     def startup(self, cell: CellConfig) -> float | None:
-        """The overhead of this cell's paradigm and world size here; else any paradigm's."""
-        own = _median(self.startup_s.get(startup_key(cell), []))
+        """The overhead of this cell's paradigm and world size here; else any paradigm's
+        started the same way (forked or spawned)."""
+        key = startup_key(cell)
+        own = _median(self.startup_s.get(key, []))
         if own is not None:
             return own
-        return _median([v for values in self.startup_s.values() for v in values])
+        launch = key.rsplit("/", 1)[1]
+        return _median([v for k, values in self.startup_s.items() if k.endswith(f"/{launch}")
+                        for v in values])
 
     def similar_step(self, cell: CellConfig) -> float | None:
         """The step time of a measured cell of the same shape (any paradigm, any features)."""
@@ -192,6 +210,7 @@ class Sample:
     overhead_s: float
     cold: bool
     flops: int | None
+    launch: str = "spawn"  # records from before the fork server were spawned
 
 
 def sample_of(record: dict[str, Any]) -> Sample | None:
@@ -209,7 +228,8 @@ def sample_of(record: dict[str, Any]) -> Sample | None:
     overhead = max(wall - steps_in(cell) * step, 0.0) if step is not None else wall
     flops = measurements.get("flops_per_step")
     cold = (record.get("compile_cache") or {}).get("state") == "cold"
-    return Sample(cell, step, overhead, cold, int(flops) if isinstance(flops, int) else None)
+    return Sample(cell, step, overhead, cold, int(flops) if isinstance(flops, int) else None,
+                  str(record.get("launch") or "spawn"))
 
 
 def update_host(host: HostCosts, records: Iterable[dict[str, Any]]) -> HostCosts:
@@ -219,8 +239,9 @@ def update_host(host: HostCosts, records: Iterable[dict[str, Any]]) -> HostCosts
     flops = dict(host.flops)
     for sample in filter(None, map(sample_of, records)):
         cell = sample.cell
-        old = cells.get(cell.key) or CellCost(shape_of(cell))
-        cells[cell.key] = CellCost(
+        key = cost_key(cell, sample.launch)
+        old = cells.get(key) or CellCost(shape_of(cell))
+        cells[key] = CellCost(
             old.shape,
             _kept(old.step_s, [] if sample.step_s is None else [sample.step_s]),
             _kept(old.overhead_s, [] if sample.cold else [sample.overhead_s]),
@@ -228,7 +249,7 @@ def update_host(host: HostCosts, records: Iterable[dict[str, Any]]) -> HostCosts
         plain_process = (cell.scenario is Scenario.TRAIN and cell.compile is CompileMode.NONE
                          and not cell.features.resume_at and not cell.profiler)
         if plain_process and sample.step_s is not None:
-            key = startup_key(cell)
+            key = startup_key(cell, sample.launch)
             startup[key] = _kept(startup.get(key, []), [sample.overhead_s])
         if sample.flops:
             flops[shape_of(cell)] = sample.flops

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from harness.config import CellConfig, CompileMode
-from harness.launch.costs import HostCosts, shape_of, steps_in
+from harness.launch.costs import HostCosts, cost_key, shape_of, steps_in
 from harness.launch.probe import SPAWN_TIME_ENV
 
 SHARED_COMPILE_CACHE_ENV = "PARADIGM_BENCH_COMPILE_CACHE"  # as harness.launch.runner
@@ -62,7 +62,7 @@ class Estimate:
 
 
 def _step(cell: CellConfig, host: HostCosts) -> tuple[float | None, Source]:
-    own = host.cells.get(cell.key)
+    own = host.cells.get(cost_key(cell))
     if own is not None and own.step is not None:
         return own.step, Source.CELL
     similar = host.similar_step(cell)
@@ -76,7 +76,7 @@ def _step(cell: CellConfig, host: HostCosts) -> tuple[float | None, Source]:
 
 
 def _overhead(cell: CellConfig, host: HostCosts, cold: bool) -> tuple[float | None, Source]:
-    own = host.cells.get(cell.key)
+    own = host.cells.get(cost_key(cell))
     figure = None if own is None else own.cold_overhead if cold else own.overhead
     if figure is not None:
         return figure, Source.CELL

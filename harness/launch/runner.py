@@ -1,14 +1,14 @@
 """Run one cell repetition in a fresh process (or a torchrun group) and record what happened.
 
-The child runs in its own session, so a timeout or Ctrl-C ends its whole process tree
-(torchrun, ranks, DataLoader workers) with one ``killpg``. Whatever the child did, exactly one
+The child (forked by the fork server, or spawned: ``harness.launch.process``) runs in its own
+session, so a timeout or Ctrl-C ends its whole process tree (torchrun, ranks, DataLoader
+workers) with one ``killpg``. Whatever the child did, exactly one
 record is written, atomically: measurements when it succeeded, status and traceback tail
 when it did not.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -25,13 +24,12 @@ from typing import Any
 
 from harness.analyse.aggregate import aggregate, partial_summary, warnings_for
 from harness.config import CellConfig, CompileMode, Scenario
+from harness.launch.process import SPAWN_TIME_ENV, run_process
 from harness.results import SCHEMA_VERSION, Status, record_path, write_json_atomic
 
-SPAWN_TIME_ENV = "PARADIGM_BENCH_SPAWN_TIME"  # wall-clock time the cell process was started
 INDUCTOR_CACHE_ENV = "TORCHINDUCTOR_CACHE_DIR"  # inductor's cache root (Triton's below it)
 SHARED_CACHE_ENV = "PARADIGM_BENCH_COMPILE_CACHE"  # one folder shared by every compiled cell
 REPO_ROOT = Path(__file__).resolve().parents[2]  # harness/launch/runner.py -> the checkout
-KILL_GRACE_S = 5.0
 LOG_TAIL_LINES = 40
 # Failure statuses of ranks, most telling first: an OOM on one rank explains the others' errors.
 _RANK_PRIORITY = {s.value: i for i, s in enumerate(
@@ -103,21 +101,6 @@ def command(cfg: CellConfig, config_path: Path, out_dir: Path, launch: Launch = 
     return [*torchrun, f"--nnodes={cfg.nnodes}", f"--node-rank={launch.node_rank}",
             "--rdzv-backend=c10d", f"--rdzv-endpoint={launch.rdzv_endpoint}",
             f"--rdzv-id={cfg.key}", *worker]
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """End the child's whole session: SIGTERM, a grace period, then SIGKILL for everyone.
-
-    The final SIGKILL goes to the group even when the leader exited in time, so that no
-    rank or DataLoader worker that ignored SIGTERM outlives it.
-    """
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=KILL_GRACE_S)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
 
 
 def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
@@ -198,6 +181,8 @@ class Outcome:
     ranks: list[dict[str, Any]]
     log_path: Path
     interrupted: bool = False
+    launch: str = "spawn"  # how the process was started: fork (the fork server) or spawn
+    lifecycle: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def _launch(cfg: CellConfig, work: Path, launch: Launch, cache: Path | None = None
@@ -207,21 +192,10 @@ def _launch(cfg: CellConfig, work: Path, launch: Launch, cache: Path | None = No
     config_path = work / "config.json"
     config_path.write_text(json.dumps(cfg.to_dict(), indent=1))
     log_path = work / "log.txt"
-    interrupted = False
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            command(cfg, config_path, work, launch), stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, env=child_env(cfg, cache), cwd=work,
-            start_new_session=True,
-        )
-        try:
-            returncode: int | None = proc.wait(timeout=cfg.timeout_s)
-        except subprocess.TimeoutExpired:
-            returncode = None
-            _kill_group(proc)
-        except KeyboardInterrupt:
-            interrupted, returncode = True, None
-            _kill_group(proc)
+    env = child_env(cfg, cache)
+    exit_ = run_process(cfg, command(cfg, config_path, work, launch), env, child_env(cfg),
+                        work, log_path)
+    interrupted, returncode = exit_.interrupted, exit_.returncode
     ranks = sorted(
         (json.loads(p.read_text()) for p in work.glob("rank*.json")), key=lambda r: r["rank"]
     )
@@ -235,7 +209,20 @@ def _launch(cfg: CellConfig, work: Path, launch: Launch, cache: Path | None = No
         if status is Status.CRASHED or (status is Status.OK and returncode != 0):
             status = Status.CRASHED
             detail = {"message": _crash_message(returncode, log_text)}
-    return Outcome(status, detail, ranks, log_path, interrupted)
+    marks = _lifecycle(ranks, work, float(env[SPAWN_TIME_ENV]), exit_.exited_at)
+    return Outcome(status, detail, ranks, log_path, interrupted, exit_.launch, marks)
+
+
+def _lifecycle(ranks: list[dict[str, Any]], work: Path, spawn: float, exited_at: float
+               ) -> dict[str, float]:
+    """Rank 0's phase boundaries (seconds since the spawn), with when its file was written
+    and when the runner saw the process end."""
+    marks = dict(ranks[0].get("lifecycle") or {}) if ranks else {}
+    rank0 = work / "rank0.json"
+    if ranks and rank0.exists():
+        marks["rank_written"] = rank0.stat().st_mtime - spawn
+    marks["exited"] = exited_at - spawn
+    return marks
 
 
 def first_leg(cfg: CellConfig) -> CellConfig:
@@ -299,12 +286,14 @@ def run_cell(
     if outcome is None:
         outcome = _launch(worker_cfg, work, launch, cache)
     record["process_wall_s"] = time.perf_counter() - start
+    record["launch"] = outcome.launch
+    record["lifecycle"] = outcome.lifecycle
     record["ranks"] = outcome.ranks
     record.update(status=outcome.status.value, **outcome.detail)
     if outcome.status is Status.OK and cfg.scenario is not Scenario.TRAIN:
         # export and predict cells run in one process: its figures are the cell's
         record["measurements"] = {k: v for k, v in outcome.ranks[0].items()
-                                  if k not in ("rank", "status", "warnings")}
+                                  if k not in ("rank", "status", "warnings", "lifecycle")}
         record["warnings"] = outcome.ranks[0].get("warnings") or []
     elif outcome.status is Status.OK:
         record["measurements"] = aggregate(outcome.ranks, cfg)

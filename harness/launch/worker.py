@@ -1,9 +1,12 @@
 """One cell, inside its own fresh process: ``python -m harness.launch.worker CONFIG.json OUT_DIR``.
 
-Launched by the runner directly (world size 1) or by torchrun (one per rank). Each rank writes
-``OUT_DIR/rank<R>.json`` with its status and measurements; the runner merges them. Torch is
-imported first and timed, the framework is imported (and timed) only once the config is known,
-so that the start-up figures are each paradigm's own.
+Launched by the runner directly (world size 1), by torchrun (one per rank), or forked by the
+fork server (``harness.launch.forkserver``, world size 1), which has run this module's imports
+once. Each rank writes ``OUT_DIR/rank<R>.json`` with its status and measurements; the runner
+merges them. Torch is imported first and timed, the framework is imported (and timed) only once
+the config is known, so that the start-up figures are each paradigm's own. Every rank file
+carries ``lifecycle``: the wall-clock time of each phase boundary, in seconds since the spawn
+(or the fork request) the runner passed in ``PARADIGM_BENCH_SPAWN_TIME``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import torch._dynamo  # noqa: E402
 IMPORT_TORCH_S = time.perf_counter() - _PERF0
 
 import dataclasses  # noqa: E402
+import importlib  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import statistics  # noqa: E402
@@ -36,6 +40,30 @@ from harness.launch.runner import SPAWN_TIME_ENV  # noqa: E402
 from harness.results import Status, write_json_atomic  # noqa: E402
 
 TRACEBACK_TAIL_LINES = 30
+# Wall-clock time of each phase boundary of this process (``mark``). A forked child starts
+# from its own ``forked`` mark: what came before it (interpreter start, these imports) was the
+# fork server's, paid once and given as ``PRELOADED_S``.
+LIFECYCLE: dict[str, float] = {"interpreter_started": _WALL0,
+                               "torch_imported": _WALL0 + IMPORT_TORCH_S,
+                               "harness_imported": time.time()}
+PRELOADED_S = 0.0  # the fork server's spawn to ready (set in a forked child; 0 when spawned)
+# The harness modules ``prepare`` imports before the paradigm's timed import; the fork server
+# imports exactly these (and this module), so that a forked child's framework import starts
+# from the same loaded modules as a spawned one's.
+PREPARE_MODULES = ("harness.discovery", "harness.measure.memory", "harness.measure.phases",
+                   "harness.training.adapters", "harness.training.context",
+                   "harness.training.faults")
+
+
+def mark(name: str) -> None:
+    """Record a phase boundary of this process (``lifecycle`` in the rank file)."""
+    LIFECYCLE[name] = time.time()
+
+
+def import_harness() -> None:
+    """Import what ``prepare`` needs before the framework import (no paradigm among it)."""
+    for name in PREPARE_MODULES:
+        importlib.import_module(name)
 
 
 def configure_process(cfg: CellConfig, local_rank: int) -> torch.device:
@@ -75,6 +103,8 @@ class Prepared:
 
 def prepare(cfg: CellConfig, rank: int, local_rank: int, world: int) -> Prepared:
     """Build the workload and its data, import the paradigm (timed), attach the probes."""
+    import_harness()
+    mark("harness_ready")
     from harness.discovery import import_requirements, resolve
     from harness.measure.memory import nvml_idle_snapshot
     from harness.measure.phases import PROBED_FRACTION, PhaseTimer
@@ -83,17 +113,24 @@ def prepare(cfg: CellConfig, rank: int, local_rank: int, world: int) -> Prepared
     from harness.training.faults import inject_bug
 
     idle = nvml_idle_snapshot() if cfg.device == "cuda" else None  # before any CUDA context
+    mark("nvml_ready")
     device = configure_process(cfg, local_rank)
+    mark("device_ready")
     workload_cls = resolve(cfg.workload)
     import_requirements(workload_cls)  # or `unsupported`; before the paradigm's timed import
     workload = workload_cls.from_size(cfg.size)
     import_model_code(workload)
-    dataset = placed(workload.build_dataset(), cfg, device)
+    mark("workload_built")
+    dataset = workload.build_dataset()
+    mark("dataset_built")
+    dataset = placed(dataset, cfg, device)
+    mark("data_placed")
     pristine = workload.loss  # the FLOP count after training runs the workload's own code
 
     t0 = time.perf_counter()
     adapter = load_adapter(cfg.paradigm)
     import_framework_s = time.perf_counter() - t0
+    mark("framework_imported")
 
     if cfg.features.raise_at_step:
         inject_bug(workload, cfg.features.raise_at_step, cfg.features.accumulate)
@@ -105,6 +142,7 @@ def prepare(cfg: CellConfig, rank: int, local_rank: int, world: int) -> Prepared
         phases.attach(workload)
     ctx = RunContext(cfg, workload, dataset, device, rank, local_rank, world,
                      work_dir=Path.cwd(), phases=phases, idle_memory=idle)
+    mark("prepared")
     return Prepared(ctx, adapter, pristine, import_framework_s)
 
 
@@ -134,6 +172,7 @@ def train(prepared: Prepared) -> torch.nn.Module:
     ctx = prepared.ctx
     probe = ctx.start_clock()
     model = prepared.adapter.train(ctx)
+    mark("trained")
     if probe.events.stopped_at is not None:
         probe.finish()  # stopped early: read the peaks the last step would have read
     elif probe.step != ctx.cfg.total_steps:
@@ -156,15 +195,34 @@ def run(cfg: CellConfig, rank: int, local_rank: int, world: int, cell: dict[str,
     cell["ctx"] = ctx = prepared.ctx
     model = train(prepared)
     out = measurements(ctx, model)
-    first_step_wall = _WALL0 + (ctx.probe.timer.first_step_end - _PERF0)
-    spawn = float(os.environ.get(SPAWN_TIME_ENV, _WALL0))
+    ends = ctx.probe.timer.step_ends
+    LIFECYCLE.update(first_step=_wall(ends[0]), warmed_up=_wall(ends[cfg.warmup - 1]),
+                     last_step=_wall(ends[-1]))
     out["startup"] = {
         "import_torch_s": IMPORT_TORCH_S,
         "import_framework_s": prepared.import_framework_s,
         "to_first_step_s": out["timing"]["first_step_s"],
-        "spawn_to_first_step_s": first_step_wall - spawn,
+        # a forked child adds the server's spawn to ready: what a spawned process pays itself
+        "spawn_to_first_step_s": PRELOADED_S + _wall(ends[0]) - spawn_time(),
+        "preloaded_s": PRELOADED_S,
     }
     return out
+
+
+def _wall(perf: float) -> float:
+    """A perf_counter() reading as wall-clock time (the monotonic clock survives a fork)."""
+    return _WALL0 + (perf - _PERF0)
+
+
+def spawn_time() -> float:
+    """When the runner started this process (spawned, or asked the fork server for it)."""
+    return float(os.environ.get(SPAWN_TIME_ENV, _WALL0))
+
+
+def lifecycle() -> dict[str, float]:
+    """The phase boundaries so far, in seconds since the spawn, in order."""
+    spawn = spawn_time()
+    return {name: wall - spawn for name, wall in sorted(LIFECYCLE.items(), key=lambda m: m[1])}
 
 
 def after_training(cfg: CellConfig, cell: dict[str, Any]) -> dict[str, Any]:
@@ -197,6 +255,7 @@ def measurements(ctx: Any, model: torch.nn.Module) -> dict[str, Any]:
     parity = probe.losses.result(model)  # before a FLOP count's extra step touches buffers
     compiled = probe.compilation.result() if probe.compilation is not None else None
     flops, flops_on = step_flops(ctx, model)
+    mark("flops_counted")
     out = {
         "timing": dataclasses.asdict(timing),
         "memory": dataclasses.asdict(probe.memory.result),
@@ -312,6 +371,7 @@ def classify(exc: BaseException) -> Status:
 def main(argv: list[str]) -> int:
     config_path, out_dir = Path(argv[0]), Path(argv[1])
     cfg = CellConfig.from_dict(json.loads(config_path.read_text()))
+    mark("config_read")
     rank = int(os.environ.get("RANK", 0))
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     world = int(os.environ.get("WORLD_SIZE", 1))
@@ -332,9 +392,24 @@ def main(argv: list[str]) -> int:
         code = 130 if isinstance(exc, KeyboardInterrupt) else 1
         if "ctx" in cell and getattr(cell["ctx"], "probe", None) is not None:
             out["partial"] = partial(cell["ctx"])  # nothing measured before the failure is lost
+    mark("measured")
+    out["lifecycle"] = lifecycle()  # the runner adds when the file was written and the exit
     write_json_atomic(out_dir / f"rank{rank}.json", out)
     return code
 
 
+def exit_now(code: int) -> None:
+    """End the process once its rank file is written, without the interpreter's teardown
+    (about a second with torch loaded, measured by ``benchmarks/process_cost.py``): nothing
+    after the rank file is measured, and the runner ends whatever the process left running
+    (DataLoader or compile workers) with its session."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # a closed stream must not keep the process alive
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    exit_now(main(sys.argv[1:]))

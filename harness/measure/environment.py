@@ -92,7 +92,16 @@ def capture_host() -> dict[str, Any]:
         "gpus": gpus,
         "driver": driver,
         "env": {k: v for k, v in sorted(os.environ.items()) if k.startswith(ENV_PREFIXES)},
+        "launch": _launch_path(),
     }
+
+
+def _launch_path() -> str:
+    """How single-process cells start in this run: ``fork`` or ``spawn`` (torchrun groups
+    are always spawned; each record's ``launch`` says what its process took)."""
+    from harness.launch.process import launch_path
+
+    return launch_path()
 
 
 def capture_runtime() -> dict[str, Any]:

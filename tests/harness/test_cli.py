@@ -56,6 +56,13 @@ def test_bad_run_input_exits_2_fast(args, expected, tmp_path):
     assert "harness" in imported and not imported & HEAVY, imported & HEAVY
 
 
+def test_a_bad_launch_path_exits_2_fast(tmp_path, monkeypatch):
+    monkeypatch.setenv("PARADIGM_BENCH_LAUNCH", "vfork")
+    proc, imported = _cli_imports(*BASE, "--workload", "linear", "--out", str(tmp_path / "r"))
+    assert proc.returncode == 2 and "expected one of fork, spawn" in proc.stderr
+    assert not (tmp_path / "r").exists() and not imported & HEAVY, imported & HEAVY
+
+
 def test_batch_size_zero_exits_2(tmp_path):
     proc, _ = _cli(*BASE, "--workload", "linear", "--batch-size", "0", "--out", str(tmp_path))
     assert proc.returncode == 2 and "batch_size must be > 0" in proc.stderr

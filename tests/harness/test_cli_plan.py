@@ -14,6 +14,7 @@ from harness.launch.costs import (
     CellCost,
     CostCache,
     HostCosts,
+    cost_key,
     host_fingerprint,
     save_cache,
     shape_of,
@@ -66,7 +67,7 @@ def small(tmp_path):
     path.write_text(SUITE)
     cells = load_suite(path).cells
     profiled = [c.replace(profiler=True) for c in cells]
-    host = HostCosts(cells={c.key: CellCost(shape_of(c), [0.01], [SECONDS - 0.2])
+    host = HostCosts(cells={cost_key(c): CellCost(shape_of(c), [0.01], [SECONDS - 0.2])
                             for c in cells + profiled},
                      startup_s={startup_key(c): [SECONDS - 0.2] for c in cells})
     cache = tmp_path / "costs.json"

@@ -8,7 +8,7 @@ import pytest
 
 import harness.launch.estimate as est
 from harness.config import CellConfig, CompileMode, Paradigm
-from harness.launch.costs import CellCost, HostCosts, shape_of, startup_key
+from harness.launch.costs import CellCost, HostCosts, cost_key, shape_of, startup_key
 from harness.launch.estimate import Source, estimate, probe_missing
 from harness.training.features import Features
 
@@ -17,7 +17,7 @@ CELL = CellConfig("mlp", Paradigm.IGNITE, size="tiny", batch_size=8, steps=90, w
 
 
 def test_this_cells_figures_come_first():
-    host = HostCosts(cells={CELL.key: CellCost(shape_of(CELL), [0.01], [4.0])},
+    host = HostCosts(cells={cost_key(CELL): CellCost(shape_of(CELL), [0.01], [4.0])},
                      startup_s={startup_key(CELL): [9.0]})
     e = estimate(CELL, host)
     assert e.seconds == pytest.approx(4.0 + 100 * 0.01)
@@ -26,7 +26,7 @@ def test_this_cells_figures_come_first():
 
 def test_a_cell_never_run_borrows_its_shape_and_its_paradigm():
     other = CELL.replace(paradigm=Paradigm.PLAIN, features=Features(val_every=5))
-    host = HostCosts(cells={other.key: CellCost(shape_of(other), [0.02], [1.0])},
+    host = HostCosts(cells={cost_key(other): CellCost(shape_of(other), [0.02], [1.0])},
                      startup_s={startup_key(CELL): [3.0], "plain/w1/cpu": [1.0]})
     e = estimate(CELL, host)
     assert e.seconds == pytest.approx(3.0 + 100 * 0.02)
@@ -56,10 +56,10 @@ def test_nothing_known_counts_nothing():
 def test_a_compiled_cells_first_repetition_compiles_cold(monkeypatch):
     monkeypatch.delenv("PARADIGM_BENCH_COMPILE_CACHE", raising=False)
     cell = CELL.replace(compile=CompileMode.DEFAULT)
-    host = HostCosts(cells={cell.key: CellCost(shape_of(cell), [0.01], [5.0], [40.0])})
+    host = HostCosts(cells={cost_key(cell): CellCost(shape_of(cell), [0.01], [5.0], [40.0])})
     assert estimate(cell, host, 0).seconds == pytest.approx(41.0)
     assert estimate(cell, host, 1).seconds == pytest.approx(6.0)
-    unknown_cold = HostCosts(cells={cell.key: CellCost(shape_of(cell), [0.01], [5.0])})
+    unknown_cold = HostCosts(cells={cost_key(cell): CellCost(shape_of(cell), [0.01], [5.0])})
     e = estimate(cell, unknown_cold, 0)
     assert e.overhead is Source.UNKNOWN and e.seconds == pytest.approx(6.0)
     monkeypatch.setenv("PARADIGM_BENCH_COMPILE_CACHE", "/tmp/shared")  # every cache warm
@@ -71,7 +71,7 @@ def test_nothing_missing_starts_no_probe(monkeypatch):
         raise AssertionError("probe started")
 
     monkeypatch.setattr(subprocess, "run", refuse)
-    host = HostCosts(cells={CELL.key: CellCost(shape_of(CELL), [0.01], [4.0])},
+    host = HostCosts(cells={cost_key(CELL): CellCost(shape_of(CELL), [0.01], [4.0])},
                      startup_s={startup_key(CELL): [4.0]})
     assert probe_missing(host, [CELL]) is host
 

@@ -7,23 +7,28 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
 
 from harness.results import load_run
 
 # one repetition of three cells: two finish, the Ctrl-C lands in the third (each takes
-# seconds to start), and the resume runs what is left
-ARGS = ["-m", "harness", "run", "--workload", "linear", "--size", "tiny", "--steps", "400",
+# seconds: it sleeps before its framework import), and the resume runs what is left
+SLOW = str(Path(__file__).parents[2] / "fixtures" / "slow.py") + ":Slow"
+ARGS = ["-m", "harness", "run", "--workload", SLOW, "--size", "tiny", "--steps", "20",
         "--warmup", "5", "--window", "5", "--repetitions", "1", "--no-progress"]
 CELLS = 3
 
 
-def _survivors(marker: str) -> list[int]:
-    found = []
-    for p in psutil.process_iter(["pid", "cmdline"]):
+def _survivors(marker: str, descendants: list[psutil.Process]) -> list[int]:
+    """Processes naming the run folder, working in it (a forked cell process carries the
+    fork server's command line), or started under the CLI (the fork server itself)."""
+    found = [p.pid for p in descendants if p.is_running() and p.status() != "zombie"]
+    for p in psutil.process_iter(["pid", "cmdline", "cwd"]):
         try:
-            if any(marker in part for part in (p.info["cmdline"] or [])):
+            if any(marker in part for part in (p.info["cmdline"] or [])) \
+                    or marker in (p.info["cwd"] or ""):
                 found.append(p.pid)
         except psutil.Error:
             pass
@@ -38,11 +43,12 @@ def test_ctrl_c_keeps_finished_cells_and_resume_finishes_the_rest(tmp_path):
     while time.monotonic() < deadline and len(list((out / "cells").glob("*.json"))) < 2:
         time.sleep(0.2)
     time.sleep(1.0)  # the third cell is running now
+    descendants = psutil.Process(cli.pid).children(recursive=True)
     cli.send_signal(signal.SIGINT)
     _, err = cli.communicate(timeout=60)
     assert cli.returncode == 130, err
     time.sleep(0.5)
-    assert _survivors(str(out)) == [], "a cell process outlived the Ctrl-C"
+    assert _survivors(str(out), descendants) == [], "a cell process outlived the Ctrl-C"
 
     records = load_run(out)  # every file readable: nothing half-written
     statuses = sorted(r["status"] for r in records)

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from harness.config import CellConfig, Paradigm, Scenario
-from harness.launch.costs import CellCost, HostCosts, shape_of
+from harness.launch.costs import CellCost, HostCosts, cost_key, shape_of
 from harness.launch.plan import (
     BudgetError,
     Table,
@@ -31,7 +31,7 @@ def cells(workload: str, **settings) -> list[CellConfig]:
 def host_of(all_cells: list[CellConfig], seconds: float = 10.0) -> HostCosts:
     """Every cell measured: ``seconds`` a repetition (1 s of steps and the rest overhead)."""
     profiled = [c.replace(profiler=True) for c in all_cells if c.scenario is Scenario.TRAIN]
-    return HostCosts(cells={c.key: CellCost(shape_of(c), [0.01], [seconds - 1.0])
+    return HostCosts(cells={cost_key(c): CellCost(shape_of(c), [0.01], [seconds - 1.0])
                             for c in all_cells + profiled})
 
 

@@ -11,6 +11,7 @@ import psutil
 import pytest
 
 from harness.launch.matrix import execute
+from harness.launch.process import LAUNCH_ENV, LAUNCH_PATHS
 from harness.launch.runner import run_cell
 from harness.results import load_run
 from tests.conftest import FIXTURES, tiny_cell
@@ -18,17 +19,24 @@ from tests.conftest import FIXTURES, tiny_cell
 FAULTY = str(FIXTURES / "faulty.py")
 
 
+@pytest.fixture(params=LAUNCH_PATHS)
+def path(request, monkeypatch):
+    """Each fault test runs forked by the fork server and spawned: the same statuses."""
+    monkeypatch.setenv(LAUNCH_ENV, request.param)
+    return request.param
+
+
 def _run(tmp_path, cls, **overrides):
     return run_cell(tiny_cell(f"{FAULTY}:{cls}", **overrides), tmp_path, 0, environment={})
 
 
-def test_signal_death_is_crashed_with_the_signal(tmp_path):
+def test_signal_death_is_crashed_with_the_signal(tmp_path, path):
     record = _run(tmp_path, "Segfault")
-    assert record["status"] == "crashed"
+    assert record["status"] == "crashed" and record["launch"] == path
     assert "SIGSEGV" in record["message"]
 
 
-def test_timeout_kills_the_whole_tree(tmp_path, monkeypatch):
+def test_timeout_kills_the_whole_tree(tmp_path, monkeypatch, path):
     pidfile = tmp_path / "pids"
     monkeypatch.setenv("FAULTY_PIDFILE", str(pidfile))
     start = time.monotonic()
@@ -47,9 +55,9 @@ def test_timeout_kills_the_whole_tree(tmp_path, monkeypatch):
     ("Unsupported", "unsupported", "no optimizer for this case"),
     ("Boom", "error", "synthetic data generator exploded"),
 ])
-def test_exceptions_map_to_statuses(tmp_path, cls, status, text):
+def test_exceptions_map_to_statuses(tmp_path, cls, status, text, path):
     record = _run(tmp_path, cls)
-    assert record["status"] == status
+    assert record["status"] == status and record["launch"] == path
     assert text in record["message"]
     assert "Traceback" in record["traceback_tail"] or status == "oom"
 

@@ -1,0 +1,127 @@
+"""The fork server: the same figures as spawning, no paradigm in the server, the cell's
+threads, its own session, and no server outliving its runner (the fault tests in
+test_runner.py run both ways: the same statuses)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from harness.config import Paradigm
+from harness.launch import process
+from harness.launch.process import LAUNCH_ENV
+from harness.launch.runner import child_env, run_cell
+from tests.conftest import FIXTURES, PARADIGMS, tiny_cell
+
+PROBE = str(FIXTURES / "fork_probe.py")
+PARADIGM_MODULES = ("lightning", "pytorch_lightning", "ignite")
+
+
+def _run(tmp_path, cfg, path, monkeypatch, rep=0):
+    monkeypatch.setenv(LAUNCH_ENV, path)
+    return run_cell(cfg, tmp_path / path, rep, environment={})
+
+
+@pytest.mark.parametrize("paradigm", PARADIGMS, ids=lambda p: p.value)
+def test_a_forked_cell_measures_what_a_spawned_one_does(tmp_path, monkeypatch, paradigm):
+    cfg = tiny_cell("linear", paradigm, steps=8)
+    spawned = _run(tmp_path, cfg, "spawn", monkeypatch)
+    forked = _run(tmp_path, cfg, "fork", monkeypatch)
+    assert (spawned["launch"], forked["launch"]) == ("spawn", "fork")
+    assert spawned["status"] == forked["status"] == "ok"
+    a, b = spawned["measurements"], forked["measurements"]
+    assert a["weights_sha256"] == b["weights_sha256"]
+    assert a["losses"] == b["losses"]
+    assert a["runtime"]["threads"] == b["runtime"]["threads"] == cfg.threads
+    # the torch import is the server's, paid once, and counted in spawn to first step
+    assert b["startup"]["preloaded_s"] > b["startup"]["import_torch_s"] > 0
+    assert a["startup"]["preloaded_s"] == 0
+    assert b["startup"]["spawn_to_first_step_s"] > b["startup"]["preloaded_s"]
+    marks = forked["lifecycle"]
+    assert "forked" in marks and "torch_imported" not in marks
+    assert 0 < marks["forked"] < marks["framework_imported"] < marks["first_step"] \
+        < marks["rank_written"] <= marks["exited"]
+    assert spawned["lifecycle"]["torch_imported"] < spawned["lifecycle"]["framework_imported"]
+
+
+def _probe(tmp_path, monkeypatch, path, threads=1):
+    out = tmp_path / f"probe-{path}-{threads}.json"
+    monkeypatch.setenv("FORK_PROBE_OUT", str(out))
+    monkeypatch.setenv("PL_FAULT_TOLERANT_TRAINING", "1")  # must not reach the cell
+    record = _run(tmp_path, tiny_cell(f"{PROBE}:ModuleProbe", threads=threads, steps=2,
+                                      warmup=1, window=1), path, monkeypatch)
+    assert record["status"] == "ok", record.get("message")
+    return json.loads(out.read_text())
+
+
+def test_a_forked_cell_starts_its_framework_import_from_what_a_spawned_one_has(
+        tmp_path, monkeypatch):
+    """No paradigm in the server; the same modules loaded when the framework import starts
+    (a spawned worker is ``__main__``, a forked one ``harness.launch.worker`` beside the
+    server's ``__main__``; the server adds standard library modules it uses, nothing else)."""
+    spawned = _probe(tmp_path, monkeypatch, "spawn")
+    forked = _probe(tmp_path, monkeypatch, "fork")
+    for seen in (spawned, forked):
+        assert not [m for m in seen["modules"] if m.split(".")[0] in PARADIGM_MODULES]
+        assert not seen["cuda_initialized"]
+        assert seen["lightning_env"] == []
+        assert seen["sid"] == seen["pid"]  # its own session: killpg ends its tree
+    extra = set(forked["modules"]) - set(spawned["modules"]) - {"harness.launch.worker"}
+    assert not {m for m in extra if m.split(".")[0] not in sys.stdlib_module_names}, extra
+    assert set(spawned["modules"]) <= set(forked["modules"])
+    assert forked["cwd"] == spawned["cwd"].replace("/spawn/", "/fork/")
+
+
+def test_a_forked_cell_takes_its_own_thread_count(tmp_path, monkeypatch):
+    for threads in (1, 2):
+        seen = _probe(tmp_path, monkeypatch, "fork", threads)
+        assert seen["threads"] == threads
+        assert seen["omp"] == seen["mkl"] == str(threads)
+
+
+def test_a_server_that_dies_mid_cell_loses_no_record(tmp_path, monkeypatch):
+    monkeypatch.setattr(process, "_fork_failed", [])
+    record = _run(tmp_path, tiny_cell(f"{PROBE}:KillsTheForkServer"), "fork", monkeypatch)
+    assert record["status"] == "ok"
+    assert record["launch"] == "spawn"  # the cell ran again, spawned
+    assert process.path_for(tiny_cell("linear")) == "spawn"  # for the rest of this process
+
+
+def test_the_server_ends_when_its_runner_dies(tmp_path):
+    """A runner killed with SIGKILL cannot clean up: its server sees the pipe close."""
+    script = ("import os, signal, sys\n"
+              "from harness.launch.forkserver import ForkServer\n"
+              "server = ForkServer(dict(os.environ))\n"
+              "print(server.pid, flush=True)\n"
+              "os.kill(os.getpid(), signal.SIGKILL)\n")
+    env = child_env(tiny_cell("linear"))
+    runner = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                            text=True, timeout=300)
+    server = int(runner.stdout.split()[0])
+    deadline = time.monotonic() + 60
+    while psutil.pid_exists(server) and time.monotonic() < deadline:
+        try:
+            if psutil.Process(server).status() == psutil.STATUS_ZOMBIE:
+                break
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.1)
+    alive = psutil.pid_exists(server) and psutil.Process(server).status() != "zombie"
+    assert not alive, "the fork server outlived its runner"
+
+
+def test_a_bad_launch_path_is_refused(monkeypatch):
+    monkeypatch.setenv(LAUNCH_ENV, "vfork")
+    with pytest.raises(ValueError, match="expected one of fork, spawn"):
+        process.launch_path()
+
+
+def test_world_size_above_one_is_spawned(monkeypatch):
+    monkeypatch.setenv(LAUNCH_ENV, "fork")
+    cfg = tiny_cell("linear", Paradigm.PLAIN, world_size=2)
+    assert process.path_for(cfg) == "spawn"
