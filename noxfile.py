@@ -102,9 +102,12 @@ def install_gpu(session: nox.Session, extras: str) -> None:
 
 @nox.session(name="bench-gpu", venv_params=["--system-site-packages"])
 def bench_gpu(session: nox.Session) -> None:
-    """Run the GPU suite with the host's own CUDA torch and write its HTML report."""
+    """Run the GPU suite (`-- --full`: the thorough one) with the host's CUDA torch; report."""
     install_gpu(session, "loggers,search,vision,nlp")  # vision, nlp: the real models
-    session.run("python", "-m", "harness", "suite", "benchmarks/suites/gpu.toml", *session.posargs)
+    args = list(session.posargs)
+    suite = "gpu-full" if "--full" in args else "gpu"  # the thorough suite: an hour or more
+    args = [a for a in args if a != "--full"]
+    session.run("python", "-m", "harness", "suite", f"benchmarks/suites/{suite}.toml", *args)
 
 
 @nox.session(name="tests-gpu", venv_params=["--system-site-packages"])

@@ -32,7 +32,7 @@ from typing import Any
 from harness.config import CellConfig, CompileMode, Scenario
 
 CACHE_ENV = "PARADIGM_BENCH_COST_CACHE"
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: overheads by launch path (forked or spawned)
 KEEP = 12  # samples kept per figure: recent enough to follow the host, enough for a median
 
 

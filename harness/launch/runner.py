@@ -125,10 +125,33 @@ def _root_cause(log: str) -> tuple[int, int] | None:
     return (int(rank.group(1)), int(code.group(1))) if rank and code else None
 
 
-def _crash_message(returncode: int, log: str) -> str:
+def _failures(log: str) -> list[tuple[int, int]]:
+    """(rank, exit code) of every failed rank in torchrun's failure summary."""
+    summary = log[log.rfind("Failures:"):] if "Failures:" in log else ""
+    return [(int(rank), int(code)) for rank, code in re.findall(
+        r"^\s*rank\s*:\s*(\d+)[^\n]*\n(?:[^\n]*\n)*?\s*exitcode\s*:\s*(-?\d+)", summary,
+        flags=re.M)]
+
+
+# Signals torchrun itself sends to the ranks it ends after another failed.
+_TEARDOWN_SIGNALS = {-signal.SIGTERM, -signal.SIGINT}
+
+
+def _killed_silently(ranks: list[dict[str, Any]], log: str) -> tuple[int, int] | None:
+    """A rank that a signal (not torchrun's teardown) ended before it wrote a result: the
+    cause, even where torchrun names a peer as the first failure (their exits can share a
+    second, and its "first observed" then falls on the lowest rank)."""
+    reported = {r["rank"] for r in ranks}
+    killed = [(rank, code) for rank, code in _failures(log)
+              if code < 0 and code not in _TEARDOWN_SIGNALS and rank not in reported]
+    return min(killed) if killed else None
+
+
+def _crash_message(returncode: int, log: str, ranks: list[dict[str, Any]] | None = None
+                   ) -> str:
     if returncode < 0:
         return f"process killed by {_signal_name(-returncode)}"
-    cause = _root_cause(log)
+    cause = _killed_silently(ranks or [], log) or _root_cause(log)
     if cause:
         rank, code = cause
         how = _signal_name(-code) if code < 0 else f"exit code {code}"
@@ -140,7 +163,8 @@ def _status_from_ranks(ranks: list[dict[str, Any]], world: int, log: str
                        ) -> tuple[Status, dict[str, Any]]:
     cause = _root_cause(log)
     reported = {r["rank"] for r in ranks}
-    if len(ranks) < world and (cause is None or cause[0] not in reported):
+    if len(ranks) < world and (cause is None or cause[0] not in reported
+                               or _killed_silently(ranks, log)):
         # the first rank to fail died without a result: that is the cause; its peers' errors
         # (a closed connection, a failed collective) are only the consequence
         return Status.CRASHED, {}
@@ -208,7 +232,7 @@ def _launch(cfg: CellConfig, work: Path, launch: Launch, cache: Path | None = No
         status, detail = _status_from_ranks(ranks, cfg.local_world_size, log_text)
         if status is Status.CRASHED or (status is Status.OK and returncode != 0):
             status = Status.CRASHED
-            detail = {"message": _crash_message(returncode, log_text)}
+            detail = {"message": _crash_message(returncode, log_text, ranks)}
     marks = _lifecycle(ranks, work, float(env[SPAWN_TIME_ENV]), exit_.exited_at)
     return Outcome(status, detail, ranks, log_path, interrupted, exit_.launch, marks)
 

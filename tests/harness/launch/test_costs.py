@@ -50,7 +50,8 @@ def test_a_cache_reads_back_equal(tmp_path):
 
 
 @pytest.mark.parametrize("content", ['{"version": 999, "hosts": {}}', "not json", "[1, 2]",
-                                     '{"version": 1, "hosts": {"h": {"cells": 3}}}'])
+                                     '{"version": 2, "hosts": {"h": {"cells": 3}}}',
+                                     '{"version": 1, "hosts": {"h": {}}}'])  # before launch paths
 def test_a_cache_of_another_version_or_shape_reads_as_empty(tmp_path, content):
     path = tmp_path / "costs.json"
     path.write_text(content)

@@ -97,3 +97,40 @@ def test_a_cell_process_can_import_the_harness_and_the_workloads_from_this_check
     first = Path(child_env(tiny_cell("linear"))["PYTHONPATH"].split(os.pathsep)[0])
     assert (first / "harness" / "launch" / "worker.py").is_file()
     assert (first / "workloads" / "linear.py").is_file()
+
+
+_SUMMARY = """harness.launch.worker FAILED
+------------------------------------------------------------
+Failures:
+[1]:
+  time      : 2026-12-02_05:22:53
+  host      : localhost
+  rank      : 1 (local_rank: 1)
+  exitcode  : {code} (pid: 14774)  (SIGKILL)
+  error_file: <N/A>
+------------------------------------------------------------
+Root Cause (first observed failure):
+[0]:
+  time      : 2026-12-02_05:22:53
+  host      : localhost
+  rank      : 0 (local_rank: 0)
+  exitcode  : 1 (pid: 14773)
+  error_file: <N/A>
+"""
+_RANK0_ERROR = {"rank": 0, "status": "error", "error_type": "RuntimeError",
+                "message": "Connection reset by peer"}
+
+
+def test_a_rank_killed_without_a_result_is_the_cause_whatever_torchrun_calls_first():
+    """torchrun's "first observed failure" falls on rank 0 when both exits share a second;
+    the rank a signal ended before it wrote a result is still the cause, and its peer's
+    connection error only the consequence."""
+    from harness.launch.runner import _crash_message, _failures, _status_from_ranks
+
+    killed = _SUMMARY.format(code=-9)
+    assert _failures(killed) == [(1, -9), (0, 1)]
+    assert _status_from_ranks([_RANK0_ERROR], 2, killed)[0].value == "crashed"
+    assert _crash_message(1, killed, [_RANK0_ERROR]) == "rank 1 died (SIGKILL)"
+    # a rank torchrun itself ended (SIGTERM) after rank 0's own error: rank 0's error it is
+    ended = _SUMMARY.format(code=-15)
+    assert _status_from_ranks([_RANK0_ERROR], 2, ended)[0].value == "error"

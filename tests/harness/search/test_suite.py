@@ -79,7 +79,7 @@ def test_a_suite_runs_its_studies_after_its_cells_into_its_hpo_folder(tmp_path, 
 
     calls = []
     monkeypatch.setattr(cli, "_execute_and_report", lambda cells, run_dir, *a: calls.append(
-        ("cells", len(cells), run_dir)) or 0)
+        ("cells", len(cells.plans), run_dir)) or 0)
     monkeypatch.setattr(command, "run_suite_studies", lambda specs, out, *a: calls.append(
         ("studies", len(specs), out)) or 0)
     monkeypatch.setattr(cli, "_render", lambda run_dir, args: calls.append(("render",)) or True)
