@@ -189,13 +189,14 @@ def _choose_launch_path(choice: str | None) -> None:
 
 def plan_run(plans: dict[CellConfig, Plan], tables: dict[CellConfig, Table],
              budget: float | None, out: Path | None, studies: Sequence[Any] = (),
-             probe: bool = True, node_rank: int = 0) -> tuple[RunPlan, str]:
+             probe: bool = True, node_rank: int = 0, strict: bool = True
+             ) -> tuple[RunPlan, str]:
     """``harness.launch.preflight.plan_run``, a budget too small as bad input."""
     from harness.launch.plan import BudgetError
     from harness.launch.preflight import plan_run as preflight
 
     try:
-        return preflight(plans, tables, budget, out, studies, probe, node_rank)
+        return preflight(plans, tables, budget, out, studies, probe, node_rank, strict)
     except BudgetError as exc:
         raise InputError(str(exc)) from None
 
@@ -332,11 +333,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         except SuiteError as exc:
             raise InputError(str(exc)) from None
         cells = fitting_cells(suite.cells)
+        strict = budget is not None  # the user's budget is a limit; the suite's, a target
         if budget is None and not args.rigorous:
             budget = suite.budget_min
         run, listing = plan_run({c: suite.plans[c] for c in cells}, suite.tables, budget,
                                 args.out, suite.studies, probe=args.plan or budget is not None,
-                                node_rank=args.node_rank)
+                                node_rank=args.node_rank, strict=strict)
         if args.plan:
             print(listing)
             return 0

@@ -189,8 +189,16 @@ def plan_facts(manifest: dict[str, Any]) -> dict[str, Any]:
     if rough:
         shown += f" ({rough} of {plan.get('processes', '?')} processes estimated roughly)"
     cuts = [text(c) for c in plan.get("cuts") or []]
+    studies = plan.get("studies_s")
+    if isinstance(studies, int | float) and studies:
+        shown += f", and {minutes(studies)} of studies"
+    short = plan.get("short_of_budget_min")
+    budget_text = f"{budget:g} min" if isinstance(budget, int | float) else ""
+    if budget_text and isinstance(short, int):
+        budget_text += (f" (the suite's; not held here: every table at its fewest repetitions "
+                        f"needed {short} min)")
     return {"estimate": shown,
-            "budget": f"{budget:g} min" if isinstance(budget, int | float) else "",
+            "budget": budget_text,
             "cuts": cuts}
 
 

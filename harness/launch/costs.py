@@ -8,8 +8,9 @@ The plan (``harness.launch.plan``) estimates a run from these figures, never fro
 - per paradigm and world size, the overheads of every eager training cell (a cell never run
   here borrows its paradigm's);
 - per workload shape, FLOPs per step (the records carry them; they do not depend on the host);
-- the host's FLOP rate from a tiny timed matmul, and the time an interpreter takes to import
-  torch (a lower bound on the overhead, used before any cell has run here).
+- the host's FLOP rate from a tiny timed matmul, the time an interpreter takes to import
+  torch and each paradigm's import on top of it (together a lower bound on the overhead, used
+  before any cell has run here).
 
 Every finished (or interrupted) run adds its records (``update_from_records``). The file is
 versioned JSON, one entry per host fingerprint (CPU model, cores, torch version, GPUs), at
@@ -123,6 +124,17 @@ class HostCosts:
     flops: dict[str, int] = field(default_factory=dict)  # shape -> FLOPs per step
     flop_rate: dict[str, float] = field(default_factory=dict)  # device -> FLOP/s, one thread
     torch_import_s: float | None = None
+    framework_import_s: dict[str, float] = field(default_factory=dict)  # paradigm -> seconds
+
+    def rough_startup(self, cell: CellConfig) -> float | None:
+        """A lower bound on a process's overhead before any cell has run here: the torch
+        import (a spawned process's; a forked one's is the fork server's) plus the paradigm's
+        framework import, each as the probe measured it."""
+        framework = self.framework_import_s.get(cell.paradigm.value)
+        torch_import = self.torch_import_s if planned_launch(cell) == "spawn" else 0.0
+        if framework is None or torch_import is None:
+            return self.torch_import_s
+        return torch_import + framework
 
     def startup(self, cell: CellConfig) -> float | None:
         """The overhead of this cell's paradigm and world size here; else any paradigm's
@@ -173,6 +185,7 @@ def _host_from(data: dict[str, Any]) -> HostCosts:
              for k, c in data["cells"].items()}
     torch_import = data.get("torch_import_s")
     return HostCosts(
+        framework_import_s={k: float(v) for k, v in data.get("framework_import_s", {}).items()},
         cells=cells,
         startup_s={k: [float(x) for x in v] for k, v in data["startup_s"].items()},
         flops={k: int(v) for k, v in data["flops"].items()},

@@ -9,18 +9,20 @@ holds, in this order:
   (which ignores everything a small model's step spends outside its arithmetic);
 - overhead: this cell measured here (a compiled cell's cold first repetition apart); else its
   paradigm's eager cells measured here; else, roughly, the time this host takes to import
-  torch in a fresh interpreter (a lower bound: the framework, the workload and the teardown
-  come on top).
+  torch in a fresh interpreter (where the process is spawned; a forked one has it from the
+  fork server) plus the paradigm's framework import after it (a lower bound: the workload,
+  the steps' warm-up and the teardown come on top).
 
-``probe_missing`` measures what a plan lacks (the torch import, the matmul rate, FLOPs per
-step of shapes never run here) in one child process (``harness.launch.probe``), so that the
-command line itself never imports torch; the figures go into the cache.
+``probe_missing`` measures what a plan lacks (the torch and framework imports, the matmul rate,
+FLOPs per step of shapes never run here) in one child process (``harness.launch.probe``), so
+that the command line itself never imports torch; the figures go into the cache.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import subprocess
 import sys
@@ -28,6 +30,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from harness.config import CellConfig, CompileMode
 from harness.launch.costs import HostCosts, cost_key, shape_of, steps_in
@@ -44,7 +47,7 @@ class Source(Enum):
     SHAPE = "measured here (a cell of the same shape)"
     PARADIGM = "measured here (this paradigm's cells)"
     FLOPS = "rough (FLOPs per step / this host's matmul rate)"
-    TORCH_IMPORT = "rough (this host's torch import: a lower bound)"
+    TORCH_IMPORT = "rough (this host's torch and framework imports: a lower bound)"
     UNKNOWN = "unknown (not counted)"
 
     @property
@@ -85,8 +88,9 @@ def _overhead(cell: CellConfig, host: HostCosts, cold: bool) -> tuple[float | No
     paradigm = host.startup(cell)
     if paradigm is not None:
         return paradigm * (2 if cell.features.resume_at else 1), Source.PARADIGM
-    if host.torch_import_s is not None:
-        return host.torch_import_s * (2 if cell.features.resume_at else 1), Source.TORCH_IMPORT
+    rough = host.rough_startup(cell)
+    if rough is not None:
+        return rough * (2 if cell.features.resume_at else 1), Source.TORCH_IMPORT
     return None, Source.UNKNOWN
 
 
@@ -108,12 +112,24 @@ def estimate(cell: CellConfig, host: HostCosts, repetition: int = 1) -> Estimate
     return Estimate(seconds, step_source, overhead_source)
 
 
+def study_seconds(study: Any, host: HostCosts) -> float:
+    """One ``[[hpo]]`` study (``harness.search``), roughly: one start-up per study process,
+    then its trials in turn, each as long as one repetition's steps of the study's cell."""
+    one = estimate(study.cell, host)
+    overhead = host.startup(study.cell) or host.rough_startup(study.cell) or 0.0
+    per_trial = max(one.seconds - overhead, 0.0)
+    return overhead + math.ceil(study.trials / study.workers) * per_trial
+
+
 def _needs(host: HostCosts, cells: Iterable[CellConfig]) -> dict[str, object]:
     cells = list(cells)
     no_step = [c for c in cells if _step(c, host)[1] is Source.UNKNOWN]
     shapes = {shape_of(c): c for c in no_step if shape_of(c) not in host.flops}
+    unmeasured = not host.startup_s  # once processes ran here, their own figures stand in
+    paradigms = {c.paradigm.value for c in cells} - set(host.framework_import_s)
     return {
-        "torch_import": host.torch_import_s is None and not host.startup_s,
+        "torch_import": host.torch_import_s is None and unmeasured,
+        "framework_import": sorted(paradigms) if unmeasured else [],
         "flop_rate": sorted({c.device for c in no_step} - set(host.flop_rate)),
         "flops": [{"shape": s, "workload": c.workload, "size": c.size,
                    "batch_size": c.batch_size, "seed": c.seed} for s, c in shapes.items()],
@@ -126,7 +142,7 @@ def probe_missing(host: HostCosts, cells: Iterable[CellConfig]) -> HostCosts:
     A probe that fails (a workload that cannot build, a timeout) leaves the parts it could
     not measure unknown; the plan says so."""
     needs = _needs(host, cells)
-    if not (needs["torch_import"] or needs["flop_rate"] or needs["flops"]):
+    if not any(needs.values()):
         return host
     try:
         env = {**os.environ, SPAWN_TIME_ENV: repr(time.time())}
@@ -139,6 +155,7 @@ def probe_missing(host: HostCosts, cells: Iterable[CellConfig]) -> HostCosts:
     return dataclasses.replace(
         host,
         torch_import_s=found.get("torch_import_s") or host.torch_import_s,
+        framework_import_s={**host.framework_import_s, **found.get("framework_import_s", {})},
         flop_rate={**host.flop_rate, **found.get("flop_rate", {})},
         flops={**host.flops, **found.get("flops", {})},
     )

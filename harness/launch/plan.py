@@ -127,6 +127,8 @@ class RunPlan:
     skipped_done: int = 0
     budget_min: float | None = None
     cuts: list[Cut] = field(default_factory=list)
+    studies_s: float = 0.0  # the ``[[hpo]]`` studies' estimate: held against the budget, never cut
+    short_of_budget_min: int | None = None  # a suite's budget not held here: the smallest that is
 
     @property
     def seconds(self) -> float:
@@ -138,7 +140,8 @@ class RunPlan:
     def to_manifest(self) -> dict[str, Any]:
         return {"estimate_s": self.seconds, "processes": len(self.processes),
                 "skipped_done": self.skipped_done, "budget_min": self.budget_min,
-                "cuts": [c.text() for c in self.cuts],
+                "cuts": [c.text() for c in self.cuts], "studies_s": self.studies_s,
+                "short_of_budget_min": self.short_of_budget_min,
                 "rough": sum(not p.estimate.step.measured for p in self.processes)}
 
 
@@ -190,11 +193,14 @@ def _cut_order(tables: Mapping[CellConfig, Table]) -> list[Table]:
 
 def fit_budget(plans: Mapping[CellConfig, Plan], tables: Mapping[CellConfig, Table],
                host: HostCosts, budget_min: float, run_dir: Path | None = None,
-               node_rank: int = 0) -> RunPlan:
-    """The plan within ``budget_min`` minutes: each table in cut order lowered, one repetition
-    at a time, until the estimate fits or the table is at its fewest; raises BudgetError when
-    every table at its fewest still does not fit."""
-    budget_s = 60 * budget_min
+               node_rank: int = 0, studies_s: float = 0.0, strict: bool = True) -> RunPlan:
+    """The plan within ``budget_min`` minutes, ``studies_s`` of them kept for the run's
+    studies: each table in cut order lowered, one repetition at a time, until the estimate
+    fits or the table is at its fewest. When every table at its fewest still does not fit,
+    raises BudgetError (``strict``: a budget the user asked for) or returns the plan at its
+    fewest with ``short_of_budget_min`` set (a suite's own budget, on a host slower than its
+    author's)."""
+    budget_s = 60 * budget_min - studies_s
     runs = {c: _runs(c, p, host, run_dir, node_rank) for c, p in plans.items()}
     current = dict(plans)
     cuts: list[Cut] = []
@@ -214,7 +220,10 @@ def fit_budget(plans: Mapping[CellConfig, Plan], tables: Mapping[CellConfig, Tab
         if after < top:
             cuts.append(Cut(table, len(members), top, after))
     run = _select(current, runs)
+    run.budget_min, run.cuts, run.studies_s = budget_min, cuts, studies_s
     if run.seconds > budget_s:
-        raise BudgetError(budget_min, max(1, math.ceil(run.seconds / 60)))
-    run.budget_min, run.cuts = budget_min, cuts
+        smallest = max(1, math.ceil((run.seconds + studies_s) / 60))
+        if strict:
+            raise BudgetError(budget_min, smallest)
+        run.short_of_budget_min = smallest
     return run

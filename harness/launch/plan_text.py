@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 import statistics
 from collections import Counter
@@ -11,7 +10,7 @@ from typing import Any
 
 from harness.config import CellConfig, Paradigm, Scenario
 from harness.launch.costs import HostCosts
-from harness.launch.estimate import Source
+from harness.launch.estimate import Source, study_seconds
 from harness.launch.plan import COMMAND_LINE, Process, RunPlan, Table
 from harness.launch.stopping import group_of
 
@@ -40,12 +39,20 @@ def one_line(run: RunPlan, cells: int) -> str:
         quality += f", {unknown} with a part not measured yet and not counted"
     left = f", {run.skipped_done} already done" if run.skipped_done else ""
     budget = f", budget {run.budget_min:g} min" if run.budget_min is not None else ""
+    studies = f" + {minutes(run.studies_s)} of studies" if run.studies_s else ""
     if run.processes and run.seconds == 0:
         return (f"plan: {cells} cells, {launches(run.processes)} cell processes{left}; "
                 "no estimate: nothing measured on this host yet (`--plan` measures it first; "
                 "the ETA learns from the first processes)")
     return (f"plan: {cells} cells, {launches(run.processes)} cell processes{left}; "
-            f"estimated {minutes(run.seconds)} ({quality}{budget})")
+            f"estimated {minutes(run.seconds)}{studies} ({quality}{budget})")
+
+
+def short_of_budget(run: RunPlan) -> str:
+    """A suite's own budget that this host cannot hold, in words."""
+    return (f"budget {run.budget_min:g} min (the suite's) cannot be held here: every table at "
+            f"its fewest repetitions needs {run.short_of_budget_min} min, so the run takes "
+            "those (--budget N to insist, --rigorous for every repetition)")
 
 
 def launches(processes: Sequence[Process]) -> int:
@@ -122,9 +129,11 @@ def _sources(run: RunPlan, host: HostCosts) -> list[str]:
     if startup:
         lines.append(f"  measured start-up per process here: {startup}")
     elif host.torch_import_s is not None:
+        imports = ", ".join(f"{k} {v:.1f} s" for k, v in sorted(host.framework_import_s.items()))
         lines.append(f"  no cell measured here yet: a fresh interpreter imports torch in "
-                     f"{host.torch_import_s:.1f} s (the run corrects its ETA from its first "
-                     "processes)")
+                     f"{host.torch_import_s:.1f} s" + (f", then the frameworks: {imports}"
+                                                        if imports else "")
+                     + " (the run corrects its ETA from its first processes)")
     rates = ", ".join(f"{d} {r / 1e9:.1f} GFLOP/s" for d, r in sorted(host.flop_rate.items()))
     if rates and steps.get(Source.FLOPS):
         lines.append(f"  matmul rate (one CPU thread / the GPU): {rates}")
@@ -133,27 +142,22 @@ def _sources(run: RunPlan, host: HostCosts) -> list[str]:
 
 def study_lines(studies: Sequence[Any], host: HostCosts) -> list[str]:
     """``[[hpo]]`` studies: trials and processes, a rough estimate (no budget applies)."""
-    from harness.launch.estimate import estimate
-
     if not studies:
         return []
     trials = sum(s.trials for s in studies)
     workers = sum(s.workers for s in studies)
-    seconds = 0.0
-    for s in studies:
-        one = estimate(s.cell, host)
-        overhead = host.startup(s.cell) or host.torch_import_s or 0.0
-        per_trial = max(one.seconds - overhead, 0.0)
-        seconds += overhead + math.ceil(s.trials / s.workers) * per_trial
+    seconds = sum(study_seconds(s, host) for s in studies)
     return [f"hpo: {len(studies)} studies, {trials} trials in {workers} study processes, "
-            f"estimated {minutes(seconds)} (rough: one trial as one cell's steps; the budget "
-            "does not cut studies)"]
+            f"estimated {minutes(seconds)} (rough: one trial as one cell's steps; a budget "
+            "keeps this much for them and does not cut them)"]
 
 
 def plan_text(run: RunPlan, host: HostCosts, tables: Mapping[CellConfig, Table],
               studies: Sequence[Any] = (), fingerprint: str = "") -> str:
     """The ``--plan`` listing: the run line, cuts, cell groups, counts and sources."""
     lines = [one_line(run, len(run.plans))]
+    if run.short_of_budget_min is not None:
+        lines.append(short_of_budget(run))
     if run.cuts:
         lines.append(f"budget {run.budget_min:g} min: cut")
         lines += [f"  {c.text()}" for c in run.cuts]

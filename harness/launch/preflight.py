@@ -14,18 +14,20 @@ from typing import Any
 
 from harness.config import CellConfig
 from harness.launch.costs import host_fingerprint, load_cache, record_run, save_cache
-from harness.launch.estimate import probe_missing
+from harness.launch.estimate import probe_missing, study_seconds
 from harness.launch.plan import RunPlan, Table, build_plan, fit_budget
-from harness.launch.plan_text import one_line, plan_text
+from harness.launch.plan_text import one_line, plan_text, short_of_budget
 from harness.launch.stopping import Plan
 from harness.results import SchemaError, read_record
 
 
 def plan_run(plans: dict[CellConfig, Plan], tables: dict[CellConfig, Table],
              budget: float | None, out: Path | None, studies: Sequence[Any] = (),
-             probe: bool = True, node_rank: int = 0) -> tuple[RunPlan, str]:
-    """The run's plan (what ``out`` holds already left out; fitted to ``budget`` minutes,
-    raising BudgetError when it cannot be) and its ``--plan`` listing. With ``probe``, what
+             probe: bool = True, node_rank: int = 0, strict: bool = True
+             ) -> tuple[RunPlan, str]:
+    """The run's plan (what ``out`` holds already left out; fitted to ``budget`` minutes, the
+    studies' estimate among them; raising BudgetError when it cannot be, or, not ``strict``,
+    at its fewest repetitions) and its ``--plan`` listing. With ``probe``, what
     the host's cached figures lack is measured first, in a child process
     (``harness.launch.estimate``); a run without a budget does not wait for that: its ETA
     learns from its first processes instead."""
@@ -37,14 +39,17 @@ def plan_run(plans: dict[CellConfig, Plan], tables: dict[CellConfig, Table],
         cache.hosts[fingerprint] = host
         save_cache(cache)
     resumed = out if out is not None and out.is_dir() else None
+    studies_s = sum(study_seconds(s, host) for s in studies)
     run = (build_plan(plans, host, resumed, node_rank) if budget is None
-           else fit_budget(plans, tables, host, budget, resumed, node_rank))
+           else fit_budget(plans, tables, host, budget, resumed, node_rank, studies_s, strict))
     return run, plan_text(run, host, tables, studies, fingerprint)
 
 
 def print_start(run: RunPlan) -> None:
     """The plan's one line and a budget's cuts, before the first process starts."""
     print(one_line(run, len(run.plans)), file=sys.stderr)
+    if run.short_of_budget_min is not None:
+        print(f"  {short_of_budget(run)}", file=sys.stderr)
     for cut in run.cuts:
         print(f"  budget {run.budget_min:g} min: cut {cut.text()}", file=sys.stderr)
 

@@ -1,8 +1,10 @@
 """``python -m harness.launch.probe``: measure what a plan's estimate lacks, in a fresh process.
 
 Reads a JSON request on stdin (``harness.launch.estimate.probe_missing``) and prints one JSON
-line: the seconds this interpreter took to import torch (when asked), the FLOP rate of one
-thread (CPU) or of the device (CUDA) on a timed fp32 matmul, and FLOPs per step of each
+line: the seconds this interpreter took to import torch (when asked), each requested
+paradigm's import on top of it (its adapter, as a cell process times it: what a forked cell
+process pays before its first step, the torch import being the fork server's), the FLOP rate
+of one thread (CPU) or of the device (CUDA) on a timed fp32 matmul, and FLOPs per step of each
 requested workload shape, counted on the meta device as the cell process counts them.
 """
 
@@ -16,6 +18,7 @@ from typing import Any
 
 SPAWN_TIME_ENV = "PARADIGM_BENCH_SPAWN_TIME"  # set by the parent, as for a cell process
 MATMUL_N = {"cpu": 256, "cuda": 4096}
+LIGHTEST_FIRST = ("plain", "ignite", "lightning")  # the order the probe imports them
 MATMUL_SECONDS = 0.3  # long enough to be past the first calls' warm-up, short for a plan
 
 
@@ -36,6 +39,26 @@ def _flop_rate(device: str) -> float | None:
         if device == "cuda":
             torch.cuda.synchronize()
     return 2 * n**3 * calls / (time.perf_counter() - start)
+
+
+def _framework_imports(paradigms: list[str]) -> dict[str, float]:
+    """Seconds to import each paradigm's adapter after torch, lightest first: what one
+    framework shares with the next (few modules) is counted once, for the lighter one."""
+    from harness.config import Paradigm
+    from harness.launch.worker import import_harness
+    from harness.training.adapters import load_adapter
+
+    import_harness()  # what a cell process has imported before its timed framework import
+    out: dict[str, float] = {}
+    for name in sorted(paradigms, key=LIGHTEST_FIRST.index):
+        t0 = time.perf_counter()
+        try:
+            load_adapter(Paradigm(name))
+        except ImportError as exc:  # a paradigm not installed: its cells are `unsupported`
+            print(f"{name} not imported: {exc!r:.200}", file=sys.stderr)
+            continue
+        out[name] = time.perf_counter() - t0
+    return out
 
 
 def _flops(request: dict[str, Any]) -> int | None:
@@ -60,6 +83,7 @@ def main() -> None:
     spawned = os.environ.get(SPAWN_TIME_ENV)
     if needs.get("torch_import") and spawned:
         out["torch_import_s"] = time.time() - float(spawned)
+    out["framework_import_s"] = _framework_imports(needs.get("framework_import", []))
     rates = {d: _flop_rate(d) for d in needs.get("flop_rate", [])}
     out["flop_rate"] = {d: r for d, r in rates.items() if r}
     flops = {r["shape"]: _flops(r) for r in needs.get("flops", [])}

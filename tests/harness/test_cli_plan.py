@@ -123,6 +123,19 @@ def test_a_suites_budget_holds_unless_rigorous(small, tmp_path):
     assert proc.returncode == 0 and "cut" not in proc.stdout
 
 
+def test_a_suites_budget_this_host_cannot_hold_plans_the_fewest_and_says_so(small, tmp_path):
+    path, cache, _ = small
+    path.write_text('budget = 1\n' + SUITE)  # the suite's target; 5 min at the fewest here
+    proc, _ = _cli("suite", str(path), "--plan", env_cache=cache, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert ("budget 1 min (the suite's) cannot be held here: every table at its fewest "
+            "repetitions needs 5 min") in proc.stdout
+    assert proc.stdout.startswith("plan: 6 cells, 30 cell processes;")
+    proc, _ = _cli("suite", str(path), "--plan", "--budget", "1", env_cache=cache,
+                   cwd=tmp_path)  # the user's own budget is a limit: refused
+    assert proc.returncode == 2 and "smallest budget that can is 5 min" in proc.stderr
+
+
 def test_a_resumed_folder_plans_only_what_is_left(small, tmp_path):
     path, cache, cells = small
     out = tmp_path / "run"

@@ -42,6 +42,19 @@ def test_without_measurements_the_estimate_is_rough():
     assert not e.step.measured
 
 
+def test_a_rough_start_up_adds_the_framework_import_and_a_spawned_torch_import(monkeypatch):
+    host = HostCosts(torch_import_s=2.0, framework_import_s={"ignite": 0.3})
+    monkeypatch.setenv("PARADIGM_BENCH_LAUNCH", "fork")
+    assert estimate(CELL, host).seconds == pytest.approx(0.3)  # the fork server imported torch
+    ddp = CELL.replace(world_size=2)  # torchrun ranks are spawned
+    assert estimate(ddp, host).seconds == pytest.approx(2.3)
+    monkeypatch.setenv("PARADIGM_BENCH_LAUNCH", "spawn")
+    assert estimate(CELL, host).seconds == pytest.approx(2.3)
+    lightning = CELL.replace(paradigm=Paradigm.LIGHTNING)  # its import never measured: torch's
+    assert estimate(lightning, host).seconds == pytest.approx(2.0)
+    assert estimate(lightning, host).overhead is Source.TORCH_IMPORT
+
+
 def test_a_resumed_cell_pays_two_start_ups():
     cell = CELL.replace(features=Features(resume_at=20))
     e = estimate(cell, HostCosts(startup_s={startup_key(cell): [3.0]}))
@@ -89,6 +102,7 @@ def test_the_probe_measures_what_a_new_host_lacks():
     rate and the FLOPs per step of a shape never run, as the cell process counts them."""
     host = probe_missing(HostCosts(), [CELL])
     assert host.torch_import_s is not None and host.torch_import_s > 0
+    assert set(host.framework_import_s) == {"ignite"} and host.framework_import_s["ignite"] > 0
     assert host.flop_rate["cpu"] > 0
     from harness.discovery import resolve
     from harness.measure.flops import count_step_flops_on_meta

@@ -133,6 +133,25 @@ def test_a_budget_below_every_tables_fewest_names_the_smallest_that_fits():
     fit_budget(plans, tables, host, caught.value.smallest_min)  # and that one is accepted
 
 
+def test_the_studies_estimate_is_held_against_the_budget():
+    *_, plans, tables, host = _suite()
+    full = build_plan(plans, host).seconds
+    assert fit_budget(plans, tables, host, full / 60).cuts == []
+    run = fit_budget(plans, tables, host, full / 60, studies_s=30.0)  # a round less for them
+    assert [cut.table.index for cut in run.cuts] == [2] and run.seconds <= full - 30
+    assert run.to_manifest()["studies_s"] == 30.0
+
+
+def test_a_suites_own_budget_not_held_here_runs_every_table_at_its_fewest():
+    *_, plans, tables, host = _suite()
+    smallest_s = 3 * 10.0 * (3 + 3 + 8)
+    run = fit_budget(plans, tables, host, 1.0, strict=False)
+    assert run.seconds == pytest.approx(smallest_s)
+    assert run.short_of_budget_min == math.ceil(smallest_s / 60)
+    assert run.to_manifest()["short_of_budget_min"] == run.short_of_budget_min
+    assert fit_budget(plans, tables, host, 60.0, strict=False).short_of_budget_min is None
+
+
 def test_the_run_line_says_what_is_rough_and_when_nothing_is_known():
     from harness.launch.plan_text import one_line
 
@@ -161,5 +180,6 @@ def test_a_run_records_its_plan_in_the_manifest(tmp_path, fake_runs):
             run_plan=run.to_manifest())
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["plan"] == {"estimate_s": 60.0, "processes": 6, "skipped_done": 0,
-                                "budget_min": 100, "cuts": [], "rough": 0}
+                                "budget_min": 100, "cuts": [], "rough": 0, "studies_s": 0.0,
+                                "short_of_budget_min": None}
     assert len(fake_runs) == 6
