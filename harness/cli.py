@@ -202,12 +202,13 @@ def plan_run(plans: dict[CellConfig, Plan], tables: dict[CellConfig, Table],
 
 
 def _execute_and_report(run_plan: RunPlan, run_dir: Path, name: str,
-                        args: argparse.Namespace) -> int:
+                        args: argparse.Namespace, uncut: dict[CellConfig, Plan] | None = None,
+                        tables: dict[CellConfig, Table] | None = None) -> int:
     import time
 
     from harness.analyse.table import print_run_table
     from harness.launch.matrix import execute
-    from harness.launch.preflight import print_start, record_costs
+    from harness.launch.preflight import print_start, record_costs, refitter
 
     cells = list(run_plan.plans)
     print(f"run folder: {run_dir}", file=sys.stderr)
@@ -221,10 +222,12 @@ def _execute_and_report(run_plan: RunPlan, run_dir: Path, name: str,
     if seed is None and any(c.nnodes > 1 for c in cells):
         seed = 0  # every node must run the cells in the same order
     since = time.time()
+    refit = refitter(run_plan, uncut or run_plan.plans, tables or {}, run_dir, since,
+                     args.node_rank)
     try:
         summary = execute(cells, run_dir, run_plan.plans, name, progress=not args.no_progress,
                           launch=launch, order_seed=seed, estimates=run_plan.estimates(),
-                          run_plan=run_plan.to_manifest())
+                          run_plan=run_plan.to_manifest(), refit=refit)
     except KeyboardInterrupt:
         record_costs(run_dir, since)
         print(f"\ninterrupted: finished cells are kept in {run_dir}; run the same command "
@@ -343,7 +346,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(listing)
             return 0
         run_dir = _run_dir(args.out, suite.name)
-        code = _execute_and_report(run, run_dir, suite.name, args)
+        code = _execute_and_report(run, run_dir, suite.name, args,
+                                   {c: suite.plans[c] for c in cells}, suite.tables)
         if suite.studies and code != EXIT_INTERRUPTED:  # then the suite's [[hpo]] studies
             from harness.search.command import run_suite_studies
 

@@ -189,6 +189,12 @@ def plan_facts(manifest: dict[str, Any]) -> dict[str, Any]:
     if rough:
         shown += f" ({rough} of {plan.get('processes', '?')} processes estimated roughly)"
     cuts = [text(c) for c in plan.get("cuts") or []]
+    refit = plan.get("refit")
+    if isinstance(refit, dict):  # a budget planned from rough figures, fitted again
+        cuts = [text(c) for c in refit.get("cuts") or []]
+        shown += (f"; re-planned from this run's figures after its first round "
+                  f"({minutes(float(refit.get('after_s', 0)))}): "
+                  f"{minutes(float(refit.get('estimate_left_s', 0)))} left")
     studies = plan.get("studies_s")
     if isinstance(studies, int | float) and studies:
         shown += f", and {minutes(studies)} of studies"

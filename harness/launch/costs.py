@@ -125,6 +125,8 @@ class HostCosts:
     flop_rate: dict[str, float] = field(default_factory=dict)  # device -> FLOP/s, one thread
     torch_import_s: float | None = None
     framework_import_s: dict[str, float] = field(default_factory=dict)  # paradigm -> seconds
+    cold_compile_s: dict[str, float] = field(default_factory=dict)  # shape -> the probe's
+    probe_step_s: dict[str, float] = field(default_factory=dict)  # shape -> the probe's step
 
     def rough_startup(self, cell: CellConfig) -> float | None:
         """A lower bound on a process's overhead before any cell has run here: the torch
@@ -186,6 +188,8 @@ def _host_from(data: dict[str, Any]) -> HostCosts:
     torch_import = data.get("torch_import_s")
     return HostCosts(
         framework_import_s={k: float(v) for k, v in data.get("framework_import_s", {}).items()},
+        cold_compile_s={k: float(v) for k, v in data.get("cold_compile_s", {}).items()},
+        probe_step_s={k: float(v) for k, v in data.get("probe_step_s", {}).items()},
         cells=cells,
         startup_s={k: [float(x) for x in v] for k, v in data["startup_s"].items()},
         flops={k: int(v) for k, v in data["flops"].items()},

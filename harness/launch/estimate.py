@@ -5,9 +5,11 @@ expected step. Each part comes from the best figure the cost cache (``harness.la
 holds, in this order:
 
 - step: this cell measured here; else a cell of the same shape (another paradigm, other
-  features) measured here; else, roughly, its FLOPs per step over this host's matmul rate
-  (which ignores everything a small model's step spends outside its arithmetic);
-- overhead: this cell measured here (a compiled cell's cold first repetition apart); else its
+  features) measured here; else, roughly, the probe's timed eager step of its shape (CPU);
+  else its FLOPs per step over this host's matmul rate (which ignores everything a small
+  model's step spends outside its arithmetic);
+- overhead: this cell measured here (a compiled cell's cold first repetition: its cold figure,
+  else, roughly, the warm overhead plus the probe's cold compile of its shape); else its
   paradigm's eager cells measured here; else, roughly, the time this host takes to import
   torch in a fresh interpreter (where the process is spawned; a forked one has it from the
   fork server) plus the paradigm's framework import after it (a lower bound: the workload,
@@ -24,6 +26,7 @@ import dataclasses
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -33,7 +36,7 @@ from enum import Enum
 from typing import Any
 
 from harness.config import CellConfig, CompileMode
-from harness.launch.costs import HostCosts, cost_key, shape_of, steps_in
+from harness.launch.costs import HostCosts, cost_key, shape_of, startup_key, steps_in
 from harness.launch.probe import SPAWN_TIME_ENV
 
 SHARED_COMPILE_CACHE_ENV = "PARADIGM_BENCH_COMPILE_CACHE"  # as harness.launch.runner
@@ -46,8 +49,10 @@ class Source(Enum):
     CELL = "measured here (this cell)"
     SHAPE = "measured here (a cell of the same shape)"
     PARADIGM = "measured here (this paradigm's cells)"
+    PROBE_STEP = "rough (the probe's timed eager step of this shape)"
     FLOPS = "rough (FLOPs per step / this host's matmul rate)"
     TORCH_IMPORT = "rough (this host's torch and framework imports: a lower bound)"
+    COLD_COMPILE = "rough (the probe's cold compile of this shape)"
     UNKNOWN = "unknown (not counted)"
 
     @property
@@ -71,6 +76,9 @@ def _step(cell: CellConfig, host: HostCosts) -> tuple[float | None, Source]:
     similar = host.similar_step(cell)
     if similar is not None:
         return similar, Source.SHAPE
+    probed = host.probe_step_s.get(shape_of(cell))
+    if probed is not None:
+        return probed, Source.PROBE_STEP
     flops, rate = host.flops.get(shape_of(cell)), host.flop_rate.get(cell.device)
     if flops and rate:
         threads = 1 if cell.device == "cuda" else cell.threads
@@ -83,8 +91,12 @@ def _overhead(cell: CellConfig, host: HostCosts, cold: bool) -> tuple[float | No
     figure = None if own is None else own.cold_overhead if cold else own.overhead
     if figure is not None:
         return figure, Source.CELL
-    if cold:  # a cold compile costs tens of seconds: no other figure stands in for it
-        return None, Source.UNKNOWN
+    if cold:  # a cold compile costs tens of seconds: only a timed compile stands in for it
+        compile_s = host.cold_compile_s.get(shape_of(cell))
+        warm = _overhead(cell, host, cold=False)[0]
+        if compile_s is None or warm is None:
+            return None, Source.UNKNOWN
+        return warm + compile_s, Source.COLD_COMPILE
     paradigm = host.startup(cell)
     if paradigm is not None:
         return paradigm * (2 if cell.features.resume_at else 1), Source.PARADIGM
@@ -113,26 +125,36 @@ def estimate(cell: CellConfig, host: HostCosts, repetition: int = 1) -> Estimate
 
 
 def study_seconds(study: Any, host: HostCosts) -> float:
-    """One ``[[hpo]]`` study (``harness.search``), roughly: one start-up per study process,
-    then its trials in turn, each as long as one repetition's steps of the study's cell."""
-    one = estimate(study.cell, host)
-    overhead = host.startup(study.cell) or host.rough_startup(study.cell) or 0.0
-    per_trial = max(one.seconds - overhead, 0.0)
-    return overhead + math.ceil(study.trials / study.workers) * per_trial
+    """One ``[[hpo]]`` study (``harness.search``), roughly: the start-up of its study
+    processes (spawned side by side: the torch and the framework import), then each process's
+    share of the trials in turn, each as long as one repetition's steps of the study's cell."""
+    steps = steps_in(study.cell) * (_step(study.cell, host)[0] or 0.0)
+    framework = host.framework_import_s.get(study.cell.paradigm.value, 0.0)
+    spawned = host.startup_s.get(startup_key(study.cell, "spawn"))
+    overhead = (statistics.median(spawned) if spawned
+                else (host.torch_import_s or 0.0) + framework)
+    return overhead + math.ceil(study.trials / study.workers) * steps
 
 
 def _needs(host: HostCosts, cells: Iterable[CellConfig]) -> dict[str, object]:
     cells = list(cells)
     no_step = [c for c in cells if _step(c, host)[1] is Source.UNKNOWN]
     shapes = {shape_of(c): c for c in no_step if shape_of(c) not in host.flops}
-    unmeasured = not host.startup_s  # once processes ran here, their own figures stand in
+    cold = {shape_of(c): c for c in cells  # compiled cells on a CPU never timed cold here
+            if compiles_cold(c, 0) and c.device == "cpu" and _overhead(c, host, True)[0] is None
+            and shape_of(c) not in host.cold_compile_s}
+    # once per host (seconds, then cached): the rough start-up, and a study process's
     paradigms = {c.paradigm.value for c in cells} - set(host.framework_import_s)
     return {
-        "torch_import": host.torch_import_s is None and unmeasured,
-        "framework_import": sorted(paradigms) if unmeasured else [],
+        "torch_import": host.torch_import_s is None,
+        "framework_import": sorted(paradigms),
         "flop_rate": sorted({c.device for c in no_step} - set(host.flop_rate)),
-        "flops": [{"shape": s, "workload": c.workload, "size": c.size,
-                   "batch_size": c.batch_size, "seed": c.seed} for s, c in shapes.items()],
+        "flops": [{"shape": s, "workload": c.workload, "size": c.size, "device": c.device,
+                   "threads": c.threads, "batch_size": c.batch_size, "seed": c.seed}
+                  for s, c in shapes.items()],
+        "cold_compile": [{"shape": s, "workload": c.workload, "size": c.size,
+                          "batch_size": c.batch_size, "seed": c.seed, "mode": c.compile.value}
+                         for s, c in cold.items()],
     }
 
 
@@ -156,6 +178,8 @@ def probe_missing(host: HostCosts, cells: Iterable[CellConfig]) -> HostCosts:
         host,
         torch_import_s=found.get("torch_import_s") or host.torch_import_s,
         framework_import_s={**host.framework_import_s, **found.get("framework_import_s", {})},
+        cold_compile_s={**host.cold_compile_s, **found.get("cold_compile_s", {})},
+        probe_step_s={**host.probe_step_s, **found.get("step_s", {})},
         flop_rate={**host.flop_rate, **found.get("flop_rate", {})},
         flops={**host.flops, **found.get("flops", {})},
     )

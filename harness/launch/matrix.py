@@ -22,7 +22,7 @@ import math
 import random
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -196,6 +196,19 @@ class _Matrix:
                 self.bar.total -= sum(processes(m) for m, _ in left)
                 self.bar.refresh()
 
+    def refit(self, plans: Mapping[CellConfig, Plan]) -> None:
+        """Lower cells' repetitions to ``plans`` (never raise them): the processes dropped
+        leave the ETA and the progress bar's total."""
+        for cell, new in plans.items():
+            old = self.plans.get(cell)
+            if old is None or new.repetitions >= old.repetitions:
+                continue
+            for rep in range(new.repetitions, old.repetitions):
+                self.eta.drop((cell, rep))
+            self.bar.total -= (old.repetitions - new.repetitions) * processes(cell)
+            self.plans[cell] = new
+        self.bar.refresh()
+
     def profile(self) -> None:
         for cell in self.cells:
             if self.plans[cell].attribution:
@@ -211,14 +224,19 @@ def execute(cells: list[CellConfig], run_dir: Path, repetitions: Repetitions,
             name: str = "adhoc", progress: bool = True, launch: Launch = SINGLE_NODE,
             order_seed: int | None = None,
             estimates: Mapping[tuple[CellConfig, int], float] | None = None,
-            run_plan: dict[str, Any] | None = None) -> dict[str, Any]:
+            run_plan: dict[str, Any] | None = None,
+            refit: Callable[[float], tuple[dict[CellConfig, Plan], dict[str, Any]]] | None = None,
+            ) -> dict[str, Any]:
     """Run what is not done yet; return a summary. Re-raises KeyboardInterrupt after saving.
 
     ``order_seed`` fixes the paradigms' order in each round (every node of a multi-node run
     must pass the same); by default a resumed folder keeps its seed and a new one draws one.
     ``estimates`` (seconds per (cell, repetition), ``harness.launch.plan``) drive the
     progress display's ETA; ``run_plan`` (the plan's estimate and a budget's cuts) goes
-    into the manifest for the report's header.
+    into the manifest for the report's header. ``refit`` (a budget planned from rough
+    figures, ``harness.launch.preflight.refitter``) is called after the first round with the
+    seconds run so far, every cell then measured once here; the plans it returns lower the
+    repetitions still to run, and its manifest entry replaces ``run_plan``.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     if order_seed is None:
@@ -244,7 +262,13 @@ def execute(cells: list[CellConfig], run_dir: Path, repetitions: Repetitions,
     t0, state = time.perf_counter(), "finished"
     try:
         for rep in range(max((p.repetitions for p in plans.values()), default=0)):
+            if rep >= max(p.repetitions for p in plans.values()):
+                break  # a refit lowered every cell below this round
             m.round(rep)
+            if rep == 0 and refit is not None:
+                refitted, entry = refit(time.perf_counter() - t0)
+                m.refit(refitted)
+                extra = {"plan": entry}
         m.profile()
     except KeyboardInterrupt:
         state = "interrupted"

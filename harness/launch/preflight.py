@@ -8,12 +8,18 @@ Nothing here imports torch: the command line plans and prints before anything he
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from harness.config import CellConfig
-from harness.launch.costs import host_fingerprint, load_cache, record_run, save_cache
+from harness.launch.costs import (
+    host_fingerprint,
+    load_cache,
+    record_run,
+    save_cache,
+    update_host,
+)
 from harness.launch.estimate import probe_missing, study_seconds
 from harness.launch.plan import RunPlan, Table, build_plan, fit_budget
 from harness.launch.plan_text import one_line, plan_text, short_of_budget
@@ -45,6 +51,40 @@ def plan_run(plans: dict[CellConfig, Plan], tables: dict[CellConfig, Table],
     return run, plan_text(run, host, tables, studies, fingerprint)
 
 
+Refit = Callable[[float], tuple[dict[CellConfig, Plan], dict[str, Any]]]
+
+
+def refitter(run: RunPlan, plans: dict[CellConfig, Plan], tables: dict[CellConfig, Table],
+             run_dir: Path, since: float, node_rank: int = 0) -> Refit | None:
+    """For a budget fitted to rough figures (a host new to some cells): what the run calls
+    after its first round, every cell then measured once here. It adds the run's records to
+    the host's figures and fits what is left of the budget (less the time run so far) again,
+    from ``plans`` (before any cut), at its fewest if even that does not hold. None where
+    there is no budget or every figure was measured already."""
+    budget = run.budget_min
+    if budget is None or not any(not (p.estimate.step.measured and p.estimate.overhead.measured)
+                                 for p in run.processes):
+        return None
+
+    def refit(elapsed_s: float) -> tuple[dict[CellConfig, Plan], dict[str, Any]]:
+        # the host's figures with this run's so far (the cache itself is written at the end)
+        host = update_host(load_cache().host(host_fingerprint()), run_records(run_dir, since))
+        left_min = max(budget - elapsed_s / 60, 1e-3)
+        again = fit_budget(plans, tables, host, left_min, run_dir, node_rank, run.studies_s,
+                           strict=False)
+        entry = {**run.to_manifest(), "refit": {
+            "after_s": elapsed_s, "estimate_left_s": again.seconds,
+            "cuts": [c.text() for c in again.cuts],
+            "short_of_budget": again.short_of_budget_min is not None}}
+        print(f"  re-planned after the first round ({elapsed_s / 60:.1f} min) from this run's "
+              f"figures: {len(again.processes)} processes left, estimated "
+              f"{again.seconds / 60:.1f} min of the {left_min:.1f} min left"
+              + "".join(f"\n  budget: cut {c.text()}" for c in again.cuts), file=sys.stderr)
+        return again.plans, entry
+
+    return refit
+
+
 def print_start(run: RunPlan) -> None:
     """The plan's one line and a budget's cuts, before the first process starts."""
     print(one_line(run, len(run.plans)), file=sys.stderr)
@@ -54,9 +94,8 @@ def print_start(run: RunPlan) -> None:
         print(f"  budget {run.budget_min:g} min: cut {cut.text()}", file=sys.stderr)
 
 
-def record_costs(run_dir: Path, since: float) -> None:
-    """The records this run wrote (since ``since``, a time stamp) into the host's cached
-    figures: what the next plan estimates from."""
+def run_records(run_dir: Path, since: float) -> list[dict[str, Any]]:
+    """The records this run wrote (since ``since``, a time stamp)."""
     records = []
     for path in sorted((run_dir / "cells").glob("*.json")):
         try:
@@ -64,4 +103,9 @@ def record_costs(run_dir: Path, since: float) -> None:
                 records.append(read_record(path))
         except (OSError, SchemaError, ValueError):
             continue
-    record_run(records)
+    return records
+
+
+def record_costs(run_dir: Path, since: float) -> None:
+    """This run's records into the host's cached figures: what the next plan estimates from."""
+    record_run(run_records(run_dir, since))

@@ -5,7 +5,9 @@ line: the seconds this interpreter took to import torch (when asked), each reque
 paradigm's import on top of it (its adapter, as a cell process times it: what a forked cell
 process pays before its first step, the torch import being the fork server's), the FLOP rate
 of one thread (CPU) or of the device (CUDA) on a timed fp32 matmul, and FLOPs per step of each
-requested workload shape, counted on the meta device as the cell process counts them.
+requested workload shape, counted on the meta device as the cell process counts them, a timed
+plain training step of each of those shapes (eager, CPU), and the
+cold compile (an empty inductor cache) of each requested compiled shape.
 """
 
 from __future__ import annotations
@@ -75,9 +77,70 @@ def _flops(request: dict[str, Any]) -> int | None:
         return None
 
 
+STEP_SECONDS = 0.5  # timed steps per shape: a few of a BERT's, hundreds of a tiny MLP's
+
+
+def _step_time(request: dict[str, Any]) -> float | None:
+    """Seconds per plain training step (forward, backward, optimizer) of one shape on one
+    CPU thread x the cell's threads, after two untimed steps: closer to a small model's step
+    than its FLOPs over the matmul rate, which ignore what each op costs outside arithmetic."""
+    import torch
+
+    from harness.discovery import resolve
+    from harness.training.data import build_loader
+
+    if request.get("device", "cpu") != "cpu":
+        return None
+    try:
+        torch.set_num_threads(int(request.get("threads", 1)))
+        workload = resolve(request["workload"]).from_size(request["size"])
+        batch = next(iter(build_loader(workload.build_dataset(), request["batch_size"],
+                                       request["seed"])))
+        model = workload.build_model()
+        optimizer = workload.build_optimizer(model.parameters())
+        steps, start = -2, 0.0
+        while steps < 1 or time.perf_counter() - start < STEP_SECONDS:
+            if steps == 0:
+                start = time.perf_counter()
+            optimizer.zero_grad(set_to_none=True)
+            workload.loss(model, batch).backward()
+            optimizer.step()
+            steps += 1
+        return (time.perf_counter() - start) / steps
+    except Exception as exc:  # as _flops: this shape's step falls back to its FLOPs
+        print(f"step of {request['workload']} not timed: {exc!r:.200}", file=sys.stderr)
+        return None
+
+
+def _cold_compile(request: dict[str, Any]) -> float | None:
+    """Seconds for the first forward + backward of ``torch.compile(model)`` with an empty
+    inductor cache (its own folder): what a compiled cell's cold first repetition adds."""
+    import tempfile
+
+    import torch
+
+    from harness.discovery import resolve
+    from harness.training.data import build_loader
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="probe-inductor-") as cache:
+            os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache  # read by inductor on each use
+            torch._dynamo.reset()
+            workload = resolve(request["workload"]).from_size(request["size"])
+            batch = next(iter(build_loader(workload.build_dataset(), request["batch_size"],
+                                           request["seed"])))
+            compiled: Any = torch.compile(workload.build_model(), mode=request["mode"])
+            t0 = time.perf_counter()
+            workload.loss(compiled, batch).backward()
+            return time.perf_counter() - t0
+    except Exception as exc:  # a compile that fails here fails in the cell: it says why
+        print(f"cold compile of {request['workload']} not timed: {exc!r:.200}", file=sys.stderr)
+        return None
+
+
 def main() -> None:
     needs = json.loads(sys.stdin.read())
-    import torch  # noqa: F401  (timed from the spawn: what every cell process pays first)
+    import torch  # (timed from the spawn: what every cell process pays first)
 
     out: dict[str, Any] = {}
     spawned = os.environ.get(SPAWN_TIME_ENV)
@@ -88,6 +151,12 @@ def main() -> None:
     out["flop_rate"] = {d: r for d, r in rates.items() if r}
     flops = {r["shape"]: _flops(r) for r in needs.get("flops", [])}
     out["flops"] = {s: f for s, f in flops.items() if f}
+    steps = {r["shape"]: _step_time(r) for r in needs.get("flops", [])}
+    out["step_s"] = {s: t for s, t in steps.items() if t}
+    if needs.get("cold_compile"):
+        torch.set_num_threads(1)  # as the cells that compile (one thread each on CPU)
+    cold = {r["shape"]: _cold_compile(r) for r in needs.get("cold_compile", [])}
+    out["cold_compile_s"] = {s: c for s, c in cold.items() if c}
     print(json.dumps(out))
 
 

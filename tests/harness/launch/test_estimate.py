@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 
 import pytest
@@ -75,6 +76,11 @@ def test_a_compiled_cells_first_repetition_compiles_cold(monkeypatch):
     unknown_cold = HostCosts(cells={cost_key(cell): CellCost(shape_of(cell), [0.01], [5.0])})
     e = estimate(cell, unknown_cold, 0)
     assert e.overhead is Source.UNKNOWN and e.seconds == pytest.approx(6.0)
+    probed = HostCosts(cells=unknown_cold.cells, cold_compile_s={shape_of(cell): 30.0})
+    e = estimate(cell, probed, 0)  # the probe's cold compile of its shape, on the warm overhead
+    assert e.overhead is Source.COLD_COMPILE and e.seconds == pytest.approx(36.0)
+    assert est._needs(unknown_cold, [cell])["cold_compile"][0]["mode"] == "default"
+    assert est._needs(probed, [cell])["cold_compile"] == []
     monkeypatch.setenv("PARADIGM_BENCH_COMPILE_CACHE", "/tmp/shared")  # every cache warm
     assert estimate(cell, host, 0).seconds == pytest.approx(6.0)
 
@@ -85,7 +91,8 @@ def test_nothing_missing_starts_no_probe(monkeypatch):
 
     monkeypatch.setattr(subprocess, "run", refuse)
     host = HostCosts(cells={cost_key(CELL): CellCost(shape_of(CELL), [0.01], [4.0])},
-                     startup_s={startup_key(CELL): [4.0]})
+                     startup_s={startup_key(CELL): [4.0]}, torch_import_s=2.0,
+                     framework_import_s={"ignite": 0.3})
     assert probe_missing(host, [CELL]) is host
 
 
@@ -111,4 +118,7 @@ def test_the_probe_measures_what_a_new_host_lacks():
     workload = resolve("mlp").from_size("tiny")
     batch = next(iter(build_loader(workload.build_dataset(), CELL.batch_size, CELL.seed)))
     assert host.flops[shape_of(CELL)] == count_step_flops_on_meta(workload, batch)
-    assert estimate(CELL, host).step is Source.FLOPS
+    assert host.probe_step_s[shape_of(CELL)] > 0  # a timed eager step comes before FLOPs
+    assert estimate(CELL, host).step is Source.PROBE_STEP
+    without = dataclasses.replace(host, probe_step_s={})
+    assert estimate(CELL, without).step is Source.FLOPS

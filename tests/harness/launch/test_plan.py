@@ -183,3 +183,31 @@ def test_a_run_records_its_plan_in_the_manifest(tmp_path, fake_runs):
                                 "budget_min": 100, "cuts": [], "rough": 0, "studies_s": 0.0,
                                 "short_of_budget_min": None}
     assert len(fake_runs) == 6
+
+
+def test_a_budget_planned_from_rough_figures_is_fitted_again_after_the_first_round(
+        tmp_path, fake_runs, monkeypatch):
+    """A new host: the plan's start-up is the torch import (0.01 s) and nothing is cut; the
+    first round measures 1 s a process, so the second plan cuts what the budget cannot hold."""
+    import json
+
+    from harness.launch.matrix import execute
+    from harness.launch.preflight import refitter
+
+    monkeypatch.setenv("PARADIGM_BENCH_COST_CACHE", str(tmp_path / "costs.json"))
+    monkeypatch.setenv("PARADIGM_BENCH_LAUNCH", "spawn")  # as the fake records say
+    mlp = cells("mlp")
+    plans, tables = dict.fromkeys(mlp, Plan(6)), dict.fromkeys(mlp, Table(min_repetitions=2))
+    rough = HostCosts(torch_import_s=0.01)
+    run = fit_budget(plans, tables, rough, 0.11)  # 6.6 s; 18 processes of 0.01 s fit
+    assert run.cuts == [] and len(run.processes) == 18
+    out = tmp_path / "run"
+    refit = refitter(run, plans, tables, out, since=0.0)
+    assert refit is not None
+    execute(mlp, out, run.plans, progress=False, estimates=run.estimates(),
+            run_plan=run.to_manifest(), refit=refit)
+    assert len(fake_runs) == 9  # 3 after the first round, then 2 more rounds fit the 6.6 s left
+    plan = json.loads((out / "manifest.json").read_text())["plan"]
+    assert plan["refit"]["cuts"] == ["[[matrix]] #1 (priority 0, 3 cells): repetitions 6 -> 3"]
+    assert refitter(fit_budget(plans, tables, host_of(mlp), 100), plans, tables, out, 0.0) \
+        is None  # measured figures: nothing to fit again
