@@ -315,13 +315,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         validate_cells(cells)  # all of it before the batch-size lookup imports torch
         if args.batch_size is None:
             cells = with_default_batches(cells)
-        run, listing = plan_run(dict.fromkeys(cells, run_plan), {}, budget, args.out,
+        uncut = dict.fromkeys(cells, run_plan)
+        run, listing = plan_run(uncut, {}, budget, args.out,
                                 probe=args.plan or budget is not None,
                                 node_rank=args.node_rank)
         if args.plan:
             print(listing)
             return 0
-        return _execute_and_report(run, _run_dir(args.out, "run"), "run", args)
+        return _execute_and_report(run, _run_dir(args.out, "run"), "run", args, uncut)
     if args.command == "suite":
         from harness.launch.suite import SuiteError, load_suite
 

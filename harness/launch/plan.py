@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,10 +55,10 @@ class Table:
 
     @property
     def label(self) -> str:
-        return f"[[matrix]] #{self.index}"
+        return "the command line's cells" if self.index == 0 else f"[[matrix]] #{self.index}"
 
 
-COMMAND_LINE = Table()
+COMMAND_LINE = Table(index=0)  # ``run``'s cells (and a suite cell no table claims): one table
 
 
 def fewest(plan: Plan, table: Table = COMMAND_LINE) -> int:
@@ -114,7 +114,8 @@ class Cut:
     after: int
 
     def text(self) -> str:
-        return (f"{self.table.label} (priority {self.table.priority}, {self.cells} cells): "
+        rank = "" if self.table == COMMAND_LINE else f"priority {self.table.priority}, "
+        return (f"{self.table.label} ({rank}{self.cells} cells): "
                 f"repetitions {self.before} -> {self.after}")
 
 
@@ -187,8 +188,10 @@ def build_plan(plans: Mapping[CellConfig, Plan], host: HostCosts, run_dir: Path 
     return _select(plans, {c: _runs(c, p, host, run_dir, node_rank) for c, p in plans.items()})
 
 
-def _cut_order(tables: Mapping[CellConfig, Table]) -> list[Table]:
-    return sorted(set(tables.values()), key=lambda t: (t.priority, -t.index))
+def _cut_order(cells: Iterable[CellConfig], tables: Mapping[CellConfig, Table]) -> list[Table]:
+    """The tables of ``cells``, the first to cut first (``run``'s cells are one table)."""
+    return sorted({tables.get(c, COMMAND_LINE) for c in cells},
+                  key=lambda t: (t.priority, -t.index))
 
 
 def fit_budget(plans: Mapping[CellConfig, Plan], tables: Mapping[CellConfig, Table],
@@ -204,7 +207,7 @@ def fit_budget(plans: Mapping[CellConfig, Plan], tables: Mapping[CellConfig, Tab
     runs = {c: _runs(c, p, host, run_dir, node_rank) for c, p in plans.items()}
     current = dict(plans)
     cuts: list[Cut] = []
-    for table in _cut_order(tables):
+    for table in _cut_order(plans, tables):
         if _select(current, runs).seconds <= budget_s:
             break
         members = [c for c in current if tables.get(c, COMMAND_LINE) == table]

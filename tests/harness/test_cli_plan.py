@@ -136,6 +136,18 @@ def test_a_suites_budget_this_host_cannot_hold_plans_the_fewest_and_says_so(smal
     assert proc.returncode == 2 and "smallest budget that can is 5 min" in proc.stderr
 
 
+def test_a_budget_cuts_a_runs_repetitions_too(small, tmp_path):
+    _, cache, _ = small  # the cache measures mlp tiny b8 18 steps, as the command line asks
+    run = ("run", "--workload", "mlp", "--size", "tiny", "--batch-size", "8", "--steps", "18",
+           "--warmup", "2", "--window", "2", "--repetitions", "8", "--plan")
+    proc, _ = _cli(*run, env_cache=cache, cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stdout.startswith("plan: 3 cells, 24 cell processes;")
+    proc, _ = _cli(*run, "--budget", "3", env_cache=cache, cwd=tmp_path)  # 18 processes fit
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("plan: 3 cells, 18 cell processes;")
+    assert "the command line's cells (3 cells): repetitions 8 -> 6" in proc.stdout
+
+
 def test_a_resumed_folder_plans_only_what_is_left(small, tmp_path):
     path, cache, cells = small
     out = tmp_path / "run"

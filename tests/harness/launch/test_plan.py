@@ -123,6 +123,15 @@ def test_among_equal_priorities_the_later_table_is_cut_first():
     assert [cut.table.index for cut in run.cuts] == [2]
 
 
+def test_the_command_lines_cells_are_one_table_a_budget_cuts():
+    mlp = cells("mlp")
+    plans = dict.fromkeys(mlp, Plan(8))
+    run = fit_budget(plans, {}, host_of(mlp), 3 * 10.0 * 6 / 60)  # two rounds less
+    assert {run.plans[x].repetitions for x in mlp} == {6}
+    assert [cut.text() for cut in run.cuts] == [
+        "the command line's cells (3 cells): repetitions 8 -> 6"]
+
+
 def test_a_budget_below_every_tables_fewest_names_the_smallest_that_fits():
     *_, plans, tables, host = _suite()
     smallest_s = 3 * 10.0 * (3 + 3 + 8)
