@@ -104,9 +104,9 @@ def junit_counts(xml: Path) -> dict[str, Any]:
 
 def quick_cells(suite_file: Path) -> tuple[str, list[CellConfig]]:
     """The suite's name and its cells that fit this host, each once, at reduced steps (bad
-    input raises the CLI's InputError, before anything runs)."""
-    from harness.cli import InputError, fitting_cells
+    input raises an InputError, before anything runs)."""
     from harness.launch.suite import SuiteError, load_suite
+    from harness.selection import InputError, fitting_cells
 
     try:
         suite = load_suite(suite_file)

@@ -36,6 +36,7 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 from harness.config import CellConfig, Scenario  # noqa: E402
+from harness.launch.failures import classify  # noqa: E402
 from harness.launch.runner import SPAWN_TIME_ENV  # noqa: E402
 from harness.results import Status, write_json_atomic  # noqa: E402
 
@@ -337,35 +338,6 @@ def partial(ctx: Any) -> dict[str, Any]:
     if probe.compilation is not None:  # a compile that failed still says what it had done
         out["compile"] = dataclasses.asdict(probe.compilation.result())
     return out
-
-
-def _is_collective_timeout(exc: BaseException) -> bool:
-    """A process-group timeout: gloo and NCCL raise DistError / RuntimeError "timed out"."""
-    dist_error = getattr(torch.distributed, "DistError", RuntimeError)
-    text = str(exc).lower()
-    return isinstance(exc, (dist_error, RuntimeError)) and (
-        "timed out" in text or "timeout" in text
-    )
-
-
-def _no_cpp_compiler(exc: BaseException) -> bool:
-    """Inductor found no C++ compiler mid-training (checked before training as well)."""
-    from harness.training.compile import compiler_missing
-
-    return compiler_missing(exc)
-
-
-def classify(exc: BaseException) -> Status:
-    """Map an exception to a record status."""
-    if isinstance(exc, torch.cuda.OutOfMemoryError):
-        return Status.OOM
-    if _is_collective_timeout(exc):
-        return Status.TIMEOUT
-    if isinstance(exc, NotImplementedError) or _no_cpp_compiler(exc):
-        return Status.UNSUPPORTED
-    if isinstance(exc, KeyboardInterrupt):
-        return Status.INTERRUPTED
-    return Status.ERROR
 
 
 def main(argv: list[str]) -> int:

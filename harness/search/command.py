@@ -80,7 +80,7 @@ def missing_packages() -> list[str]:
 
 def specs_from_args(args: argparse.Namespace) -> list[StudySpec]:
     """The studies the command asks for, validated without importing torch."""
-    from harness.cli import InputError, cells_from_args, validate_cells
+    from harness.selection import InputError, cells_from_args, validate_cells
 
     missing = missing_packages()
     if missing:
@@ -126,8 +126,8 @@ def specs_from_args(args: argparse.Namespace) -> list[StudySpec]:
 
 def run(args: argparse.Namespace) -> int:
     """Validate, run every study (resuming those the storage holds), render, summarise."""
-    from harness.cli import InputError, with_default_batches
     from harness.search.storage import StorageError, check, default_storage
+    from harness.selection import InputError, with_default_batches
 
     specs = specs_from_args(args)
     storage = args.storage or default_storage(args.out)

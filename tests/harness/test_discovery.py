@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from harness.discovery import MissingLibrary, import_requirements, missing_libraries
-from harness.launch.worker import classify
+from harness.launch.failures import classify
 from harness.results import Status
 
 

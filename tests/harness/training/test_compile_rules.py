@@ -8,7 +8,7 @@ from torch._dynamo.exc import BackendCompilerFailed
 from torch._inductor.exc import InvalidCxxCompiler
 
 from harness.config import CompileMode, CompileStyle, Paradigm
-from harness.launch.worker import classify
+from harness.launch.failures import classify
 from harness.results import Status
 from harness.training import compile as compile_
 from harness.training.precision import UnsupportedConfig
