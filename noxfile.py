@@ -40,10 +40,11 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Ruff over everything, mypy over the public packages."""
+    """Ruff over everything, mypy over the public packages, the layers' import contracts."""
     install_cpu(session, "[lint]")
     session.run("ruff", "check", ".")
     session.run("mypy")
+    session.run("lint-imports", "--no-cache")
 
 
 @nox.session(name="bench-cpu")

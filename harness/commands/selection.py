@@ -11,9 +11,9 @@ import itertools
 import os
 import sys
 from collections.abc import Sequence
+from enum import Enum
 from pathlib import Path
 
-from harness.arguments import choices
 from harness.config import (
     CellConfig,
     CompileMode,
@@ -24,7 +24,12 @@ from harness.config import (
     Profile,
     Scenario,
 )
-from harness.training.features import FeatureError, Features
+from harness.features import FeatureError, Features
+
+
+def choices(kind: type[Enum]) -> list[str]:
+    """The values a command-line option naming ``kind`` takes."""
+    return [m.value for m in kind]
 
 
 class InputError(Exception):

@@ -9,11 +9,11 @@ table of feature settings (``harness.training.features``) or a list of them, one
 none, so it is the same cell whatever the style). A matrix table (or ``[defaults]``) may set
 how its cells repeat: ``repetitions`` (the most), ``until_ci`` (stop a cell group once every
 overhead's interval is within this many percent of the plain step time; intervals at the
-per-look level that keeps 95% over all the looks, ``harness.launch.stopping``),
+per-look level that keeps 95% over all the looks, ``harness.analyse.stopping``),
 ``min_repetitions`` and ``attribution`` (one extra profiling repetition per cell, kept out of
 the timing), and ``priority`` (an integer, default 0): under a ``budget`` (top-level, minutes;
 ``--budget`` overrides it, ``--rigorous`` lifts it) the tables of lowest priority lose
-repetitions first (``harness.launch.plan``). ``threads = "auto"`` gives each rank its
+repetitions first (``harness.plan.plan``). ``threads = "auto"`` gives each rank its
 share of the cores (cores // world size). ``scenario`` is an axis too: ``train`` (the default),
 ``export`` or the ``predict`` scenarios (``harness.export``, ``harness.predict``). Example::
 
@@ -47,10 +47,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.analyse.stopping import Plan
 from harness.config import NAME_PATTERN, CellConfig, ConfigError
 from harness.discovery import default_batch_size
-from harness.launch.plan import Table
-from harness.launch.stopping import Plan
+from harness.plan.plan import Table
 
 # Expanded in this order; the last varies fastest.
 AXES = ["workload", "size", "batch_size", "world_size", "data", "profile", "features", "phases",

@@ -1,7 +1,7 @@
 """How long one cell repetition will take here, and where each part of the figure came from.
 
 A repetition costs its overhead (spawn to exit, less its steps) plus its steps times the
-expected step. Each part comes from the best figure the cost cache (``harness.launch.costs``)
+expected step. Each part comes from the best figure the cost cache (``harness.plan.costs``)
 holds, in this order:
 
 - step: this cell measured here; else a cell of the same shape (another paradigm, other
@@ -16,7 +16,7 @@ holds, in this order:
   the steps' warm-up and the teardown come on top).
 
 ``probe_missing`` measures what a plan lacks (the torch and framework imports, the matmul rate,
-FLOPs per step of shapes never run here) in one child process (``harness.launch.probe``), so
+FLOPs per step of shapes never run here) in one child process (``harness.plan.probe``), so
 that the command line itself never imports torch; the figures go into the cache.
 """
 
@@ -36,8 +36,8 @@ from enum import Enum
 from typing import Any
 
 from harness.config import CellConfig, CompileMode
-from harness.launch.costs import HostCosts, cost_key, shape_of, startup_key, steps_in
-from harness.launch.probe import SPAWN_TIME_ENV
+from harness.plan.costs import HostCosts, cost_key, shape_of, startup_key, steps_in
+from harness.process_env import SPAWN_TIME_ENV
 
 SHARED_COMPILE_CACHE_ENV = "PARADIGM_BENCH_COMPILE_CACHE"  # as harness.launch.runner
 PROBE_TIMEOUT_S = 600.0
@@ -168,7 +168,7 @@ def probe_missing(host: HostCosts, cells: Iterable[CellConfig]) -> HostCosts:
         return host
     try:
         env = {**os.environ, SPAWN_TIME_ENV: repr(time.time())}
-        proc = subprocess.run([sys.executable, "-m", "harness.launch.probe"],
+        proc = subprocess.run([sys.executable, "-m", "harness.plan.probe"],
                               input=json.dumps(needs), capture_output=True, text=True,
                               timeout=PROBE_TIMEOUT_S, env=env)
         found = json.loads(proc.stdout.strip().splitlines()[-1])

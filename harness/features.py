@@ -5,7 +5,7 @@ callbacks, Ignite handlers, a hand-written plain loop); this module only says *w
 and with what parameters, and validates combinations before anything runs. Fields left at
 their defaults are off; ``Features()`` is the bare loop.
 
->>> from harness.training.features import Features
+>>> from harness.features import Features
 >>> f = Features.parse("val_every=20,early_stop_patience=3,log=csv+tensorboard")
 >>> f.active()
 ['validate', 'early-stop', 'log']

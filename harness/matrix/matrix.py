@@ -6,7 +6,7 @@ paradigms' order inside each round is shuffled with a seed written to the manife
 when the folder is resumed), so that no paradigm always runs first, on a cooler machine or
 after a warmer page cache. Each record names its session (one execution of the matrix) and its
 place in the round; the statistics pair repetitions by (session, repetition).
-Each cell has a ``Plan`` (``harness.launch.stopping``): a number of repetitions, optionally
+Each cell has a ``Plan`` (``harness.analyse.stopping``): a number of repetitions, optionally
 "until the overhead interval is tight", and optionally one profiling repetition, run after the timed
 ones. A run folder holds ``manifest.json`` and ``cells/<key>__r<rep>.json``; running into an
 existing folder resumes it: records that are ``ok`` or ``unsupported`` are kept, everything
@@ -28,11 +28,11 @@ from typing import Any
 
 from tqdm import tqdm
 
+from harness.analyse.stopping import Plan, StepTimes, Stop, decide, group_of, member_of
 from harness.config import CellConfig, Scenario
-from harness.launch.eta import Eta
 from harness.launch.runner import SINGLE_NODE, Launch, run_cell
-from harness.launch.stopping import Plan, StepTimes, Stop, decide, group_of, member_of
 from harness.measure.environment import capture_host
+from harness.plan.eta import Eta
 from harness.results import (
     SCHEMA_VERSION,
     SchemaError,
@@ -231,10 +231,10 @@ def execute(cells: list[CellConfig], run_dir: Path, repetitions: Repetitions,
 
     ``order_seed`` fixes the paradigms' order in each round (every node of a multi-node run
     must pass the same); by default a resumed folder keeps its seed and a new one draws one.
-    ``estimates`` (seconds per (cell, repetition), ``harness.launch.plan``) drive the
+    ``estimates`` (seconds per (cell, repetition), ``harness.plan.plan``) drive the
     progress display's ETA; ``run_plan`` (the plan's estimate and a budget's cuts) goes
     into the manifest for the report's header. ``refit`` (a budget planned from rough
-    figures, ``harness.launch.preflight.refitter``) is called after the first round with the
+    figures, ``harness.plan.preflight.refitter``) is called after the first round with the
     seconds run so far, every cell then measured once here; the plans it returns lower the
     repetitions still to run, and its manifest entry replaces ``run_plan``.
     """

@@ -8,11 +8,11 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from harness.analyse.stopping import group_of
 from harness.config import CellConfig, Paradigm, Scenario
-from harness.launch.costs import HostCosts
-from harness.launch.estimate import Source, study_seconds
-from harness.launch.plan import COMMAND_LINE, Process, RunPlan, Table
-from harness.launch.stopping import group_of
+from harness.plan.costs import HostCosts
+from harness.plan.estimate import Source, study_seconds
+from harness.plan.plan import COMMAND_LINE, Process, RunPlan, Table
 
 
 def minutes(seconds: float) -> str:

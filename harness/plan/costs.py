@@ -1,6 +1,6 @@
 """What cell processes cost on this host, measured by earlier runs and kept between them.
 
-The plan (``harness.launch.plan``) estimates a run from these figures, never from constants:
+The plan (``harness.plan.plan``) estimates a run from these figures, never from constants:
 
 - per cell key, the recent step times and *overheads* (a process's wall time minus the time of
   its steps, ``process_wall_s - total_steps x step_time_s``: spawn, imports, building, FLOP

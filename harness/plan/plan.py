@@ -3,7 +3,7 @@
 ``build_plan`` lists every cell repetition still to run (a resumed folder's finished records
 are left out, as the matrix leaves them), the profiling repetitions, resumed cells' first
 legs and torchrun ranks, and estimates each from the host's measured figures
-(``harness.launch.estimate``). ``fit_budget`` shrinks the plan to a wall-time budget by
+(``harness.plan.estimate``). ``fit_budget`` shrinks the plan to a wall-time budget by
 lowering repetitions table by table (``Table.priority``: the lowest is cut first; among
 equals, the later table), never below the fewest its statistic needs (``fewest``) and never
 by dropping a cell. ``python -m harness run|suite --plan`` prints it (``harness.launch.
@@ -22,14 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from harness.analyse.ranks import MIN_N_MEDIAN
+from harness.analyse.stopping import Plan
 from harness.config import CellConfig, Scenario
-from harness.launch.costs import HostCosts
-from harness.launch.estimate import Estimate, estimate
-from harness.launch.stopping import Plan
+from harness.plan.costs import HostCosts
+from harness.plan.estimate import Estimate, estimate
 from harness.results import SchemaError, Status, read_record, record_path
 
 MIN_N_MEAN = 3  # as harness.analyse.stats: the fewest with a t interval of a mean difference
-PROFILE_REPETITION = 0  # as harness.launch.matrix
+PROFILE_REPETITION = 0  # as harness.matrix.matrix
 FINAL_STATUSES = {Status.OK.value, Status.UNSUPPORTED.value}
 
 
@@ -82,7 +82,7 @@ def with_repetitions(plan: Plan, repetitions: int) -> Plan:
 
 
 def is_done(run_dir: Path | None, cell: CellConfig, rep: int, node_rank: int = 0) -> bool:
-    """As ``harness.launch.matrix.is_done`` (which imports the runner, and so torch)."""
+    """As ``harness.matrix.matrix.is_done`` (which imports the runner, and so torch)."""
     if run_dir is None:
         return False
     path = record_path(run_dir, cell.key, rep, node_rank)

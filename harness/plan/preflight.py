@@ -12,18 +12,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.analyse.stopping import Plan
 from harness.config import CellConfig
-from harness.launch.costs import (
+from harness.plan.costs import (
     host_fingerprint,
     load_cache,
     record_run,
     save_cache,
     update_host,
 )
-from harness.launch.estimate import probe_missing, study_seconds
-from harness.launch.plan import RunPlan, Table, build_plan, fit_budget
-from harness.launch.plan_text import one_line, plan_text, short_of_budget
-from harness.launch.stopping import Plan
+from harness.plan.estimate import probe_missing, study_seconds
+from harness.plan.plan import RunPlan, Table, build_plan, fit_budget
+from harness.plan.plan_text import one_line, plan_text, short_of_budget
 from harness.results import SchemaError, read_record
 
 
@@ -35,7 +35,7 @@ def plan_run(plans: dict[CellConfig, Plan], tables: dict[CellConfig, Table],
     studies' estimate among them; raising BudgetError when it cannot be, or, not ``strict``,
     at its fewest repetitions) and its ``--plan`` listing. With ``probe``, what
     the host's cached figures lack is measured first, in a child process
-    (``harness.launch.estimate``); a run without a budget does not wait for that: its ETA
+    (``harness.plan.estimate``); a run without a budget does not wait for that: its ETA
     learns from its first processes instead."""
     cache, fingerprint = load_cache(), host_fingerprint()
     before = cache.host(fingerprint)

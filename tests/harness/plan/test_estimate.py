@@ -7,11 +7,11 @@ import subprocess
 
 import pytest
 
-import harness.launch.estimate as est
+import harness.plan.estimate as est
 from harness.config import CellConfig, CompileMode, Paradigm
-from harness.launch.costs import CellCost, HostCosts, cost_key, shape_of, startup_key
-from harness.launch.estimate import Source, estimate, probe_missing
-from harness.training.features import Features
+from harness.features import Features
+from harness.plan.costs import CellCost, HostCosts, cost_key, shape_of, startup_key
+from harness.plan.estimate import Source, estimate, probe_missing
 
 CELL = CellConfig("mlp", Paradigm.IGNITE, size="tiny", batch_size=8, steps=90, warmup=10,
                   window=10, threads=2)

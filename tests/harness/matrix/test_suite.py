@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.launch.matrix import plan
-from harness.launch.suite import SuiteError, load_suite
+from harness.matrix.matrix import plan
+from harness.matrix.suite import SuiteError, load_suite
 
 SUITE = """
 name = "t"

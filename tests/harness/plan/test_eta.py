@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.launch.eta import Eta
+from harness.plan.eta import Eta
 
 
 def test_the_remaining_estimate_is_scaled_by_measured_over_estimated():

@@ -7,18 +7,18 @@ import math
 
 import pytest
 
+from harness.analyse.stopping import Plan
 from harness.config import CellConfig, Paradigm, Scenario
-from harness.launch.costs import CellCost, HostCosts, cost_key, shape_of
-from harness.launch.plan import (
+from harness.features import Features
+from harness.plan.costs import CellCost, HostCosts, cost_key, shape_of
+from harness.plan.plan import (
     BudgetError,
     Table,
     build_plan,
     fewest,
     fit_budget,
 )
-from harness.launch.stopping import Plan
 from harness.results import SCHEMA_VERSION, record_path, write_json_atomic
-from harness.training.features import Features
 
 PARADIGMS = list(Paradigm)
 
@@ -162,7 +162,7 @@ def test_a_suites_own_budget_not_held_here_runs_every_table_at_its_fewest():
 
 
 def test_the_run_line_says_what_is_rough_and_when_nothing_is_known():
-    from harness.launch.plan_text import one_line
+    from harness.plan.plan_text import one_line
 
     mlp = cells("mlp")
     plans = dict.fromkeys(mlp, Plan(2))
@@ -180,7 +180,7 @@ def test_the_run_line_says_what_is_rough_and_when_nothing_is_known():
 def test_a_run_records_its_plan_in_the_manifest(tmp_path, fake_runs):
     import json
 
-    from harness.launch.matrix import execute
+    from harness.matrix.matrix import execute
 
     mlp = cells("mlp")
     plans = dict.fromkeys(mlp, Plan(2))
@@ -200,8 +200,8 @@ def test_a_budget_planned_from_rough_figures_is_fitted_again_after_the_first_rou
     first round measures 1 s a process, so the second plan cuts what the budget cannot hold."""
     import json
 
-    from harness.launch.matrix import execute
-    from harness.launch.preflight import refitter
+    from harness.matrix.matrix import execute
+    from harness.plan.preflight import refitter
 
     monkeypatch.setenv("PARADIGM_BENCH_COST_CACHE", str(tmp_path / "costs.json"))
     monkeypatch.setenv("PARADIGM_BENCH_LAUNCH", "spawn")  # as the fake records say

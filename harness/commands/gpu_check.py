@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from harness.commands.selection import InputError, fitting_cells
 from harness.config import CellConfig, ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]  # where tests/ is
@@ -105,8 +106,7 @@ def junit_counts(xml: Path) -> dict[str, Any]:
 def quick_cells(suite_file: Path) -> tuple[str, list[CellConfig]]:
     """The suite's name and its cells that fit this host, each once, at reduced steps (bad
     input raises an InputError, before anything runs)."""
-    from harness.launch.suite import SuiteError, load_suite
-    from harness.selection import InputError, fitting_cells
+    from harness.matrix.suite import SuiteError, load_suite
 
     try:
         suite = load_suite(suite_file)
@@ -118,8 +118,8 @@ def quick_cells(suite_file: Path) -> tuple[str, list[CellConfig]]:
 def run_quick_suite(name: str, cells: list[CellConfig], out: Path, seconds: float
                     ) -> dict[str, Any]:
     """Every cell once (one repetition, no profiling one), then the report."""
-    from harness.launch.matrix import execute
-    from harness.launch.stopping import Plan
+    from harness.analyse.stopping import Plan
+    from harness.matrix.matrix import execute
     from reports.render import render_run
 
     run_dir = out / "run"

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from harness.config import CellConfig, CompileMode, Paradigm, Scenario
-from harness.launch.costs import (
+from harness.features import Features
+from harness.plan.costs import (
     CACHE_VERSION,
     KEEP,
     CellCost,
@@ -23,7 +24,6 @@ from harness.launch.costs import (
     steps_in,
     update_host,
 )
-from harness.training.features import Features
 
 CELL = CellConfig("mlp", Paradigm.LIGHTNING, size="tiny", batch_size=8, steps=40, warmup=10,
                   window=10)

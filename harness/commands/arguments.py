@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from enum import Enum
 from pathlib import Path
 
+from harness.commands import gpu_check, hpo
+from harness.commands.selection import choices
 from harness.config import (
     CompileMode,
     CompileStyle,
@@ -17,11 +18,7 @@ from harness.config import (
     Profile,
     Scenario,
 )
-from harness.training.features import Features
-
-
-def choices(kind: type[Enum]) -> list[str]:
-    return [m.value for m in kind]
+from harness.features import Features
 
 
 def _add_cell_options(p: argparse.ArgumentParser) -> None:
@@ -133,9 +130,6 @@ def build_parser() -> argparse.ArgumentParser:
                           help="compare folders measured with a different harness commit, "
                                "dirty flag or torch (refused otherwise; the page names it)")
     sub.add_parser("list", help="list workloads, paradigms, precisions, profiles and features")
-    from harness.launch import gpu_check
-    from harness.search import command as hpo
-
     gpu_check.add_parser(sub)
     hpo.add_parser(sub, _add_cell_options)
     return parser

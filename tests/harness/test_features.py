@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.config import CellConfig, ConfigError
-from harness.training.features import FeatureError, Features, LogBackend
+from harness.features import FeatureError, Features, LogBackend
 
 
 def test_parse_the_command_line_form():

@@ -11,8 +11,8 @@ import textwrap
 import pytest
 
 from harness.cli import main
+from harness.commands.gpu_check import junit_counts, quick_cell
 from harness.launch.devices import cuda_device_count
-from harness.launch.gpu_check import junit_counts, quick_cell
 from tests.conftest import tiny_cell
 
 SUITE = textwrap.dedent("""

@@ -25,6 +25,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness.commands.exits import EXIT_INTERRUPTED
+from harness.commands.selection import (
+    InputError,
+    cells_from_args,
+    validate_cells,
+    with_default_batches,
+)
 from harness.search.spec import PRUNERS, SAMPLERS, SpecError, StudySpec
 
 DEFAULT_OUT = Path("results") / "hpo"  # fixed, so that the same command resumes its studies
@@ -80,7 +87,6 @@ def missing_packages() -> list[str]:
 
 def specs_from_args(args: argparse.Namespace) -> list[StudySpec]:
     """The studies the command asks for, validated without importing torch."""
-    from harness.selection import InputError, cells_from_args, validate_cells
 
     missing = missing_packages()
     if missing:
@@ -127,7 +133,6 @@ def specs_from_args(args: argparse.Namespace) -> list[StudySpec]:
 def run(args: argparse.Namespace) -> int:
     """Validate, run every study (resuming those the storage holds), render, summarise."""
     from harness.search.storage import StorageError, check, default_storage
-    from harness.selection import InputError, with_default_batches
 
     specs = specs_from_args(args)
     storage = args.storage or default_storage(args.out)
@@ -148,8 +153,6 @@ def run_studies(specs: list[StudySpec], out_dir: Path, progress: bool = True,
                 report: bool = True) -> int:
     """Run validated studies (their storage filled in), then summarise and render; Ctrl-C
     keeps what finished, renders it and returns 130."""
-    from harness.cli import EXIT_INTERRUPTED
-
     try:
         execute(specs, out_dir, progress)
     except KeyboardInterrupt:

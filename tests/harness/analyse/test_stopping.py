@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-import harness.launch.matrix as matrix
+import harness.matrix.matrix as matrix
 from harness.analyse.ranks import CONFIDENCE, median_rank
-from harness.launch.stopping import RULE_CI, RULE_MAX, Plan, decide, worst_half_width_pct
+from harness.analyse.stopping import RULE_CI, RULE_MAX, Plan, decide, worst_half_width_pct
 from tests.conftest import tiny_cell
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from harness.launch import matrix
+from harness.matrix import matrix
 from harness.results import load_run
 from tests.conftest import tiny_cell
 
@@ -49,7 +49,7 @@ def test_the_seed_is_recorded_and_a_resume_keeps_it(tmp_path, fake_runs):
 
 
 def test_scenario_cells_get_no_profiling_repetition():
-    from harness.launch.stopping import Plan
+    from harness.analyse.stopping import Plan
 
     train, predict = tiny_cell("mlp"), tiny_cell("mlp", scenario="predict")
     plans = matrix.plans_of([train, predict], {train: Plan(2, attribution=True),

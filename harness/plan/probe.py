@@ -1,6 +1,6 @@
-"""``python -m harness.launch.probe``: measure what a plan's estimate lacks, in a fresh process.
+"""``python -m harness.plan.probe``: measure what a plan's estimate lacks, in a fresh process.
 
-Reads a JSON request on stdin (``harness.launch.estimate.probe_missing``) and prints one JSON
+Reads a JSON request on stdin (``harness.plan.estimate.probe_missing``) and prints one JSON
 line: the seconds this interpreter took to import torch (when asked), each requested
 paradigm's import on top of it (its adapter, as a cell process times it: what a forked cell
 process pays before its first step, the torch import being the fork server's), the FLOP rate
@@ -18,7 +18,8 @@ import sys
 import time
 from typing import Any
 
-SPAWN_TIME_ENV = "PARADIGM_BENCH_SPAWN_TIME"  # set by the parent, as for a cell process
+from harness.process_env import SPAWN_TIME_ENV
+
 MATMUL_N = {"cpu": 256, "cuda": 4096}
 LIGHTEST_FIRST = ("plain", "ignite", "lightning")  # the order the probe imports them
 MATMUL_SECONDS = 0.3  # long enough to be past the first calls' warm-up, short for a plan
