@@ -105,7 +105,7 @@ def test_no_module_imports_itself_through_a_chain():
 
 def unknown_imports(path: Path, known: set[str]) -> list[str]:
     """The modules of harness, reports or workloads that ``path`` imports and that do not
-    exist: a path that moved (``/work/wt/layout_map.sed`` in the merge notes maps them)."""
+    exist: a path that moved, say, and an import that a merge brought in under the old one."""
     missing = []
     for node in _statements(ast.parse(path.read_text()).body):
         if isinstance(node, ast.ImportFrom):
