@@ -261,3 +261,25 @@ def test_the_documents_show_commands_at_all():
     assert "nox -s tests" in commands and "nox -s bench-cpu" in commands
     assert "pip install nox" in commands
     assert len(commands) > 40
+
+
+def _anchor(heading: str) -> str:
+    """A heading's anchor as MkDocs' toc extension writes it (Python-Markdown's slugify)."""
+    return re.sub(r"[-\s]+", "-", re.sub(r"[^\w\s-]", "", heading).strip().lower())
+
+
+def test_the_readme_links_reach_manual_pages_and_their_headings():
+    """The README sits outside the manual's build, so its links are checked here."""
+    readme = (ROOT / "README.md").read_text()
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", readme):
+        if "://" in target:
+            continue
+        path, _, anchor = target.partition("#")
+        page = ROOT / path
+        if not page.exists():
+            broken.append(f"{target}: no such file")
+        elif anchor and anchor not in {_anchor(h) for h in re.findall(
+                r"^#+ (.+)$", ANY_FENCE.sub("", page.read_text()), re.M)}:
+            broken.append(f"{target}: no such heading")
+    assert not broken, "\n".join(broken)
