@@ -25,7 +25,7 @@ from harness.search.results import load_studies
 from reports import search_plots
 
 STATE_ORDER = ("complete", "pruned", "failed", "interrupted", "running")
-# Where each paradigm's pruning integration takes the step it reports at (README).
+# Where each paradigm's pruning integration takes the step it reports at (docs/pages/hpo.md).
 STEP_RULES = {"plain": "the optimizer step (by hand)",
               "lightning": "current_epoch, 0-based (the Lightning callback)",
               "ignite": "trainer.state.epoch, 1-based (PyTorchIgnitePruningHandler)"}

@@ -64,7 +64,7 @@ def add_parser(subparsers: Any, cell_options: Callable[[argparse.ArgumentParser]
                    help="trials before the median pruner prunes (default 5)")
     p.add_argument("--pruner-warmup-steps", type=int, default=0,
                    help="reported steps the median pruner waits for (default 0; a step-indexed "
-                        "setting: see README on where each integration counts from)")
+                        "setting: docs/pages/hpo.md says where each integration counts from)")
     p.add_argument("--val-every", type=int, default=0,
                    help="validate and report every N optimizer steps (default: one epoch)")
     p.add_argument("--study-name", default="hpo", help="prefix of the studies' names")

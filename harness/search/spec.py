@@ -18,7 +18,7 @@ from harness.config import NAME_PATTERN, CellConfig, ConfigError
 
 SAMPLERS = ("tpe", "random")
 # Pruners whose decisions do not depend on where a paradigm's integration counts its steps
-# from (see README, "Hyper-parameter search"): median with n_warmup_steps = 0 and "none".
+# from (see docs/pages/hpo.md, Pruning): median with n_warmup_steps = 0 and "none".
 # The step-indexed ones (halving, hyperband, median with warm-up steps) are offered too; the
 # parity section then shows where they part.
 PRUNERS = ("median", "halving", "hyperband", "none")

@@ -174,7 +174,7 @@ def build_loader(
     """The training DataLoader every paradigm uses, identical in all three.
 
     A ``TensorDataset`` is read a batch at a time (one gather per tensor, :class:`TensorBatches`)
-    instead of sample by sample and collated: several times less host time (the README's
+    instead of sample by sample and collated: several times less host time (the manual's
     tracker figures give both for 2048 MLP samples, from
     ``benchmarks/test_tracker_overhead.py::test_tensor_dataset_read``), and a bf16 step on a
     modern GPU takes about a millisecond, so a GPU cell would time the loader rather than the
