@@ -56,7 +56,8 @@ def study_row(study: an.Study, plain: an.Study | None) -> dict[str, Any]:
     if plain is not None and study is not plain:
         ov = an.overhead_vs(study, plain)
         row.update(overhead=fmt.duration(ov.seconds, signed=True),
-                   overhead_ci=fmt.interval(ov.ci, signed=True), pairs=ov.n,
+                   overhead_ci=fmt.interval(ov.ci, signed=True),
+                   pairs=f"{ov.n}" if ov.paired else f"{ov.n} unpaired",
                    parity=an.parity(study, plain))
     return row
 

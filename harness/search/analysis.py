@@ -77,9 +77,29 @@ def paired_walls(study: Study, plain: Study) -> tuple[dict[int, float], dict[int
     return mine, theirs
 
 
+def completed_walls(study: Study) -> list[float]:
+    """Wall times of the completed trials measured here: each trained the full length."""
+    return [t["time"]["wall"] for t in counted(study)
+            if t["state"] == "COMPLETE" and t.get("time")]
+
+
 def overhead_vs(study: Study, plain: Study) -> Overhead:
+    """Paired by trial number where the studies ran the same trials (one worker); otherwise
+    (several workers: each worker's sampler draws its own parameters, so trial numbers do
+    not pair) the Hodges-Lehmann shift between the completed trials' wall times."""
     mine, theirs = paired_walls(study, plain)
-    return overhead(mine, theirs)
+    if mine:
+        return overhead(mine, theirs)
+    return overhead(completed_walls(study), completed_walls(plain))
+
+
+def overhead_text(ov: Overhead) -> str:
+    """The terminal's overhead cell: milliseconds and the interval, or why there is none."""
+    if ov.n == 0 or ov.seconds != ov.seconds:
+        return "— (no comparable trials)"
+    ci = (f"[{ov.ci[0] * 1e3:+.0f}, {ov.ci[1] * 1e3:+.0f}]" if ov.ci
+          else f"({ov.method}, n={ov.n})")
+    return f"{ov.seconds * 1e3:+.0f} ms {ci}" + ("" if ov.paired else " unpaired")
 
 
 def rss_series(study: Study) -> list[tuple[int, int]]:
@@ -197,7 +217,7 @@ def print_summary(studies: list[Study], file: Any = None) -> None:
     for group, members in by_group(studies).items():
         print(f"\n{group}", file=file)
         print(f"  {'paradigm':<10}{'trials c/p/f':>14}{'wall':>9}{'trials/h':>10}"
-              f"{'median trial':>14}{'overhead':>22}  parity", file=file)
+              f"{'median trial':>14}  {'overhead':<30}  parity", file=file)
         plain = members.get("plain")
         for name, study in members.items():
             c = counts(study)
@@ -205,8 +225,6 @@ def print_summary(studies: list[Study], file: Any = None) -> None:
                     f"{wall_s(study):>8.1f}s{trials_per_hour(study):>10.0f}"
                     f"{part_medians(study)['wall']:>13.3f}s")
             if plain is not None and name != "plain":
-                ov = overhead_vs(study, plain)
-                ci = (f" [{ov.ci[0] * 1e3:+.0f}, {ov.ci[1] * 1e3:+.0f}]" if ov.ci
-                      else f" ({ov.method}, n={ov.n})")
-                line += f"{ov.seconds * 1e3:>+9.0f} ms{ci:>10}  {parity(study, plain).verdict}"
+                text = overhead_text(overhead_vs(study, plain))
+                line += f"  {text:<30}  {parity(study, plain).verdict}"
             print(line, file=file)
