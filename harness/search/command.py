@@ -61,6 +61,12 @@ def add_parser(subparsers: Any, cell_options: Callable[[argparse.ArgumentParser]
     p.add_argument("--val-every", type=int, default=0,
                    help="validate and report every N optimizer steps (default: one epoch)")
     p.add_argument("--study-name", default="hpo", help="prefix of the studies' names")
+    p.add_argument("--block", type=int, metavar="N",
+                   help="trials per turn: the studies take turns in a seeded shuffled order, "
+                        "N trials each (default two per worker)")
+    p.add_argument("--aa", nargs="?", const="plain", metavar="PARADIGM",
+                   help="A/A check: a second study of PARADIGM (default plain) taking its "
+                        "turns like the others; it should read no difference")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT,
                    help=f"run folder (default {DEFAULT_OUT}; an existing one is resumed)")
     p.add_argument("--no-report", action="store_true", help="skip the HTML page")
@@ -109,6 +115,8 @@ def specs_from_args(args: argparse.Namespace) -> list[StudySpec]:
                                       "features": [features], "no_phases": True})
     cells = cells_from_args(cell_args)
     validate_cells(cells)
+    if args.block is not None and args.block < 1:
+        raise InputError(f"--block must be at least 1, got {args.block}")
     out = []
     try:
         for workers in args.workers:
@@ -121,7 +129,21 @@ def specs_from_args(args: argparse.Namespace) -> list[StudySpec]:
                                      prefix=args.study_name))
     except SpecError as exc:
         raise InputError(str(exc)) from None
-    return out
+    return out + aa_copies(out, args.aa)
+
+
+def aa_copies(specs: list[StudySpec], paradigm: str | None) -> list[StudySpec]:
+    """The A/A check's second study of ``paradigm`` in each comparison (none without --aa)."""
+    from harness.selection import InputError
+
+    if paradigm is None:
+        return []
+    copies = [s.replace(arm="aa") for s in specs if s.cell.paradigm.value == paradigm]
+    if not copies:
+        present = sorted({s.cell.paradigm.value for s in specs})
+        raise InputError(f"--aa {paradigm}: no study of that paradigm to repeat (the "
+                         f"studies are of {', '.join(present)})")
+    return copies
 
 
 def run(args: argparse.Namespace) -> int:
@@ -141,17 +163,18 @@ def run(args: argparse.Namespace) -> int:
     specs = [s.replace(storage=storage) for s in specs]
     print(f"hpo folder: {args.out}  ({len(specs)} studies of {args.trials} trials; storage "
           f"{_shown(storage)})", file=sys.stderr)
-    return run_studies(specs, args.out, progress=not args.no_progress, report=not args.no_report)
+    return run_studies(specs, args.out, progress=not args.no_progress,
+                       report=not args.no_report, block=args.block)
 
 
 def run_studies(specs: list[StudySpec], out_dir: Path, progress: bool = True,
-                report: bool = True) -> int:
+                report: bool = True, block: int | None = None) -> int:
     """Run validated studies (their storage filled in), then summarise and render; Ctrl-C
     keeps what finished, renders it and returns 130."""
     from harness.cli import EXIT_INTERRUPTED
 
     try:
-        execute(specs, out_dir, progress)
+        execute(specs, out_dir, progress, block)
     except KeyboardInterrupt:
         print(f"\ninterrupted: every finished trial is kept in the storage; run the same "
               f"command to resume (results in {out_dir})", file=sys.stderr)
@@ -180,20 +203,25 @@ def run_suite_studies(specs: list[StudySpec], out_dir: Path, progress: bool = Tr
     return run_studies([s.replace(storage=storage) for s in specs], out_dir, progress, report)
 
 
-def execute(specs: list[StudySpec], out_dir: Path, progress: bool = True) -> None:
-    """Run the studies one after another; each is snapshotted when it ends (or is
-    interrupted)."""
+def execute(specs: list[StudySpec], out_dir: Path, progress: bool = True,
+            block: int | None = None) -> None:
+    """Run each comparison (the studies of one group) in the fair order, one comparison after
+    another; its studies are snapshotted when it ends (or is interrupted)."""
+    from harness.launch.runner import child_env
     from harness.search.results import snapshot
-    from harness.search.runner import new_session, run_study
+    from harness.search.runner import new_session, run_group
 
     session = new_session()
+    groups: dict[str, list[StudySpec]] = {}
     for spec in specs:
-        if progress:
-            print(f"study {spec.name}", file=sys.stderr)
+        groups.setdefault(spec.group, []).append(spec)
+    for group in groups.values():
+        env = child_env(group[0].cell)
         try:
-            run_study(spec, out_dir, session, progress)
+            run_group(group, out_dir, session, env, progress, block)
         finally:
-            snapshot(spec, out_dir)
+            for spec in group:
+                snapshot(spec, out_dir)
 
 
 def _finish(specs: list[StudySpec], out_dir: Path, report: bool) -> int:

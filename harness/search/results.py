@@ -104,9 +104,9 @@ def snapshot(spec: StudySpec, out_dir: Path) -> Path:
                                                     "pid", "session", "steps")}})
     data = {
         "schema_version": SCHEMA_VERSION, "kind": KIND, "study": spec.name,
-        "group": spec.group, "paradigm": spec.cell.paradigm.value,
+        "group": spec.group, "paradigm": spec.cell.paradigm.value, "entry": spec.entry,
         "spec": {**spec.to_dict(), "storage": redacted(spec.storage)},
-        "processes": [r for r in records if r.get("kind") in ("process", "exit")],
+        "processes": [r for r in records if r.get("kind") in ("process", "block", "exit")],
         "sessions": read_lines(sessions_path(out_dir, spec.name)),
         "trials": trials, "environment": capture_host(),
     }
