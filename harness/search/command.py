@@ -232,7 +232,10 @@ def _finish(specs: list[StudySpec], out_dir: Path, report: bool) -> int:
         try:
             snapshot(spec, out_dir)
         except Exception as exc:  # the storage may be what failed; keep the last snapshot
-            print(f"could not refresh {spec.name} from the storage: {exc}", file=sys.stderr)
+            from harness.search.storage import first_line
+
+            print(f"could not refresh {spec.name} from the storage: "
+                  f"{first_line(exc, spec.storage)}", file=sys.stderr)
     names = {s.name for s in specs}
     print_summary([s for s in load_studies(out_dir) if s["study"] in names])
     if not report:

@@ -49,8 +49,14 @@ class StudyProcesses:
         return bool(self.procs)
 
     def start(self, session: str, env: dict[str, str]) -> None:
+        """Start the study's processes: the spec file holds the storage URL without its
+        password; the processes get the URL itself in their environment."""
+        from harness.search.storage import STORAGE_ENV, redacted
+
         spec_path = self.out_dir / "specs" / f"{self.spec.name}.json"
-        write_json_atomic(spec_path, self.spec.to_dict())
+        write_json_atomic(spec_path, self.spec.replace(
+            storage=redacted(self.spec.storage)).to_dict())
+        env = {**env, STORAGE_ENV: self.spec.storage}
         for worker in range(self.spec.workers):
             log_path = self.out_dir / "logs" / f"{self.spec.name}.w{worker}.log"
             log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ from typing import Any
 from harness.measure.environment import capture_host
 from harness.results import write_json_atomic
 from harness.search.spec import StudySpec
-from harness.search.storage import open_storage, redacted
+from harness.search.storage import open_storage, redacted, scrubbed
 
 SCHEMA_VERSION = 1
 KIND = "hpo-study"
@@ -81,7 +81,8 @@ def storage_trials(spec: StudySpec) -> list[dict[str, Any]]:
         return []
     return [{"number": t.number, "state": t.state.name, "params": t.params, "value": t.value,
              "intermediate": {str(k): v for k, v in sorted(t.intermediate_values.items())},
-             "user_attrs": t.user_attrs,
+             "user_attrs": {k: scrubbed(v, spec.storage) if isinstance(v, str) else v
+                            for k, v in t.user_attrs.items()},
              "started": t.datetime_start.isoformat() if t.datetime_start else None,
              "completed": t.datetime_complete.isoformat() if t.datetime_complete else None}
             for t in study.get_trials(deepcopy=False)]

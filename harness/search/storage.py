@@ -22,6 +22,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 JOURNAL_NAME = "optuna.journal"  # the default: one journal file in the run folder
 CONNECT_TIMEOUT_S = 10  # an unreachable host is refused in seconds, not minutes
+# How a worker process gets the storage URL, password included: its environment (readable by
+# its own user only, /proc/PID/environ), never the spec file in the run folder
+STORAGE_ENV = "PARADIGM_BENCH_HPO_STORAGE"
 REDIS_SCHEMES = ("redis", "rediss")
 RDB_SCHEMES = ("postgresql", "postgres", "mysql", "sqlite")
 
@@ -66,12 +69,12 @@ def redacted(url: str) -> str:
 
 def scrubbed(text: str, url: str) -> str:
     """``text`` (an error message, a log line) without the URL's password anywhere in it."""
-    from urllib.parse import quote
+    from urllib.parse import unquote
 
-    secret = password(url)
+    secret = password(url)  # as the URL spells it, percent-encoded or not
     if not secret:
         return text
-    for form in {secret, quote(secret, safe="")}:
+    for form in sorted({secret, unquote(secret)}, key=len, reverse=True):
         text = text.replace(form, "***")
     return text
 

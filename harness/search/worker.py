@@ -23,6 +23,7 @@ import os
 import signal
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from time import perf_counter
@@ -33,6 +34,7 @@ import psutil
 from harness.search.clock import split
 from harness.search.results import append_record, finished, records_path
 from harness.search.spec import DIRECTION, StudySpec
+from harness.search.storage import STORAGE_ENV, first_line, scrubbed
 from harness.search.trial import Interrupts, Objective
 
 
@@ -62,6 +64,8 @@ class Recorder:
             ended = clock.end if clock.end is not None else told
             record["time"] = split(clock, ask_s=clock.start - self.last, tell_s=told - ended)
             record["reports"] = clock.reports
+        if record.get("message"):
+            record["message"] = scrubbed(record["message"], self.spec.storage)
         record.update(self.tags, kind="trial", state=state, value=value,
                       rss_bytes=self.process.memory_info().rss)
         append_record(self.path, record)
@@ -171,6 +175,8 @@ def main(argv: list[str]) -> int:
     spec_path, out_dir = Path(argv[0]), Path(argv[1])
     worker, session, launched = int(argv[2]), argv[3], float(argv[4])
     spec = StudySpec.from_dict(json.loads(spec_path.read_text()))
+    # the URL with its password, from the parent; not passed on to anything this starts
+    spec = spec.replace(storage=os.environ.pop(STORAGE_ENV, spec.storage))
     # answers go to the parent on the original standard output; every print (ours, the
     # frameworks') to the log behind standard error
     reply = os.fdopen(os.dup(1), "w", buffering=1)
@@ -185,10 +191,11 @@ def main(argv: list[str]) -> int:
         return run(spec, out_dir, worker, blocks, session, launched, done)
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:
-        print(f"[harness] study {spec.name} worker {worker}: {type(exc).__name__}: {exc}",
-              file=sys.stderr)
-        raise
+    except Exception as exc:  # the traceback as the log keeps it: no password in it
+        print(scrubbed(traceback.format_exc(), spec.storage), file=sys.stderr)
+        print(f"[harness] study {spec.name} worker {worker}: {type(exc).__name__}: "
+              f"{first_line(exc, spec.storage)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -42,3 +42,37 @@ def test_redis_storage_shared_by_two_worker_processes(tmp_path):
     with redis_server() as server:
         study = _two_workers(server.url, tmp_path)
     assert study["spec"]["storage"] == server.url.replace(server.password, "***")
+    assert_nowhere(server.password, tmp_path)
+
+
+def assert_nowhere(password: str, out) -> None:
+    """The password is in no file of the run folder: results, specs, logs, records."""
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert any(p.parent.name == "specs" for p in files) and any(p.suffix == ".log"
+                                                                 for p in files)
+    for path in files:
+        assert password.encode() not in path.read_bytes(), path
+
+
+def test_workers_get_the_storage_url_from_their_environment_not_the_spec_file(
+        tmp_path, monkeypatch):
+    from harness.search.processes import StudyProcesses
+    from harness.search.spec import StudySpec
+    from harness.search.storage import STORAGE_ENV
+    from tests.conftest import tiny_cell
+
+    url = "redis://:s3cr%2Ft@127.0.0.1:1/0"
+    spec = StudySpec(tiny_cell("linear"), trials=1, storage=url)
+    seen = {}
+
+    class Popen:  # records what a worker would be started with
+        def __init__(self, cmd, env, **kwargs):
+            seen["env"] = env
+            seen["spec"] = (tmp_path / "specs" / f"{spec.name}.json").read_text()
+
+    import harness.search.processes as processes
+
+    monkeypatch.setattr(processes.subprocess, "Popen", Popen)
+    StudyProcesses(spec, tmp_path).start("s", {})
+    assert seen["env"][STORAGE_ENV] == url
+    assert "s3cr" not in seen["spec"] and "redis://:***@127.0.0.1:1/0" in seen["spec"]
