@@ -25,15 +25,20 @@ Study = Mapping[str, Any]
 FINISHED = ("COMPLETE", "PRUNED", "FAIL")
 
 
+def lost(trial: Mapping[str, Any]) -> bool:
+    """Ended from outside: by Ctrl-C, or by the storage failing (run again on resume)."""
+    return bool(trial["interrupted"] or trial.get("storage_failed"))
+
+
 def counted(study: Study) -> list[dict[str, Any]]:
-    """The trials that count: finished, not ended by Ctrl-C."""
-    return [t for t in study["trials"] if t["state"] in FINISHED and not t["interrupted"]]
+    """The trials that count: finished, not ended by Ctrl-C or by the storage failing."""
+    return [t for t in study["trials"] if t["state"] in FINISHED and not lost(t)]
 
 
 def counts(study: Study) -> dict[str, int]:
     out = {"complete": 0, "pruned": 0, "failed": 0, "interrupted": 0, "running": 0}
     for t in study["trials"]:
-        if t["interrupted"]:
+        if lost(t):
             out["interrupted"] += 1
         else:
             key = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}.get(t["state"])
@@ -197,7 +202,7 @@ def _comparable(studies: Iterable[Study]) -> str:
         if s["spec"]["workers"] > 1:
             return "several workers: which trial sees which history depends on timing"
         ran = {t.get("session") for t in s["trials"] if t.get("session")}
-        if len(ran) > 1 or any(t["interrupted"] for t in s["trials"]):
+        if len(ran) > 1 or any(lost(t) for t in s["trials"]):
             return (f"{s['paradigm']}'s study was interrupted or resumed: the sampler's random "
                     "state restarts with its seed in the new process")
     return ""

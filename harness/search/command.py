@@ -31,6 +31,7 @@ DEFAULT_OUT = Path("results") / "hpo"  # fixed, so that the same command resumes
 NEEDS = ("optuna", "optuna_integration", "sqlalchemy")
 INSTALL = "pip install 'paradigm-bench[search]'"
 DEFAULT_STUDY_TIMEOUT_S = 3600.0
+EXIT_STORAGE_LOST = 4  # the storage failed mid-study: what finished is kept
 
 
 def add_parser(subparsers: Any, cell_options: Callable[[argparse.ArgumentParser], None]
@@ -172,6 +173,8 @@ def run_studies(specs: list[StudySpec], out_dir: Path, progress: bool = True,
     """Run validated studies (their storage filled in), then summarise and render; Ctrl-C
     keeps what finished, renders it and returns 130."""
     from harness.cli import EXIT_INTERRUPTED
+    from harness.search.runner import StorageLost
+    from harness.search.storage import redacted
 
     try:
         execute(specs, out_dir, progress, block)
@@ -180,6 +183,13 @@ def run_studies(specs: list[StudySpec], out_dir: Path, progress: bool = True,
               f"command to resume (results in {out_dir})", file=sys.stderr)
         _finish(specs, out_dir, report)
         return EXIT_INTERRUPTED
+    except StorageLost as exc:
+        print(f"\nthe study storage {redacted(specs[0].storage)} failed mid-study ({exc}): the "
+              f"running trials are recorded failed, the finished ones kept (results in "
+              f"{out_dir}); run the same command to resume once the storage is back",
+              file=sys.stderr)
+        _finish(specs, out_dir, report)
+        return EXIT_STORAGE_LOST
     return _finish(specs, out_dir, report)
 
 

@@ -24,6 +24,11 @@ from harness.search.schedule import Block, blocks, default_block
 from harness.search.spec import StudySpec
 
 INTERRUPT_GRACE_S = 30.0  # a trial interrupted mid-step finishes its teardown in this time
+STORAGE_LOST = 4  # a worker's exit code: the storage failed (harness.search.worker)
+
+
+class StorageLost(RuntimeError):
+    """The shared storage failed mid-study: every study stops; what finished is kept."""
 
 
 def new_session() -> str:
@@ -44,9 +49,17 @@ def finished_in_storage(spec: StudySpec) -> int:
     return finished(study)
 
 
-def plan(specs: Sequence[StudySpec], block: int | None = None) -> tuple[list[Block], dict[
-        str, int]]:
-    """The comparison's blocks in their order, and the trials each study already holds."""
+def plan(specs: Sequence[StudySpec], out_dir: Path, block: int | None = None
+         ) -> tuple[list[Block], dict[str, int]]:
+    """The comparison's blocks in their order, and the trials each study already holds
+    (after telling the storage about trials a failure of its own left running)."""
+    from harness.search.results import fail_lost_trials
+
+    for spec in specs:
+        told = fail_lost_trials(spec, out_dir)
+        if told:
+            print(f"study {spec.name}: {told} trial(s) the storage failed during are now "
+                  "recorded failed there, and run again", file=sys.stderr)
     before = {s.name: finished_in_storage(s) for s in specs}
     left = {s.name: max(s.trials - before[s.name], 0) for s in specs}
     size = block or default_block(specs[0].workers)
@@ -59,7 +72,7 @@ def run_group(specs: Sequence[StudySpec], out_dir: Path, session: str, env: dict
     record of each study that ran (also appended to its sessions file). KeyboardInterrupt:
     every process is interrupted, the running trials recorded, the sessions written, and the
     interrupt raised again."""
-    order, before = plan(specs, block)
+    order, before = plan(specs, out_dir, block)
     by_name = {s.name: StudyProcesses(s, out_dir) for s in specs}
     given: dict[str, list[int]] = {name: [] for name in by_name}
     broken: set[str] = set()
@@ -75,11 +88,13 @@ def run_group(specs: Sequence[StudySpec], out_dir: Path, session: str, env: dict
                 print(f"study {name}: {count} trial(s)", file=sys.stderr, flush=True)
             given[name].append(count)
             codes = study.run_block(count, progress)
+            if STORAGE_LOST in codes:
+                raise StorageLost(storage_error(study))
             if study.timed_out or any(c not in (0, None) for c in codes):
                 broken.add(name)  # its processes failed: the other studies go on
                 if any(c == 130 for c in codes):
                     raise KeyboardInterrupt
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, StorageLost):
         interrupted = True
         for study in by_name.values():
             if study.started:
@@ -101,3 +116,12 @@ def run_group(specs: Sequence[StudySpec], out_dir: Path, session: str, env: dict
             append_record(sessions_path(out_dir, name), record)
             records.append(record)
     return records
+
+
+def storage_error(study: StudyProcesses) -> str:
+    """What the study's workers saw when the storage failed (their last block records)."""
+    from harness.search.results import local_records
+
+    errors = [r["error"] for r in local_records(study.out_dir, study.spec.name)
+              if r.get("kind") == "block" and r.get("error")]
+    return errors[-1] if errors else "no answer"

@@ -13,7 +13,9 @@ prints go to the log). After each trial, once Optuna has told the storage, a cal
 the trial's measurements to ``OUT_DIR/trials/<study>.w<WORKER>.jsonl``: the time split, the
 reports the pruning integration made, the process's RSS; after each block, the block's span
 on this process's clock. Exit codes: 0 done, 130 interrupted (the running trial is recorded
-failed and ``interrupted`` in the storage), 1 an error outside any trial.
+failed and ``interrupted`` in the storage), 4 the storage failed (the running trials are
+recorded failed here with its error, for the next session to tell the storage), 1 another
+error outside any trial.
 """
 
 from __future__ import annotations
@@ -148,6 +150,9 @@ def run(spec: StudySpec, out_dir: Path, worker: int, blocks: Iterable[int], sess
     return code
 
 
+STORAGE_LOST = 4  # exit code: the storage failed mid-study
+
+
 def run_block(study: Any, objective: Objective, recorder: Recorder, count: int,
               number: int) -> int:
     """Run up to ``count`` trials of the study now; record the block's span (this process's
@@ -165,10 +170,41 @@ def run_block(study: Any, objective: Objective, recorder: Recorder, count: int,
         code = 130
         for trial in list(objective.records):  # the trial Ctrl-C ended, failed by Optuna
             recorder.write(trial, "FAIL", None, perf_counter())
-    append_record(recorder.path, {**recorder.tags, "kind": "block", "block": number,
-                                  "asked": count, "started": started, "ended": time.time(),
-                                  "code": code})
+    except Exception as exc:  # catch=(Exception,) keeps trials' own: this is Optuna's storage
+        code = STORAGE_LOST
+        cause = origin(exc)
+        error = {"error_type": type(cause).__name__,
+                 "message": first_line(cause, recorder.spec.storage), "storage_failed": True}
+        for trial in list(objective.records):  # running, or finished but never told
+            objective.records[trial].update(error)
+            recorder.write(trial, "FAIL", None, perf_counter())
+    block = {**recorder.tags, "kind": "block", "block": number, "asked": count,
+             "started": started, "ended": time.time(), "code": code}
+    if code == STORAGE_LOST:
+        block["error"] = f"{error['error_type']}: {error['message']}"
+    append_record(recorder.path, block)
     return code
+
+
+def origin(exc: BaseException) -> BaseException:
+    """The storage's own error behind an exception Optuna raised while handling it (optuna
+    5.0.0's ``_run_trial`` raises UnboundLocalError when its ``tell`` fails): the first one
+    along the chain not raised inside Optuna."""
+    seen = {id(exc)}
+    while _raised_in_optuna(exc):
+        nxt = exc.__cause__ or exc.__context__
+        if nxt is None or id(nxt) in seen:
+            break
+        exc = nxt
+        seen.add(id(exc))
+    return exc
+
+
+def _raised_in_optuna(exc: BaseException) -> bool:
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and f"{os.sep}optuna{os.sep}" in tb.tb_frame.f_code.co_filename
 
 
 def main(argv: list[str]) -> int:

@@ -30,8 +30,8 @@ class RedisServer:
     """A redis-server with a password, no persistence, in a temporary folder; the password
     goes in on its standard input (``redis-server -``), not on a command line others see."""
 
-    def __init__(self, password: str) -> None:
-        self.password, self.port = password, free_port()
+    def __init__(self, password: str, persist: bool = False) -> None:
+        self.password, self.port, self.persist = password, free_port(), persist
         self.root = Path(tempfile.mkdtemp(prefix="pb-redis-"))
         self.proc: subprocess.Popen[str] | None = None
 
@@ -40,7 +40,10 @@ class RedisServer:
         return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        config = (f"port {self.port}\nbind 127.0.0.1\nsave \"\"\nappendonly no\n"
+        # persist: every write on disk before it is answered, so that a killed server comes
+        # back with all it acknowledged (as a production Redis with AOF would)
+        appendonly = "yes\nappendfsync always" if self.persist else "no"
+        config = (f"port {self.port}\nbind 127.0.0.1\nsave \"\"\nappendonly {appendonly}\n"
                   f"dir {self.root}\nrequirepass {self.password}\n")
         log = open(self.root / "log", "a")  # noqa: SIM115 - the server's, closed with it
         self.proc = subprocess.Popen([REDIS_SERVER, "-"], stdin=subprocess.PIPE, stdout=log,
@@ -70,10 +73,11 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def redis_server(password: str = "pb-Secret-7f3a") -> Iterator[RedisServer]:
+def redis_server(password: str = "pb-Secret-7f3a", persist: bool = False
+                 ) -> Iterator[RedisServer]:
     if not os.path.exists(REDIS_SERVER):
         pytest.skip(f"no {REDIS_SERVER} (apt-get install redis-server)")
-    server = RedisServer(password)
+    server = RedisServer(password, persist)
     try:
         server.start()
         yield server
