@@ -149,12 +149,18 @@ def aa_copies(specs: list[StudySpec], paradigm: str | None) -> list[StudySpec]:
 
 def run(args: argparse.Namespace) -> int:
     """Validate, run every study (resuming those the storage holds), render, summarise."""
-    from harness.search.storage import StorageError, check, default_storage
+    from harness.search.storage import (
+        StorageError,
+        check,
+        default_storage,
+        refuse_sqlite_workers,
+    )
     from harness.selection import InputError, with_default_batches
 
     specs = specs_from_args(args)
     storage = args.storage or default_storage(args.out)
     try:
+        refuse_sqlite_workers(storage, max(s.workers for s in specs))
         check(storage)
     except StorageError as exc:
         raise InputError(str(exc)) from None
@@ -177,7 +183,7 @@ def run_studies(specs: list[StudySpec], out_dir: Path, progress: bool = True,
     from harness.search.storage import redacted
 
     try:
-        execute(specs, out_dir, progress, block)
+        failed = execute(specs, out_dir, progress, block)
     except KeyboardInterrupt:
         print(f"\ninterrupted: every finished trial is kept in the storage; run the same "
               f"command to resume (results in {out_dir})", file=sys.stderr)
@@ -190,7 +196,12 @@ def run_studies(specs: list[StudySpec], out_dir: Path, progress: bool = True,
               file=sys.stderr)
         _finish(specs, out_dir, report)
         return EXIT_STORAGE_LOST
-    return _finish(specs, out_dir, report)
+    code = _finish(specs, out_dir, report)
+    if failed:
+        print(f"{len(failed)} of {len(specs)} studies stopped on a failed worker process "
+              f"(above; logs in {out_dir}/logs)", file=sys.stderr)
+        return code or 1
+    return code
 
 
 def run_suite_studies(specs: list[StudySpec], out_dir: Path, progress: bool = True,
@@ -214,9 +225,10 @@ def run_suite_studies(specs: list[StudySpec], out_dir: Path, progress: bool = Tr
 
 
 def execute(specs: list[StudySpec], out_dir: Path, progress: bool = True,
-            block: int | None = None) -> None:
+            block: int | None = None) -> list[str]:
     """Run each comparison (the studies of one group) in the fair order, one comparison after
-    another; its studies are snapshotted when it ends (or is interrupted)."""
+    another; its studies are snapshotted when it ends (or is interrupted). Returns the
+    studies whose worker processes failed."""
     from harness.launch.runner import child_env
     from harness.search.results import snapshot
     from harness.search.runner import new_session, run_group
@@ -225,13 +237,16 @@ def execute(specs: list[StudySpec], out_dir: Path, progress: bool = True,
     groups: dict[str, list[StudySpec]] = {}
     for spec in specs:
         groups.setdefault(spec.group, []).append(spec)
+    failed: list[str] = []
     for group in groups.values():
         env = child_env(group[0].cell)
         try:
-            run_group(group, out_dir, session, env, progress, block)
+            records = run_group(group, out_dir, session, env, progress, block)
+            failed += [r["study"] for r in records if r.get("failed")]
         finally:
             for spec in group:
                 snapshot(spec, out_dir)
+    return failed
 
 
 def _finish(specs: list[StudySpec], out_dir: Path, report: bool) -> int:

@@ -92,6 +92,9 @@ def run_group(specs: Sequence[StudySpec], out_dir: Path, session: str, env: dict
                 raise StorageLost(storage_error(study))
             if study.timed_out or any(c not in (0, None) for c in codes):
                 broken.add(name)  # its processes failed: the other studies go on
+                print(f"study {name}: its worker processes failed (exit codes {codes}"
+                      f"{', timed out' if study.timed_out else ''}); their logs: "
+                      f"{out_dir / 'logs' / name}.w*.log", file=sys.stderr)
                 if any(c == 130 for c in codes):
                     raise KeyboardInterrupt
     except (KeyboardInterrupt, StorageLost):
@@ -108,11 +111,12 @@ def run_group(specs: Sequence[StudySpec], out_dir: Path, session: str, env: dict
             study.close(INTERRUPT_GRACE_S)
             if not study.started:
                 continue  # nothing ran: the study was already complete
-            record = {"session": session, "started": started,
+            record = {"session": session, "study": name, "started": started,
                       "span_s": time.time() - started, "workers": study.spec.workers,
                       "processes": len(study.procs), "trials_before": before[name],
                       "planned": given[name], "exit_codes": study.exit_codes(),
-                      "interrupted": interrupted, "timed_out": study.timed_out}
+                      "interrupted": interrupted, "timed_out": study.timed_out,
+                      "failed": name in broken}
             append_record(sessions_path(out_dir, name), record)
             records.append(record)
     return records

@@ -88,8 +88,16 @@ def check_scheme(url: str) -> None:
             "redis://host:port, postgresql://user@host/db, mysql://... or sqlite:///file")
 
 
-def open_storage(url: str) -> Any:
-    """The Optuna storage behind ``url``; StorageError (one line) when it cannot be opened."""
+def open_storage(url: str, worker: bool = False) -> Any:
+    """The Optuna storage behind ``url``; StorageError (one line) when it cannot be opened.
+
+    A database holds a bounded number of connections: a worker process keeps one open (its
+    trials use the storage one call at a time) and may open a second while Optuna sets the
+    storage up (it nests two sessions there: a pool of one without overflow times out), any
+    other process (the command's checks and snapshots) opens one per use and closes it. So N
+    workers hold N connections, at most 2N, where SQLAlchemy's default pool keeps up to 5
+    idle ones per engine, and every engine the command created would keep its own until
+    collected."""
     import optuna
     from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
 
@@ -107,7 +115,7 @@ def open_storage(url: str) -> Any:
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 backend = JournalRedisBackend(_with_timeouts(url))
             return optuna.storages.JournalStorage(backend)
-        return optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url))
+        return optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url, worker))
     except Exception as exc:  # the driver's own error types vary: OperationalError, ImportError
         raise StorageError(f"cannot reach the study storage {redacted(url)}: "
                            f"{first_line(exc, url)}") from None
@@ -137,10 +145,24 @@ def _with_timeouts(url: str) -> str:
     return parts._replace(query=urlencode(query)).geturl()
 
 
-def _engine_kwargs(url: str) -> dict[str, Any]:
-    if scheme(url) in ("postgresql", "postgres", "mysql"):
-        return {"connect_args": {"connect_timeout": CONNECT_TIMEOUT_S}}
-    return {}
+def _engine_kwargs(url: str, worker: bool) -> dict[str, Any]:
+    if scheme(url) not in ("postgresql", "postgres", "mysql"):
+        return {}
+    from sqlalchemy.pool import NullPool
+
+    pool: dict[str, Any] = ({"pool_size": 1, "max_overflow": 1}
+                            if worker else {"poolclass": NullPool})
+    return {"connect_args": {"connect_timeout": CONNECT_TIMEOUT_S}, **pool}
+
+
+def refuse_sqlite_workers(url: str, workers: int) -> None:
+    """SQLite takes one worker: its file lock makes parallel writers fail with "database is
+    locked" (Optuna's FAQ advises against it for parallel optimisation)."""
+    if scheme(url) == "sqlite" and workers > 1:
+        raise StorageError(
+            f"SQLite cannot be shared by {workers} workers (its lock fails parallel writers): "
+            "give a journal file path (--storage OUT/optuna.journal, the default) for "
+            "processes on one machine, or a redis:// or postgresql:// URL for several")
 
 
 def first_line(exc: BaseException, url: str = "") -> str:

@@ -126,7 +126,8 @@ def run(spec: StudySpec, out_dir: Path, worker: int, blocks: Iterable[int], sess
     tags = {"study": spec.name, "paradigm": spec.cell.paradigm.value, "worker": worker,
             "session": session, "pid": os.getpid()}
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial, our own
-    study = optuna.create_study(study_name=spec.name, storage=open_storage(spec.storage),
+    study = optuna.create_study(study_name=spec.name,
+                                storage=open_storage(spec.storage, worker=True),
                                 sampler=spec.sampler_for(worker), pruner=spec.build_pruner(),
                                 direction=DIRECTION, load_if_exists=True)
     existing = len(study.get_trials(deepcopy=False))

@@ -16,6 +16,9 @@ BASE = ["hpo", "--workload", "linear", "--size", "tiny", "--trials", "2"]
     (["--storage", "redis://:pw-9z@127.0.0.1:1/0"], "reach the study storage redis://:***@"),
     (["--storage", "mongodb://me:pw-9z@db/optuna"], "unknown storage scheme 'mongodb'"),
     (["--block", "0"], "--block must be at least 1"),
+    (["--storage", "sqlite:///x.db", "--workers", "1", "2"],
+     "SQLite cannot be shared by 2 workers (its lock fails parallel writers): give a journal "
+     "file path (--storage OUT/optuna.journal"),
     (["--aa", "keras"], "--aa keras: no study of that paradigm"),
     (["--profile", "defaults"], "use --profile minimal"),
     (["--world-size", "2"], "--world-size must be 1"),

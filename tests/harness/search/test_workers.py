@@ -4,6 +4,8 @@ processes sharing a journal file are tested with Ctrl-C and resume (test_faults.
 
 from __future__ import annotations
 
+import threading
+
 import optuna
 
 from harness.search import analysis as an
@@ -35,6 +37,42 @@ def test_postgresql_storage_shared_by_two_worker_processes(tmp_path):
     with postgres_server() as url:
         study = _two_workers(url, tmp_path)
     assert study["spec"]["storage"] == url  # no password to hide
+
+
+class ConnectionWatch(threading.Thread):
+    """Counts the server's client connections every 20 ms (its own included)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url, self.counts, self.halt = url, [], threading.Event()
+
+    def run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            while not self.halt.wait(0.02):
+                row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE "
+                                   "backend_type = 'client backend'").fetchone()
+                self.counts.append(int(row[0]))
+
+
+def test_four_workers_on_postgresql_hold_a_bounded_number_of_connections(tmp_path):
+    """Each worker keeps one connection (pool_size 1), two while Optuna sets up (overflow
+    1); the command's own checks and snapshots open one per use (NullPool)."""
+    with postgres_server() as url:
+        watch = ConnectionWatch(url)
+        watch.start()
+        try:
+            assert hpo_here("--workload", "linear", *TRIAL, "--paradigm", "plain", "--trials",
+                            "8", "--workers", "4", "--storage", url, "--out", str(tmp_path),
+                            "--no-report") == 0
+        finally:
+            watch.halt.set()
+            watch.join()
+    (study,) = load_studies(tmp_path)
+    assert _trials_by_worker(study) == {0: 2, 1: 2, 2: 2, 3: 2}
+    assert max(watch.counts) >= 5  # the four workers were seen, with the watch itself
+    assert max(watch.counts) <= 2 * 4 + 1 + 1  # workers, the watch, one of the command's
 
 
 def test_redis_storage_shared_by_two_worker_processes(tmp_path):
