@@ -5,13 +5,20 @@ space, sampler seed and pruner, then the HPO page.
     python -m harness hpo --workload mlp --trials 40 --workers 1 2 --out runs/hpo
     python -m harness hpo --workload mlp --trials 40 --workers 4 \\
         --storage postgresql://user@db-host/optuna          # several machines, one study
+    python -m harness hpo --workload mlp --trials 40 --workers 2 \\
+        --storage redis://:PASSWORD@db-host:6379/0           # or through Redis
+    python -m harness hpo --workload mlp --trials 40 --aa   # + an A/A copy of the plain loop
+
+The paradigms' studies take turns, a block of trials each, in a seeded shuffled order
+(``harness.search.schedule``).
 
 ``run``'s cell options apply (each trial trains warm-up + steps optimizer steps of that
 cell); ``--workers`` here counts study processes sharing one study, and the DataLoader's
 workers are ``--loader-workers``. Bad input (an unknown sampler or pruner, a storage that
-cannot be reached, a cell a trial cannot be) exits 2 with one line before any trial runs;
-Ctrl-C ends the running trials, keeps every finished one in the storage, renders the page
-and exits 130; the same command again resumes each study by name.
+cannot be reached, a wrong password, SQLite for several workers, a cell a trial cannot be)
+exits 2 with one line before any trial runs; Ctrl-C ends the running trials, keeps every
+finished one in the storage, renders the page and exits 130; a storage that fails mid-study
+exits 4 (what finished kept); the same command again resumes each study by name.
 """
 
 from __future__ import annotations

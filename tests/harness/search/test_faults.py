@@ -175,3 +175,18 @@ def test_every_trial_stops_its_nvml_sampler_whether_it_completes_is_pruned_or_fa
     starts = _CountingSampler.events.count("start")
     assert starts == _CountingSampler.events.count("stop")
     assert starts == len(states)  # one per trial, the failed one included
+
+
+def test_a_study_whose_worker_fails_outside_any_trial_makes_the_command_exit_non_zero(
+        tmp_path, capsys):
+    """A worker that fails before its first trial (here: a workload class the command would
+    have refused up front) ends with code 1; the command names its log and no longer exits
+    0 as it did."""
+    from harness.search.command import run_studies
+
+    spec = _spec(f"{SEARCH_WORKLOADS}:NoSuchWorkload", tmp_path, trials=1)
+    assert run_studies([spec], tmp_path, report=False) == 1
+    err = capsys.readouterr().err
+    assert "its worker processes failed (exit codes [1])" in err and ".w*.log" in err
+    log = (tmp_path / "logs" / f"{spec.name}.w0.log").read_text()
+    assert "NoSuchWorkload" in log
