@@ -1,0 +1,125 @@
+"""The metrics feature: every paradigm's own stack reports the values scikit-learn computes on
+the same predictions (fp32 on one process, bf16-mixed on two under gloo), the padded DDP shard
+shows, and what no stack can do is `unsupported` or refused."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from harness.analyse.analysis import records_frame
+from harness.analyse.metric_values import TOLERANCE, references
+from harness.launch.runner import run_cell
+from harness.measure.metric_clock import MetricClock
+from reports import metrics as report
+from tests.conftest import FIXTURES, PARADIGMS, tiny_cell
+
+ODD = str(FIXTURES / "odd_classifier.py")
+ALL = {"val_epoch_end": True, "metrics": ["all"], "metrics_average": ["macro", "micro",
+                                                                      "default"]}
+# odd-classifier tiny: 256 samples in batches of 16 = 16 steps an epoch (8 per rank at 2 x 16)
+SHAPES = {"fp32-world1": dict(precision="fp32", world_size=1),
+          "bf16-world2": dict(precision="bf16-mixed", world_size=2)}
+
+
+@pytest.fixture(scope="module", params=list(SHAPES))
+def cells(request, shared_cells):
+    records = [shared_cells.run(tiny_cell(ODD, p, steps=12, warmup=4, window=4, features=ALL,
+                                          **SHAPES[request.param])) for p in PARADIGMS]
+    for r in records:
+        assert r["status"] == "ok", (r["config"]["paradigm"], r.get("traceback_tail"))
+    return records_frame(records)
+
+
+def test_every_paradigm_reports_scikit_learns_values(cells):
+    (block,) = report.value_blocks(cells)
+    assert block["all_match"], [r for r in block["rows"] if not r["matches"]]
+    names = {r["metric"] for r in block["rows"]}
+    assert {"accuracy", "f1_macro", "f1_micro", "precision/2", "recall/0",
+            "confusion/2/1"} <= names
+
+
+def test_the_three_agree_except_on_their_default_averaging(cells):
+    values = {p: e["metrics"] for p, e in zip(cells["paradigm"], cells["events"])}
+    for name, plain in values["plain"].items():
+        for paradigm in ("lightning", "ignite"):
+            if name == "f1_default" and paradigm == "ignite":
+                continue
+            assert values[paradigm][name] == pytest.approx(plain, abs=TOLERANCE), name
+    # torchmetrics' F1Score averages micro (accuracy), Ignite's Fbeta macro
+    assert values["plain"]["f1_default"] == pytest.approx(values["plain"]["accuracy"])
+    assert values["ignite"]["f1_default"] == pytest.approx(values["ignite"]["f1_macro"])
+    assert values["plain"]["f1_macro"] != pytest.approx(values["plain"]["f1_micro"])
+
+
+def test_under_ddp_every_paradigm_reports_the_padded_set(cells):
+    world = int(cells["world_size"].iloc[0])
+    rows = cells["events"].iloc[0]["metric_predictions"]
+    assert len(rows["index"]) == 37 + (world == 2)  # one sample repeated to fill rank 1
+    if world == 1:
+        return
+    (block,) = report.value_blocks(cells)
+    assert block["padded_differs"]
+    accuracy = [r for r in block["rows"] if r["metric"] == "accuracy"]
+    assert all(r["value"] == r["padded"] != r["dataset"] for r in accuracy)
+
+
+def test_metric_calls_are_timed_per_batch_and_pass(cells):
+    for events in cells["events"]:
+        costs = events["metric_costs"]
+        # one pass per epoch end (16 steps: 1 epoch on one rank, 2 on two); Lightning's
+        # sanity pass before training is not counted
+        assert costs["passes"] == cells["world_size"].iloc[0]
+        assert costs["batches"] >= 2 * costs["passes"]
+        assert len(costs["compute_s"]) >= 1 and all(t > 0 for t in costs["update_s"])
+
+
+def test_references_tell_the_padded_set_from_the_dataset():
+    # sample 0 is repeated on rank 1 and predicted wrong: it counts twice in the padded set
+    rows = {"index": [0, 2, 1, 0], "pred": [1, 0, 1, 1], "target": [0, 0, 1, 0],
+            "rank": [0, 0, 1, 1]}
+    refs = references(rows, classes=2, default_average="micro")
+    assert refs["padded"]["accuracy"] == 0.5 and refs["dataset"]["accuracy"] == 2 / 3
+    assert refs["rank0"]["accuracy"] == 0.5 and refs["rank_mean"]["accuracy"] == 0.5
+    assert refs["padded"]["confusion/0/1"] == 2 and refs["dataset"]["confusion/0/1"] == 1
+
+
+def test_ignite_has_no_weighted_f1_and_a_regressor_has_no_metrics(tmp_path):
+    weighted = {**ALL, "metrics": ["f1"], "metrics_average": ["weighted"]}
+    ignite = run_cell(tiny_cell(ODD, "ignite", features=weighted), tmp_path, 0, {})
+    assert ignite["status"] == "unsupported" and "no weighted F1" in ignite["message"]
+    gpt = run_cell(tiny_cell("gpt", "plain", features=ALL), tmp_path, 0, {})
+    assert gpt["status"] == "unsupported" and "defines no classify" in gpt["message"]
+
+
+def test_the_command_line_refuses_metrics_for_a_non_classifier(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "harness", "run", "--workload", "gpt",
+                           "--size", "tiny", "--features", "val_every=2,metrics=accuracy",
+                           "--plan"], capture_output=True, text=True, cwd=tmp_path,
+                          env={"PYTHONPATH": str(Path(__file__).parents[3]),
+                               "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: metrics score a classifier; workload 'gpt' defines no classify(model, batch)"]
+
+
+@pytest.mark.gpu
+def test_argument_checks_sync_the_host_on_every_update():
+    from torchmetrics.classification import Accuracy
+
+    device = torch.device("cuda")
+    logits, y = torch.randn(64, 10, device=device), torch.randint(10, (64,), device=device)
+    syncs = {}
+    for checks in (True, False):
+        clock = MetricClock(device)
+        update = clock.timed("update", Accuracy(task="multiclass", num_classes=10,
+                                                validate_args=checks).to(device).update)
+        update(logits, y)
+        syncs[checks] = clock.costs.update_syncs[0]
+    assert syncs[True] >= 1 and syncs[True] > syncs[False], syncs
+    assert not math.isnan(syncs[False])
