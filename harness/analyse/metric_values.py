@@ -94,7 +94,7 @@ def cell_rows(record: pd.Series) -> list[dict[str, Any]]:
         problem = (f"the last validation ran at step {events.get('metrics_step')}, not the "
                    f"last step {last}: the trained model is not the one it scored")
     refs: dict[str, dict[str, float]] = {}
-    if problem is None:
+    if problem is None and rows:
         try:
             refs = references(rows, _classes(values, rows),
                               DEFAULT_AVERAGE.get(record["paradigm"], "micro"))

@@ -5,19 +5,21 @@ shows, and what no stack can do is `unsupported` or refused."""
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
+from harness import cli
 from harness.analyse.analysis import records_frame
 from harness.analyse.metric_values import TOLERANCE, references
-from harness.launch.runner import run_cell
 from harness.measure.metric_clock import MetricClock
+from harness.training.context import RunContext
+from harness.training.features import Features
+from harness.training.features.metrics import ignite_metrics
+from harness.training.precision import UnsupportedConfig
 from reports import metrics as report
 from tests.conftest import FIXTURES, PARADIGMS, tiny_cell
+from workloads.gpt import GPT
 
 ODD = str(FIXTURES / "odd_classifier.py")
 ALL = {"val_epoch_end": True, "metrics": ["all"], "metrics_average": ["macro", "micro",
@@ -89,22 +91,28 @@ def test_references_tell_the_padded_set_from_the_dataset():
     assert refs["padded"]["confusion/0/1"] == 2 and refs["dataset"]["confusion/0/1"] == 1
 
 
-def test_ignite_has_no_weighted_f1_and_a_regressor_has_no_metrics(tmp_path):
-    weighted = {**ALL, "metrics": ["f1"], "metrics_average": ["weighted"]}
-    ignite = run_cell(tiny_cell(ODD, "ignite", features=weighted), tmp_path, 0, {})
-    assert ignite["status"] == "unsupported" and "no weighted F1" in ignite["message"]
-    gpt = run_cell(tiny_cell("gpt", "plain", features=ALL), tmp_path, 0, {})
-    assert gpt["status"] == "unsupported" and "defines no classify" in gpt["message"]
+def test_what_ignite_lacks_is_unsupported():
+    weighted = Features.from_dict({**ALL, "metrics": ["f1"], "metrics_average": ["weighted"]})
+    with pytest.raises(UnsupportedConfig, match="no weighted F1"):
+        ignite_metrics(weighted, 3, torch.device("cpu"), distributed=False)
+    averaged = Features.from_dict({**ALL, "metrics_sync": "sync_dist"})
+    assert ignite_metrics(averaged, 3, torch.device("cpu"), distributed=False)  # no ranks
+    with pytest.raises(UnsupportedConfig, match="no switch"):
+        ignite_metrics(averaged, 3, torch.device("cpu"), distributed=True)
 
 
-def test_the_command_line_refuses_metrics_for_a_non_classifier(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "harness", "run", "--workload", "gpt",
-                           "--size", "tiny", "--features", "val_every=2,metrics=accuracy",
-                           "--plan"], capture_output=True, text=True, cwd=tmp_path,
-                          env={"PYTHONPATH": str(Path(__file__).parents[3]),
-                               "PATH": "/usr/bin:/bin"})
-    assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [
+def test_a_workload_that_is_not_a_classifier_has_no_metrics(tmp_path):
+    cfg = tiny_cell("gpt", "plain", features=ALL)
+    workload = GPT.from_size("tiny")
+    with pytest.raises(UnsupportedConfig, match="defines no classify"):
+        RunContext(cfg, workload, workload.build_dataset(), torch.device("cpu"))
+
+
+def test_the_command_line_refuses_metrics_for_a_non_classifier(capsys):
+    code = cli.main(["run", "--workload", "gpt", "--size", "tiny", "--features",
+                     "val_every=2,metrics=accuracy", "--plan"])
+    assert code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
         "error: metrics score a classifier; workload 'gpt' defines no classify(model, batch)"]
 
 
