@@ -207,11 +207,11 @@ class HandMetrics:
         if self.sync_dist:
             import torch.distributed as dist
 
+            # float32, as Lightning's logged values (a confusion count is an integer)
+            values = {name: value.float() for name, value in values.items()}
             for value in values.values():
-                dist.all_reduce(value, op=dist.ReduceOp.AVG if value.is_cuda else
-                                dist.ReduceOp.SUM)
-                if not value.is_cuda:  # gloo has no AVG
-                    value /= dist.get_world_size()
+                dist.all_reduce(value)  # a sum: gloo has no average
+                value /= dist.get_world_size()
         self.collection.reset()
         self.clock.pass_end()
         return as_floats(values)
