@@ -12,7 +12,9 @@ import torch
 from harness import cli
 from harness.analyse.analysis import records_frame
 from harness.analyse.metric_values import TOLERANCE, references
+from harness.arguments import build_parser
 from harness.measure.metric_clock import MetricClock
+from harness.selection import cells_from_args, validate_cells
 from harness.training.context import RunContext
 from harness.training.features import Features
 from harness.training.features.metrics import ignite_metrics
@@ -114,6 +116,19 @@ def test_the_command_line_refuses_metrics_for_a_non_classifier(capsys):
     assert code == 2
     assert capsys.readouterr().err.strip().splitlines() == [
         "error: metrics score a classifier; workload 'gpt' defines no classify(model, batch)"]
+
+
+@pytest.mark.parametrize("features", [
+    ["val_every=8,metrics=all"],
+    ["val_every=8", "val_every=8,metrics=all", "val_every=8,metrics=all,metrics_stack=tuned"]])
+def test_the_documented_commands_make_metrics_cells(features):
+    """docs/_incoming/i35.md's commands: the cells they make and check (the cells above run
+    these paths; planning them would time a probe process)."""
+    args = build_parser().parse_args(["run", "--workload", "mlp", "--size", "tiny",
+                                      "--features", *features, "--repetitions", "3"])
+    cells = cells_from_args(args)
+    validate_cells(cells)
+    assert len(cells) == 3 * len(features) and cells[-1].features.metrics
 
 
 @pytest.mark.gpu
