@@ -57,8 +57,8 @@ def cost_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
                               f"{r['world_size']} · {r['device']}",
                      "features": text(r["cell_features"]), "paradigm": r["paradigm"],
                      "step": duration(r["cost_s"], True), "step_ci": ci_text(r["cost_ci"], True),
-                     "update": duration(r["update_s"]), "update_ci": ci_text(r["update_ci"]),
-                     "compute": duration(r["compute_s"]), "compute_ci": ci_text(r["compute_ci"]),
+                     "update_time": duration(r["update_s"]), "update_ci": ci_text(r["update_ci"]),
+                     "compute_time": duration(r["compute_s"]), "compute_ci": ci_text(r["compute_ci"]),
                      "syncs": "" if r["syncs_per_update"] is None or is_missing(
                          r["syncs_per_update"]) else
                      f"{r['syncs_per_update']:.3g} per update, "
