@@ -20,7 +20,11 @@ from harness.training.features import Features
 from harness.training.features.metrics import ignite_metrics
 from harness.training.precision import UnsupportedConfig
 from reports import metrics as report
+from reports.render import render_run
 from tests.conftest import FIXTURES, PARADIGMS, tiny_cell
+from tests.reports.fixtures import write_run
+from tests.reports.htmlcheck import read
+from tests.reports.test_sections import _section_html
 from workloads.gpt import GPT
 
 ODD = str(FIXTURES / "odd_classifier.py")
@@ -31,13 +35,17 @@ SHAPES = {"fp32-world1": dict(precision="fp32", world_size=1),
           "bf16-world2": dict(precision="bf16-mixed", world_size=2)}
 
 
-@pytest.fixture(scope="module", params=list(SHAPES))
-def cells(request, shared_cells):
+def _records(shared_cells, shape: str) -> list[dict]:
     records = [shared_cells.run(tiny_cell(ODD, p, steps=12, warmup=4, window=4, features=ALL,
-                                          **SHAPES[request.param])) for p in PARADIGMS]
+                                          **SHAPES[shape])) for p in PARADIGMS]
     for r in records:
         assert r["status"] == "ok", (r["config"]["paradigm"], r.get("traceback_tail"))
-    return records_frame(records)
+    return records
+
+
+@pytest.fixture(scope="module", params=list(SHAPES))
+def cells(request, shared_cells):
+    return records_frame(_records(shared_cells, request.param))
 
 
 def test_every_paradigm_reports_scikit_learns_values(cells):
@@ -81,6 +89,15 @@ def test_metric_calls_are_timed_per_batch_and_pass(cells):
         assert costs["passes"] == cells["world_size"].iloc[0]
         assert costs["batches"] >= 2 * costs["passes"]
         assert len(costs["compute_s"]) >= 1 and all(t > 0 for t in costs["update_s"])
+
+
+def test_the_report_shows_the_values_beside_scikit_learns(shared_cells, tmp_path):
+    run = write_run(tmp_path, _records(shared_cells, "bf16-world2"), suite="metrics")
+    html, _ = read(render_run(run))
+    section = _section_html(html, "metrics")
+    assert "all match scikit-learn" in section and "some differ" not in section
+    assert "The padded set and the dataset give different values here" in section
+    assert section.count("confusion/2/1") == 3  # a row per paradigm
 
 
 def test_references_tell_the_padded_set_from_the_dataset():
