@@ -58,7 +58,8 @@ def cost_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
                      "features": text(r["cell_features"]), "paradigm": r["paradigm"],
                      "step": duration(r["cost_s"], True), "step_ci": ci_text(r["cost_ci"], True),
                      "update_time": duration(r["update_s"]), "update_ci": ci_text(r["update_ci"]),
-                     "compute_time": duration(r["compute_s"]), "compute_ci": ci_text(r["compute_ci"]),
+                     "compute_time": duration(r["compute_s"]),
+                     "compute_ci": ci_text(r["compute_ci"]),
                      "syncs": "" if r["syncs_per_update"] is None or is_missing(
                          r["syncs_per_update"]) else
                      f"{r['syncs_per_update']:.3g} per update, "
