@@ -135,7 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list workloads, paradigms, precisions, profiles and features")
     from harness.launch import gpu_check
     from harness.search import command as hpo
+    from harness.serve import command as serve
 
     gpu_check.add_parser(sub)
     hpo.add_parser(sub, _add_cell_options)
+    serve.add_parser(sub)
     return parser

@@ -8,6 +8,7 @@ Examples::
     python -m harness report runs/smoke
     python -m harness compare runs/before runs/after
     python -m harness hpo --workload mlp --size tiny --trials 20
+    python -m harness serve --workload tabular --rates 25 50 100 --duration 3 --slo-ms 50
 
 Bad input exits with code 2 before anything runs; Ctrl-C exits with 130 after saving.
 """
@@ -249,6 +250,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from harness.search import command as hpo
 
         return hpo.run(args)
+    if args.command == "serve":
+        from harness.serve import command as serve
+
+        return serve.run(args)
     if args.command == "report":
         _require_run(args.run_dir)
         from reports.render import render_run

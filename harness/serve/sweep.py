@@ -238,3 +238,24 @@ def _line(record: dict[str, Any]) -> str:
         return f"  r{record['repetition']} {who}: {record['status']}: {record.get('message', '')}"
     top = f"{record['limit_rps']:g} req/s" + ("" if record["limit_reached"] else "+")
     return f"  r{record['repetition']} {who}: within SLO up to {top}; parity {record['parity']}"
+
+
+def record_unsupported(spec: ServeSpec, folder: Path, reason: str) -> None:
+    """A comparison that cannot run here: one ``unsupported`` record per target, saying why."""
+    folder.mkdir(parents=True, exist_ok=True)
+    runs = [{"repetition": 0, "paradigm": t.paradigm, "path": t.path, "points": [],
+             "status": "unsupported", "message": reason} for t in spec.targets]
+    write_json_atomic(folder / RESULTS, {"spec": spec.to_dict(), "name": spec.name,
+                                         "environment": {}, "input": None, "warnings": [],
+                                         "refused": {}, "runs": runs})
+
+
+def load_all(out: Path) -> list[dict[str, Any]]:
+    """Every comparison's results under ``out`` (one folder each), oldest first."""
+    found = []
+    for path in sorted(out.glob(f"*/{RESULTS}"), key=lambda p: p.stat().st_mtime):
+        try:
+            found.append(json.loads(path.read_text()))
+        except (OSError, ValueError) as exc:
+            print(f"skipped unreadable {path}: {exc}", file=sys.stderr)
+    return found
