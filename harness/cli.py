@@ -245,6 +245,12 @@ def _dispatch(args: argparse.Namespace) -> int:
             code = run_suite_studies(suite.studies, run_dir / "hpo", not args.no_progress,
                                      not args.no_report) or code
             _render(run_dir, args)  # the report now links to the studies' page
+        if suite.serving and code != EXIT_INTERRUPTED:  # then its [[serve]] comparisons
+            from harness.serve.command import run_suite_serving
+
+            code = run_suite_serving(suite.serving, run_dir / "serve", not args.no_progress,
+                                     not args.no_report) or code
+            _render(run_dir, args)  # the report now names them in its Verdict
         return code
     if args.command == "hpo":
         from harness.search import command as hpo
