@@ -89,8 +89,12 @@ def verdict(data: dict[str, Any]) -> str:
     best = max(served, key=lambda r: r["mean"])
     worst = min(served, key=lambda r: r["mean"])
     ceiling = next((r for r in rows if r["path"] == NOOP), None)
-    text = (f"Serving {data['spec']['workload']} at p99 <= {slo:g} ms: {best['label']} "
-            f"{_rate(best)} req/s to {worst['label']} {_rate(worst)} req/s")
+    text = f"Serving {data['spec']['workload']} at p99 <= {slo:g} ms: "
+    if _rate(best) == _rate(worst):
+        text += f"every target {_rate(best)} req/s"
+    else:
+        text += (f"{best['label']} {_rate(best)} req/s to {worst['label']} {_rate(worst)} "
+                 "req/s")
     if ceiling and ceiling["limits"]:
         text += f"; the generator's own ceiling {_rate(ceiling)} req/s"
         if ceiling["lower_bound"]:

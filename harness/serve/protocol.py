@@ -11,7 +11,7 @@ server's fp32 outputs bit for bit, and fp32 inputs written the same way arrive u
 (A non-finite output cannot be JSON; FastAPI answers 500 for it, which the generator counts.)
 
 Bad input is a 4xx with a message that says what was expected: a body over the limit 413
-(checked on ``Content-Length`` before anything is read, by ``BodyLimit``, an ASGI middleware
+(checked on ``Content-Length`` before anything is parsed, by ``BodyLimit``, an ASGI middleware
 both servers use); malformed JSON, an empty body or a missing ``inputs`` 422 (FastAPI's own
 body validation, in both servers); a wrong shape, a ragged list, or a dtype the model does not
 take 422 (``to_tensor``).
@@ -111,9 +111,9 @@ def request_body(rows: Tensor) -> bytes:
 
 
 class BodyLimit:
-    """An ASGI middleware: a ``POST`` whose ``Content-Length`` is over ``max_bytes`` gets 413
-    before its body is read. A chunked body (no length) is let through: FastAPI reads it whole;
-    the clients the harness uses always send a length."""
+    """An ASGI middleware: a ``POST`` whose ``Content-Length`` is over ``max_bytes`` gets 413,
+    its body read and dropped as it arrives (never held or parsed). A chunked body (no length)
+    is let through: FastAPI reads it whole; the clients the harness uses always send one."""
 
     def __init__(self, app: Any, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
@@ -122,15 +122,20 @@ class BodyLimit:
         if scope["type"] == "http":
             length = dict(scope.get("headers") or []).get(b"content-length")
             if length is not None and length.isdigit() and int(length) > self.max_bytes:
-                await self._refuse(send, int(length))
+                await self._refuse(receive, send, int(length))
                 return
         await self.app(scope, receive, send)
 
-    async def _refuse(self, send: Any, length: int) -> None:
+    async def _refuse(self, receive: Any, send: Any, length: int) -> None:
+        while True:  # read and drop the body (never held), so the client hears the answer
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            if not message.get("more_body"):
+                break
         body = json.dumps({"detail": f"request body of {length} bytes is over the limit of "
                                      f"{self.max_bytes} bytes"}).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
+                                (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
