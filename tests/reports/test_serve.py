@@ -2,6 +2,10 @@
 
 import json
 
+import pytest
+
+pytest.importorskip("fastapi", reason="the serving page reads harness.serve: the serve extra")
+
 from harness.serve.spec import ServeSpec
 from reports.render import render_run
 from reports.serve import render_serve
