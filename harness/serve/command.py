@@ -84,12 +84,19 @@ def run(args: argparse.Namespace) -> int:
 def run_specs(specs: list[ServeSpec], out: Path, progress: bool = True, report: bool = True
               ) -> int:
     """Each comparison into ``out/<name>``, then the page; Ctrl-C keeps what was measured."""
+    from harness.serve.sweep import record_unsupported
     from harness.serve.sweep import run as sweep
 
     code = 0
     try:
         for spec in specs:
-            sweep(spec, out / spec.name, progress)
+            try:
+                sweep(spec, out / spec.name, progress)
+            except Exception as exc:  # one comparison's set-up failing stops no other
+                traceback.print_exc()
+                record_unsupported(spec, out / spec.name, f"{type(exc).__name__}: {exc}",
+                                   status="error")
+                code = 1
     except KeyboardInterrupt:
         print(f"\ninterrupted: every server and the generator are stopped; what was measured "
               f"is kept in {out}", file=sys.stderr)

@@ -240,11 +240,13 @@ def _line(record: dict[str, Any]) -> str:
     return f"  r{record['repetition']} {who}: within SLO up to {top}; parity {record['parity']}"
 
 
-def record_unsupported(spec: ServeSpec, folder: Path, reason: str) -> None:
-    """A comparison that cannot run here: one ``unsupported`` record per target, saying why."""
+def record_unsupported(spec: ServeSpec, folder: Path, reason: str,
+                       status: str = "unsupported") -> None:
+    """A comparison that cannot run here (or whose set-up failed): one record per target, with
+    ``status`` and the reason."""
     folder.mkdir(parents=True, exist_ok=True)
     runs = [{"repetition": 0, "paradigm": t.paradigm, "path": t.path, "points": [],
-             "status": "unsupported", "message": reason} for t in spec.targets]
+             "status": status, "message": reason} for t in spec.targets]
     write_json_atomic(folder / RESULTS, {"spec": spec.to_dict(), "name": spec.name,
                                          "environment": {}, "input": None, "warnings": [],
                                          "refused": {}, "runs": runs})
