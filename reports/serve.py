@@ -13,6 +13,7 @@ from typing import Any
 import jinja2
 import matplotlib as mpl
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from harness.results import write_text_atomic
 from harness.serve import analysis
@@ -51,6 +52,7 @@ def latency_plot(key: str, slo_ms: float, rows: list[dict[str, Any]]) -> str:
         ax.set_xlabel("target rate (requests/s)")
         ax.set_ylabel("latency from scheduled send (ms)")
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # no mathtext
         fig.legend(loc="outside right center", fontsize=6)
         ax.set_title("p99 (solid) and p50 (dashed); dotted: the SLO", loc="left")
         return to_svg(fig, key)
