@@ -39,6 +39,7 @@ RESULTS = "serve.json"
 PACKAGES = ("torch", "pytorch-lightning", "pytorch-ignite", "fastapi", "uvicorn", "litserve",
             "aiohttp", "pydantic", "onnxruntime", "uvloop", "httptools")
 GENERATOR_SLACK_S = 30.0
+CEILING_BEYOND = (2, 4, 8)  # the no-op sweep goes on to these multiples of the top rate
 
 
 def cpus() -> tuple[int | None, int | None, str | None]:
@@ -94,7 +95,10 @@ def server_config(spec: ServeSpec, prepared: Prepared, target: Target | None, po
 
 def generator_config(spec: ServeSpec, prepared: Prepared, url: str, repetition: int,
                      cpu: int | None, path: str | None) -> dict[str, Any]:
-    return {"url": url, "rates": list(spec.rates), "duration_s": spec.duration_s,
+    rates = list(spec.rates)
+    if path is None:  # the ceiling: on past the grid until the client and stack give out
+        rates += [spec.rates[-1] * k for k in CEILING_BEYOND]
+    return {"url": url, "rates": rates, "duration_s": spec.duration_s,
             "warmup_s": spec.warmup_s, "warmup_requests": spec.warmup_requests,
             "slo_ms": spec.slo_ms, "seed": spec.seed + repetition,
             "request_timeout_s": spec.request_timeout_s, "windows": spec.windows,
@@ -181,7 +185,7 @@ def _generate(spec: ServeSpec, gen: dict[str, Any], work: Path) -> dict[str, Any
     (work / "generator.json").write_text(json.dumps(gen))
     out = work / "points.jsonl"
     out.unlink(missing_ok=True)
-    budget = len(spec.rates) * (spec.duration_s + spec.request_timeout_s + 3) + GENERATOR_SLACK_S
+    budget = len(gen["rates"]) * (spec.duration_s + spec.request_timeout_s + 3) + GENERATOR_SLACK_S
     code = run_to_end([sys.executable, "-m", "harness.serve.loadgen", str(work / "generator.json"),
                        str(out)], work / "generator.log", budget)
     points = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
