@@ -1,15 +1,19 @@
 """The server process: ``python -m harness.serve.server CONFIG.json``.
 
 It pins itself (and so every process it starts) to the CPU the configuration names, before
-torch is imported, then serves until it is stopped: the no-op endpoint, LitServe, or a FastAPI
-app on uvicorn (one worker, access log off).
+torch is imported, ends its process group if its parent goes, then serves until it is
+stopped: the no-op endpoint, LitServe, or a FastAPI app on uvicorn (one worker, access log
+off).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +47,23 @@ def serve(config: dict[str, Any]) -> None:
                 access_log=False, workers=1)
 
 
+def follow_parent(interval_s: float = 0.5) -> None:
+    """End this server's whole process group when the harness that started it is gone (even
+    SIGKILLed, when it could not stop the server itself): nothing outlives a run."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval_s)
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+
+    threading.Thread(target=watch, daemon=True, name="follow-parent").start()
+
+
 def main(argv: list[str]) -> int:
     config = json.loads(Path(argv[0]).read_text())
     pin(config.get("cpu"))
+    follow_parent()
     serve(config)
     return 0
 

@@ -142,3 +142,31 @@ def test_a_server_that_dies_mid_run_is_recorded_and_the_run_goes_on(prepared, ru
     assert not _children(running)
     after = sweep.measure(spec, prep, None, 0, folder / "after", None, None)
     assert after["status"] == "ok" and not _children(running)
+
+
+def test_a_server_ends_when_the_harness_that_started_it_is_killed(tmp_path):
+    import subprocess
+
+    from harness.serve.protocol import InputSpec
+
+    port = free_port()
+    config = tmp_path / "noop.json"
+    config.write_text(json.dumps({"kind": "noop", "port": port, "cpu": None,
+                                  "input": InputSpec((3,), "float32").to_dict()}))
+    starter = ("import subprocess, sys, time; p = subprocess.Popen([sys.executable, '-m', "
+               f"'harness.serve.server', {str(config)!r}], start_new_session=True); "
+               "print(p.pid, flush=True); time.sleep(600)")
+    harness = subprocess.Popen([sys.executable, "-c", starter], stdout=subprocess.PIPE)
+    server = psutil.Process(int(harness.stdout.readline()))
+    deadline = time.monotonic() + 120
+    while not healthy(port) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert healthy(port)
+    harness.kill()  # SIGKILL: it cannot stop the server itself
+    harness.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and server.is_running() and \
+            server.status() != psutil.STATUS_ZOMBIE:
+        time.sleep(0.1)
+    assert not server.is_running() or server.status() == psutil.STATUS_ZOMBIE
+    assert not healthy(port)
