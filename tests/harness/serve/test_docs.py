@@ -10,7 +10,7 @@ import pytest
 from harness.commands.arguments import build_parser
 from harness.commands.serve import spec_from_args
 
-DOC = Path(__file__).parents[3] / "docs" / "_incoming" / "i34.md"
+DOC = Path(__file__).parents[3] / "docs" / "pages" / "serving.md"
 COMMANDS = [" ".join(m.split()) for m in re.findall(
     r"python -m harness serve(?:[^\n`]|\\\n)*", DOC.read_text().replace("\\\n", " "))]
 

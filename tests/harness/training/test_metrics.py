@@ -139,7 +139,7 @@ def test_the_command_line_refuses_metrics_for_a_non_classifier(capsys):
     ["val_every=8,metrics=all"],
     ["val_every=8", "val_every=8,metrics=all", "val_every=8,metrics=all,metrics_stack=tuned"]])
 def test_the_documented_commands_make_metrics_cells(features):
-    """docs/_incoming/i35.md's commands: the cells they make and check (the cells above run
+    """docs/pages/metrics.md's commands: the cells they make and check (the cells above run
     these paths; planning them would time a probe process)."""
     args = build_parser().parse_args(["run", "--workload", "mlp", "--size", "tiny",
                                       "--features", *features, "--repetitions", "3"])
