@@ -28,6 +28,7 @@ from reports import (
     features,
     framework,
     meta,
+    metrics,
     real_models,
     scaling,
     verdict,
@@ -78,6 +79,7 @@ def run_context(run: Run, csv_links: dict[str, str]) -> dict[str, Any]:
         "calibration": framework.calibration_rows(run.frame[run.frame["status"] == "ok"]
                                                   if len(run.frame) else run.frame, profiled),
         "features": features.section(run.frame),
+        "metrics": metrics.section(run.frame),
         "compiled": compiled.section(run.cells, run.frame),
         "memory_columns": list(memory.values()),
         "efficiency": efficiency.throughput_table(measured),
