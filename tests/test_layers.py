@@ -10,6 +10,8 @@ import, it does not remove the dependency. Only ``if TYPE_CHECKING:`` blocks are
 from __future__ import annotations
 
 import ast
+import re
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +28,16 @@ def test_the_import_linter_contracts_are_kept(capsys):
     passed = use_cases.lint_imports(config_filename=str(ROOT / "pyproject.toml"),
                                     cache_dir=None, no_logo=True)
     assert passed, capsys.readouterr().out
+
+
+def test_every_package_and_module_of_the_harness_has_a_layer():
+    """A module outside every layer would be free to import anything: each new one is placed."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    layers = next(c["layers"] for c in config["contracts"] if c["type"] == "layers")
+    placed = {name.strip(" ()") for layer in layers for name in re.split(r"[|:]", layer)}
+    children = {f"harness.{p.stem}" for p in (ROOT / "harness").iterdir()
+                if (p.suffix == ".py" and p.stem != "__init__") or (p / "__init__.py").exists()}
+    assert children | {"reports", "workloads"} <= placed, sorted(children - placed)
 
 
 def module_files() -> dict[str, Path]:
