@@ -13,8 +13,9 @@ import tempfile
 from glob import glob
 from pathlib import Path
 
-import optuna
 import pytest
+
+optuna = pytest.importorskip("optuna", reason="needs Optuna: pip install '.[search]'")
 
 from harness.search import analysis as an
 from harness.search.results import load_studies
