@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from harness.install import (
     EXIT_MISSING,
     install,
@@ -127,3 +129,19 @@ def test_gpu_tests_collect_without_optuna_ignite_and_pytest_benchmark(tmp_path):
                           cwd=ROOT, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "needs pytorch-ignite" in proc.stdout and "needs Optuna" in proc.stdout
+
+
+@pytest.mark.parametrize("module", ["harness.training.adapters.ignite",
+                                    "harness.predict.ignite"])
+def test_a_paradigm_whose_framework_is_missing_is_unsupported_with_the_install_command(
+        monkeypatch, module):
+    from harness.config import Paradigm
+    from harness.launch.failures import classify
+    from harness.results import Status
+    from harness.training.adapters import import_paradigm_module
+
+    monkeypatch.setitem(sys.modules, "ignite", None)  # as on a host without Ignite
+    monkeypatch.delitem(sys.modules, module, raising=False)
+    with pytest.raises(NotImplementedError, match="pip install pytorch-ignite") as exc:
+        import_paradigm_module(module, Paradigm.IGNITE)
+    assert classify(exc.value) is Status.UNSUPPORTED
