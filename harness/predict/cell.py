@@ -44,7 +44,7 @@ def prediction(prepared: Any) -> Prediction:
     loader = prediction_loader(ctx.dataset, cfg.batch_size, cfg.total_steps,
                                workers=cfg.workers, pin_memory=pinned)
     return Prediction(cfg, ctx.workload, ctx.build_model().to(ctx.device), loader, ctx.device,
-                      ctx.work_dir)
+                      ctx.work_dir, ctx.idle_memory)
 
 
 def cell_warnings(memory: Any, cfg: CellConfig) -> list[str]:
