@@ -116,7 +116,8 @@ def gpu_check(session: nox.Session) -> None:
 # the lent GPU host's packages that matter to the harness (docs: gpu-host.md), CPU torch for CUDA
 HOST_IMAGE = ["torch", "pytorch-lightning==2.6.6", "torchmetrics==1.9.0", "pytest",
               "pytest-benchmark", "pytest-timeout", "nvidia-ml-py", "pandas", "matplotlib",
-              "scipy", "jinja2", "psutil", "tqdm", "numpy", "packaging", "setuptools"]
+              "scipy", "jinja2", "psutil", "tqdm", "numpy", "packaging", "setuptools",
+              "torchvision", "transformers", "tensorboard", "onnx", "onnxscript", "onnxruntime"]
 IGNITE_WHEEL = "pytorch-ignite==0.5.5"
 
 

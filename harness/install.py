@@ -232,6 +232,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="never ask a package registry (a host without one)")
     p.add_argument("--require-cuda", action="store_true",
                    help="stop first unless this interpreter's torch sees a CUDA device")
+    p.add_argument("--check", action="store_true",
+                   help="only say what this interpreter has and lacks; install nothing")
     p.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[1])
     args = p.parse_args(argv)
     if args.require_cuda:
@@ -243,6 +245,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     wheels = args.find_links or Path(os.environ.get(WHEELS_ENV) or args.root / DEFAULT_WHEELS)
     extras = [e for e in args.extras.split(",") if e]
+    if args.check:
+        needs = survey(tomllib.loads((args.root / "pyproject.toml").read_text()), extras)
+        print("\n".join(describe(needs)))
+        return 0
     return install(args.root, extras, wheels, index=not args.no_index)
 
 
