@@ -125,8 +125,9 @@ def missing_by_group(needs: Sequence[Need]) -> dict[str, list[str]]:
 
 def pip_install(python: str, requirements: Sequence[str], wheels: Path, constraints: Path,
                 index: bool) -> list[str]:
-    """One pip call: the wheel folder always, the registry only with ``index``."""
-    registry = [] if index else ["--no-index"]
+    """One pip call: the wheel folder always, the registry only with ``index`` (tried once,
+    briefly: a host that cannot reach one must not wait through pip's retries)."""
+    registry = ["--retries", "0", "--timeout", "10"] if index else ["--no-index"]
     return [python, "-m", "pip", "install", "--disable-pip-version-check", *registry,
             "--find-links", str(wheels), "-c", str(constraints), *requirements]
 

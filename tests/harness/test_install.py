@@ -145,3 +145,22 @@ def test_a_paradigm_whose_framework_is_missing_is_unsupported_with_the_install_c
     with pytest.raises(NotImplementedError, match="pip install pytorch-ignite") as exc:
         import_paradigm_module(module, Paradigm.IGNITE)
     assert classify(exc.value) is Status.UNSUPPORTED
+
+
+def test_check_lists_what_the_interpreter_has_and_installs_nothing(capsys):
+    from harness.install import main
+
+    assert main(["--check", "--extras", "test"]) == 0
+    out = capsys.readouterr().out
+    assert "found    torch " in out and "[test]" in out
+
+
+def test_require_cuda_stops_where_torch_sees_no_gpu(capsys):
+    import torch
+
+    from harness.install import main
+
+    if torch.cuda.is_available():
+        pytest.skip("this torch sees a GPU")
+    assert main(["--require-cuda", "--check"]) == 2
+    assert "sees no CUDA device" in capsys.readouterr().out
