@@ -103,7 +103,7 @@ def run_tests(out: Path, seconds: float, selection: Sequence[str] = GPU_TESTS,
 
 
 def why_tests_failed(code: int | None, timed_out: bool, counts: dict[str, Any] | None,
-                  seconds: float) -> str | None:
+                     seconds: float) -> str | None:
     """Why the GPU tests do not count as passed, or None: a deadline, no JUnit XML, a
     non-zero exit, or no test that ran (every one skipped, or none collected)."""
     meaning = PYTEST_EXIT.get(code, "killed") if code is not None else "killed"
