@@ -181,6 +181,21 @@ def host_torch_pin(version: str | None) -> str:
     return f"torch=={version}\n"
 
 
+def externally_managed() -> bool:
+    """Whether pip will refuse to install into this interpreter (PEP 668: a distribution's
+    system Python outside any virtual environment), unless told to anyway."""
+    import sysconfig
+
+    marker = Path(sysconfig.get_path("stdlib")) / "EXTERNALLY-MANAGED"
+    return (sys.prefix == sys.base_prefix and marker.exists()
+            and not os.environ.get("PIP_BREAK_SYSTEM_PACKAGES"))
+
+
+VENV_ADVICE = ("pip refuses to install into this interpreter (an externally managed system "
+               "Python): make an environment that sees its packages first, `python3 -m venv "
+               "--system-site-packages .venv`, then run this with .venv/bin/python")
+
+
 def describe(needs: Sequence[Need]) -> list[str]:
     """One line per requirement: found (and whether within the project's range), or missing."""
     lines = []
@@ -203,6 +218,9 @@ def install(root: Path, extras: Sequence[str], wheels: Path, index: bool,
     needs = survey(pyproject, extras, version_of)
     print(f"{PROJECT}: what this interpreter ({python}) has of [{','.join(extras) or BASE}]:")
     print("\n".join(describe(needs)))
+    if externally_managed():
+        print(f"error: {VENV_ADVICE}")
+        return EXIT_MISSING
     with tempfile.TemporaryDirectory() as tmp:
         pin = Path(tmp) / "host-torch.txt"
         pin.write_text(host_torch_pin(version_of("torch")))

@@ -32,6 +32,14 @@ test = ["pytest>=8", "paradigm-bench[search,vision]"]
 HOST = {"torch": "2.11.0+cu130", "pandas": "2.3.1", "pytest": "9.0", "torchvision": "0.30.0"}
 
 
+@pytest.fixture(autouse=True)
+def _a_python_pip_installs_into(monkeypatch):
+    """Whatever interpreter runs the tests, the install under test may use pip."""
+    import harness.install
+
+    monkeypatch.setattr(harness.install, "externally_managed", lambda: False)
+
+
 def test_an_extra_that_names_the_projects_extras_brings_theirs():
     import tomllib
 
@@ -164,3 +172,13 @@ def test_require_cuda_stops_where_torch_sees_no_gpu(capsys):
         pytest.skip("this torch sees a GPU")
     assert main(["--require-cuda", "--check"]) == 2
     assert "sees no CUDA device" in capsys.readouterr().out
+
+
+def test_a_system_python_pip_refuses_gets_the_venv_command_before_any_pip_call(
+        tmp_path, monkeypatch, capsys):
+    import harness.install
+
+    monkeypatch.setattr(harness.install, "externally_managed", lambda: True)
+    code, calls = _install(tmp_path, HOST, ok=set())
+    assert code == EXIT_MISSING and calls == []
+    assert "python3 -m venv --system-site-packages .venv" in capsys.readouterr().out
