@@ -8,8 +8,8 @@ import torch
 
 optuna = pytest.importorskip("optuna", reason="needs Optuna: pip install '.[search]'")
 
+from harness.precision import UnsupportedConfig
 from harness.search.space import LR_SCALE, LR_SCALE_RANGE, sample
-from harness.training.precision import UnsupportedConfig
 from workloads.linear import Linear
 from workloads.mlp import MLP
 
