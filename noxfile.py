@@ -37,7 +37,7 @@ def install_cpu(session: nox.Session, extras: str = "") -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite on CPU (GPU tests are skipped without CUDA)."""
-    install_cpu(session, "[test,export]")
+    install_cpu(session, "[test,export,serve]")
     session.run("pytest", *session.posargs)
 
 
@@ -61,7 +61,7 @@ def docs(session: nox.Session) -> None:
 @nox.session(name="bench-cpu")
 def bench_cpu(session: nox.Session) -> None:
     """Run the CPU suite and write its HTML report."""
-    install_cpu(session, "[loggers,search,vision,nlp,export]")  # vision, nlp: real models
+    install_cpu(session, "[loggers,search,vision,nlp,export,serve]")  # vision, nlp: real models
     session.run("python", "-m", "harness", "suite", "benchmarks/suites/cpu.toml", *session.posargs)
 
 

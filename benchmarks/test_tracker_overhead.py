@@ -6,7 +6,7 @@ phase probes as well (the timed ``loss`` call, the loss hook and autograd callba
 optimizer hooks). The differences are the harness's cost per step. The training loader's
 fetch is timed with and without the data-wait probe, and a tensor dataset's read a batch per
 call against sample by sample. ``benchmarks/figures.py`` turns a saved run into the figures
-the README quotes; every benchmark records the machine's load average in ``extra_info``, so a
+the manual quotes; every benchmark records the machine's load average in ``extra_info``, so a
 figure measured beside other work says so.
 """
 

@@ -8,6 +8,7 @@ Examples::
     python -m harness report runs/smoke
     python -m harness compare runs/before runs/after
     python -m harness hpo --workload mlp --size tiny --trials 20
+    python -m harness serve --workload tabular --rates 25 50 100 --duration 3 --slo-ms 50
 
 Bad input exits with code 2 before anything runs; Ctrl-C exits with 130 after saving.
 """
@@ -243,11 +244,21 @@ def _dispatch(args: argparse.Namespace) -> int:
             code = run_suite_studies(suite.studies, run_dir / "hpo", not args.no_progress,
                                      not args.no_report) or code
             _render(run_dir, args)  # the report now links to the studies' page
+        if suite.serving and code != EXIT_INTERRUPTED:  # then its [[serve]] comparisons
+            from harness.commands.serve import run_suite_serving
+
+            code = run_suite_serving(suite.serving, run_dir / "serve", not args.no_progress,
+                                     not args.no_report) or code
+            _render(run_dir, args)  # the report now names them in its Verdict
         return code
     if args.command == "hpo":
         from harness.commands import hpo
 
         return hpo.run(args)
+    if args.command == "serve":
+        from harness.commands import serve
+
+        return serve.run(args)
     if args.command == "report":
         _require_run(args.run_dir)
         from reports.render import render_run

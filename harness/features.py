@@ -20,6 +20,14 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from harness.metric_choices import (
+    ALL_METRICS,
+    Average,
+    MetricName,
+    MetricStack,
+    MetricSync,
+)
+
 
 class FeatureError(ValueError):
     """An impossible feature setting or combination."""
@@ -42,6 +50,7 @@ FEATURES: dict[str, str] = {
     "checkpoint-best": "keep the best checkpoints by validation loss",
     "resume": "stop at a step, then resume from its checkpoint in a fresh process",
     "log": "log the training loss to metric loggers",
+    "metrics": "classification metrics on every validation pass, by each paradigm's own stack",
     "accumulate": "gradient accumulation over micro-batches (DDP no_sync on all but the last)",
     "clip": "clip the gradient norm",
     "scheduler": "the workload's learning-rate scheduler, stepped every optimizer step",
@@ -78,6 +87,18 @@ class Features:
         (), "log", "the backends to log the training loss to, joined by + ("
         + ", ".join(b.value for b in LogBackend) + ")")
     log_every: int = _setting(1, "log", "log every N optimizer steps")
+    metrics: tuple[MetricName, ...] = _setting(
+        (), "metrics", "the metrics, joined by + (" + ", ".join(m.value for m in MetricName)
+        + f"; {ALL_METRICS} = every one); needs validation and a classifier")
+    metrics_average: tuple[Average, ...] = _setting(
+        (Average.MACRO, Average.MICRO), "metrics",
+        "the F1 averagings, joined by + (" + ", ".join(a.value for a in Average) + ")")
+    metrics_stack: MetricStack = _setting(  # noqa: RUF009 - a field(), not a value
+        MetricStack.DEFAULTS, "metrics", "the libraries as installed (defaults) or tuned: "
+        "argument checks off, state on the model's device")
+    metrics_sync: MetricSync = _setting(  # noqa: RUF009 - a field(), not a value
+        MetricSync.STATE, "metrics", "under DDP: gather the state (state), average the ranks' "
+        "values (sync_dist), or rank 0's shard (off)")
     accumulate: int = _setting(1, "accumulate", "micro-batches per optimizer step")
     clip_norm: float = _setting(0.0, "clip", "clip the gradient norm to this value; 0 = off")
     scheduler: bool = _setting(False, "scheduler", "step the workload's build_scheduler")
@@ -89,9 +110,14 @@ class Features:
     hook_delay_every: int = _setting(1, "calibration", "after a random 1/N of the steps")
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "log", tuple(sorted({LogBackend(b) for b in self.log},
-                                                     key=lambda b: b.value)))
-        problems = []
+        for name, kind in _LISTS.items():  # a set: log backends by name, the rest in enum order
+            chosen = {kind(v) for v in getattr(self, name)}
+            ordered = sorted(chosen, key=lambda m: m.value) if name == "log" else \
+                [m for m in kind if m in chosen]
+            object.__setattr__(self, name, tuple(ordered))
+        for name, kind in _CHOICES.items():
+            object.__setattr__(self, name, kind(getattr(self, name)))
+        problems = self._metric_problems()
         for name in ("val_every", "early_stop_patience", "ckpt_every", "ckpt_best_k",
                      "raise_at_step", "resume_at"):
             if getattr(self, name) < 0:
@@ -114,6 +140,19 @@ class Features:
         if problems:
             raise FeatureError("; ".join(problems))
 
+    def _metric_problems(self) -> list[str]:
+        if not self.metrics:
+            tuned = [f.name for f in dataclasses.fields(self) if f.metadata["feature"] ==
+                     "metrics" and getattr(self, f.name) != f.default]
+            return [f"{', '.join(tuned)} only applies with metrics=NAME+..."] if tuned else []
+        problems = []
+        if not (self.val_every or self.val_epoch_end):
+            problems.append("metrics are computed on validation: set val_every or "
+                            "val_epoch_end")
+        if MetricName.F1 in self.metrics and not self.metrics_average:
+            problems.append("f1 needs at least one averaging (metrics_average)")
+        return problems
+
     # ---- construction from suite files and the command line
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Features:
@@ -124,14 +163,12 @@ class Features:
         if unknown:
             raise FeatureError(f"unknown feature settings: {', '.join(sorted(unknown))}; "
                                f"valid: {', '.join(sorted(known))}")
-        if "log" in data:
-            raw = data["log"]
-            raw = [raw] if isinstance(raw, str) else list(raw)
-            try:
-                data["log"] = tuple(LogBackend(b) for b in raw)
-            except ValueError:
-                valid = ", ".join(b.value for b in LogBackend)
-                raise FeatureError(f"unknown log backend in {raw!r}; valid: {valid}") from None
+        for name, kind in _LISTS.items():
+            if name in data:
+                data[name] = _members(name, kind, data[name])
+        for name, kind in _CHOICES.items():
+            if name in data:
+                data[name] = _members(name, kind, [data[name]])[0]
         try:
             return cls(**data)
         except TypeError as exc:
@@ -159,7 +196,8 @@ class Features:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if value != f.default:
-                out[f.name] = [b.value for b in value] if f.name == "log" else value
+                out[f.name] = ([m.value for m in value] if f.name in _LISTS else
+                               value.value if isinstance(value, Enum) else value)
         return out
 
     # ---- what is on, for labels and the feature-cost table
@@ -198,6 +236,7 @@ class Features:
             "checkpoint-best": f"best-{self.ckpt_best_k}",
             "resume": f"resume@{self.resume_at}" if self.resume_at else "resume",
             "log": f"log[{','.join(b.value for b in self.log)}]/{self.log_every}",
+            "metrics": self._metrics_label(),
             "accumulate": f"accumulate×{self.accumulate}",
             "clip": f"clip≤{self.clip_norm:g}",
             "scheduler": "scheduler",
@@ -209,6 +248,37 @@ class Features:
         }
         return " + ".join(parts[n] for n in self.active()) or "none"
 
+    def _metrics_label(self) -> str:
+        """``metrics[accuracy,f1]/macro+micro`` plus the stack and sync when not the default."""
+        label = f"metrics[{','.join(m.value for m in self.metrics)}]"
+        if MetricName.F1 in self.metrics:
+            label += "/" + "+".join(a.value for a in self.metrics_average)
+        if self.metrics_stack is not MetricStack.DEFAULTS:
+            label += f"/{self.metrics_stack.value}"
+        if self.metrics_sync is not MetricSync.STATE:
+            label += f"/sync={self.metrics_sync.value}"
+        return label
+
+
+# Fields holding a set of enum members (``log=csv+mlflow``), and fields holding one member.
+_LISTS: dict[str, type[Enum]] = {"log": LogBackend, "metrics": MetricName,
+                                 "metrics_average": Average}
+_CHOICES: dict[str, type[Enum]] = {"metrics_stack": MetricStack, "metrics_sync": MetricSync}
+
+
+def _members(name: str, kind: type[Enum], raw: Any) -> tuple[Any, ...]:
+    """Enum members from names (``all`` for every metric); unknown names are refused."""
+    raw = [raw] if isinstance(raw, str | Enum) else list(raw)
+    if name == "metrics" and ALL_METRICS in raw:
+        return tuple(MetricName)
+    try:
+        return tuple(kind(v) for v in raw)
+    except ValueError:
+        valid = ", ".join(m.value for m in kind)
+        what = "log backend" if name == "log" else name.replace("_", " ")
+        raise FeatureError(f"unknown {what} in {[getattr(v, 'value', v) for v in raw]!r}; "
+                           f"valid: {valid}") from None
+
 
 # Feature name -> the fields that make it up (resetting them to defaults turns it off).
 FEATURE_FIELDS: dict[str, tuple[str, ...]] = {
@@ -219,6 +289,10 @@ FEATURE_FIELDS: dict[str, tuple[str, ...]] = {
 def _shown(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
+    if isinstance(value, Enum):
+        return str(value.value)
+    if isinstance(value, tuple):
+        return "+".join(getattr(v, "value", str(v)) for v in value)
     return "" if value in ((), "") else f"{value:g}" if isinstance(value, float) else str(value)
 
 
@@ -242,8 +316,10 @@ def _draw(step: int) -> float:
 
 
 def _coerce(key: str, value: str, default: Any) -> Any:
-    if key == "log":
+    if key in _LISTS:
         return [v for v in value.split("+") if v]
+    if key in _CHOICES:
+        return value
     try:
         if isinstance(default, bool):
             if value.lower() not in ("true", "false", "1", "0", "yes", "no"):

@@ -66,6 +66,9 @@ class Workload(ABC):
     found when it is missing. The harness imports it before the framework (no paradigm's
     start-up is charged for it); where it is missing the cell is ``unsupported``, with the
     install command."""
+    classes: int = 0
+    """How many classes a classifier tells apart (one that defines ``classify``); a class
+    attribute or set in ``__init__`` per size."""
 
     @classmethod
     def from_size(cls, size: str) -> Workload:
@@ -102,9 +105,25 @@ class Workload(ABC):
         """Validation metrics of one batch, each a scalar batch mean; ``loss`` is required.
 
         Called under ``torch.no_grad()`` (or inference mode) with the model in eval mode.
-        Classification workloads add ``accuracy``; any other name is the workload's own.
+        Default: cross-entropy and accuracy of ``classify`` for a classifier, the training
+        loss otherwise; any other name is the workload's own.
         """
+        if self.is_classifier():
+            return classification_metrics(*self.classify(model, batch))
         return {"loss": self.loss(model, batch)}
+
+    def classify(self, model: nn.Module, batch: Any) -> tuple[Tensor, Tensor]:
+        """Logits ``(N, classes)`` and integer targets ``(N,)`` of one batch (on the device,
+        under ``no_grad``, in eval mode): what the ``metrics`` feature scores. A classifier
+        defines it and ``classes``; without it the workload is not one, and its cells with
+        metrics are refused."""
+        raise NotImplementedError(f"workload {self.name!r} is not a classifier: it defines no "
+                                  "classify(model, batch)")
+
+    @classmethod
+    def is_classifier(cls) -> bool:
+        """Whether the workload defines ``classify`` (known without building it)."""
+        return cls.classify is not Workload.classify
 
     def build_scheduler(
         self, optimizer: torch.optim.Optimizer, total_steps: int

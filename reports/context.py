@@ -33,7 +33,8 @@ from reports.groups import (
 )
 
 SECTIONS = [("verdict", "Verdict"), ("overhead", "Overhead"), ("framework", "Framework time"),
-            ("features", "Features"), ("compiled", "Compiled"), ("distributions", "Step times"),
+            ("features", "Features"), ("metrics", "Metrics"), ("compiled", "Compiled"),
+            ("distributions", "Step times"),
             ("throughput", "Throughput"), ("startup", "Start-up"), ("memory", "Memory"),
             ("amp", "Mixed precision"), ("scaling", "DDP scaling"), ("parity", "Parity"),
             ("export", "Export and predict"),

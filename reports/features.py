@@ -52,7 +52,16 @@ def _cost_cell(r: pd.Series) -> dict[str, str]:
         (nbytes(r["disk_per_event_bytes"]) + "/event" if not is_missing(r["disk_per_event_bytes"])
          else nbytes(r["disk_bytes"])),
         "base": text(r["base_features"]),
+        "calls": _metric_calls(r),
     }
+
+
+def _metric_calls(r: pd.Series) -> str:
+    """The metrics feature's own calls (update per validation batch, compute per pass)."""
+    if r["feature"] != "metrics" or is_missing(r.get("update_s")):
+        return ""
+    return (f"update {duration(r['update_s'])}/batch ({ci_text(r['update_ci'])}) · compute "
+            f"{duration(r['compute_s'])}/pass ({ci_text(r['compute_ci'])})")
 
 
 def _feature_name(feature: str, base: str) -> str:

@@ -28,6 +28,7 @@ from reports import (
     features,
     framework,
     meta,
+    metrics,
     real_models,
     scaling,
     verdict,
@@ -78,6 +79,7 @@ def run_context(run: Run, csv_links: dict[str, str]) -> dict[str, Any]:
         "calibration": framework.calibration_rows(run.frame[run.frame["status"] == "ok"]
                                                   if len(run.frame) else run.frame, profiled),
         "features": features.section(run.frame),
+        "metrics": metrics.section(run.frame),
         "compiled": compiled.section(run.cells, run.frame),
         "memory_columns": list(memory.values()),
         "efficiency": efficiency.throughput_table(measured),
@@ -139,6 +141,12 @@ def render_run(run_dir: Path, output: Path | None = None,
     search_page = run_dir / "hpo" / "hpo.html"  # a suite's [[hpo]] studies, if it had any
     if search_page.exists():
         ctx["search_page"] = os.path.relpath(search_page, output.parent)
+    serve_page = run_dir / "serve" / "serve.html"  # a suite's [[serve]] tables, if any
+    if serve_page.exists():
+        from reports.serve import verdict_lines
+
+        ctx["serve_page"] = os.path.relpath(serve_page, output.parent)
+        ctx["serve_verdicts"] = verdict_lines(run_dir / "serve")
     write_text_atomic(output, environment().get_template("report.html.j2").render(ctx))
     return output
 

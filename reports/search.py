@@ -25,7 +25,7 @@ from harness.search.results import load_studies
 from reports import search_plots
 
 STATE_ORDER = ("complete", "pruned", "failed", "interrupted", "running")
-# Where each paradigm's pruning integration takes the step it reports at (README).
+# Where each paradigm's pruning integration takes the step it reports at (docs/pages/hpo.md).
 STEP_RULES = {"plain": "the optimizer step (by hand)",
               "lightning": "current_epoch, 0-based (the Lightning callback)",
               "ignite": "trainer.state.epoch, 1-based (PyTorchIgnitePruningHandler)"}
@@ -39,25 +39,31 @@ def _rate(per_hour: float) -> str:
     return "—" if per_hour != per_hour else f"{per_hour:,.0f}"
 
 
-def study_row(study: an.Study, plain: an.Study | None) -> dict[str, Any]:
+def study_row(study: an.Study, members: Mapping[str, an.Study]) -> dict[str, Any]:
     c = an.counts(study)
     medians = an.part_medians(study)
     growth = an.rss_growth(study)
     process: dict[str, Any] = next(
         (p for p in study["processes"] if p.get("kind") == "process"), {})
-    row = {"paradigm": study["paradigm"], "study": study["study"],
+    name = an.entry(study)
+    row = {"paradigm": name, "study": study["study"],
            "workers": study["spec"]["workers"],
            "counts": " / ".join(f"{c[s]} {s}" for s in STATE_ORDER if c[s]),
-           "wall": fmt.duration(an.wall_s(study)), "per_hour": _rate(an.trials_per_hour(study)),
+           "startup": fmt.duration(an.startup_s(study)), "wall": fmt.duration(an.wall_s(study)),
+           "per_hour": _rate(an.trials_per_hour(study)),
+           "per_hour_trials": _rate(an.trials_per_hour_of_trials(study)),
            "median_trial": fmt.duration(medians["wall"]),
            "import": fmt.duration(process.get("import_framework_s")),
            "growth": "—" if growth is None else f"{fmt.nbytes(growth)}/trial",
-           "overhead": "baseline", "overhead_ci": "", "pairs": "", "parity": None}
-    if plain is not None and study is not plain:
-        ov = an.overhead_vs(study, plain)
+           "overhead": "baseline", "overhead_ci": "", "pairs": "", "parity": None, "aa": ""}
+    base = an.reference(name, members)
+    if base is not None:
+        ov = an.overhead_vs(study, base)
         row.update(overhead=fmt.duration(ov.seconds, signed=True),
-                   overhead_ci=fmt.interval(ov.ci, signed=True), pairs=ov.n,
-                   parity=an.parity(study, plain))
+                   overhead_ci=fmt.interval(ov.ci, signed=True),
+                   pairs=f"{ov.n}" if ov.paired else f"{ov.n} unpaired",
+                   parity=an.parity(study, base),
+                   aa=an.aa_verdict(ov) if name.endswith("-aa") else "")
     return row
 
 
@@ -94,7 +100,6 @@ def failures(members: Mapping[str, an.Study]) -> list[dict[str, Any]]:
 
 
 def group_block(group: str, members: Mapping[str, an.Study]) -> dict[str, Any]:
-    plain = members.get("plain")
     first = next(iter(members.values()))
     spec = first["spec"]
     cell = spec["cell"]
@@ -107,7 +112,7 @@ def group_block(group: str, members: Mapping[str, an.Study]) -> dict[str, Any]:
                  f"{spec['sampler']} (seed {spec['sampler_seed']}), pruner {spec['pruner']}"
                  f" (startup {spec['pruner_startup_trials']}, warm-up steps "
                  f"{spec['pruner_warmup_steps']}), storage {spec['storage']}"),
-        "rows": [study_row(s, plain) for s in members.values()],
+        "rows": [study_row(s, members) for s in members.values()],
         "split_rows": [{"paradigm": n, "parts": [fmt.duration(an.part_medians(s)[p])
                                                  for p in PARTS]}
                        for n, s in members.items()],
@@ -130,7 +135,7 @@ def scaling_rows(studies: Sequence[an.Study]) -> list[dict[str, Any]]:
     table: dict[tuple[str, str], dict[int, float]] = {}
     for s in studies:
         family = s["group"].rsplit("_w", 1)[0]
-        table.setdefault((family, s["paradigm"]), {})[s["spec"]["workers"]] = \
+        table.setdefault((family, an.entry(s)), {})[s["spec"]["workers"]] = \
             an.trials_per_hour(s)
     workers = sorted({w for v in table.values() for w in v})
     return [{"family": f, "paradigm": p, "rates": [_rate(v.get(w, float("nan")))

@@ -12,6 +12,11 @@ turned off (``Features.without``), per paradigm:
 - memory: the difference of the median host peak RSS (and CUDA allocated, on GPUs);
 - disk: bytes written during the measured steps, per event where there are events.
 
+For ``metrics``, also the metric calls themselves (``harness.measure.metric_clock``): the
+host time of the updates per validation batch and of the compute (with any sync) per
+validation pass, each a t interval over repetitions, and on CUDA the host syncs per update
+and per compute.
+
 The phase probes are costed the same way, from cells with ``phases`` off against on.
 Features whose cost is not a running cost (``resume``, ``fault``) are left out.
 """
@@ -26,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from harness.analyse.analysis import GROUP_KEYS, by_repetition, timed
-from harness.analyse.stats import mean_difference
+from harness.analyse.stats import mean_difference, mean_estimate
 from harness.features import FeatureError, Features
 
 NOT_COSTED = {"resume", "fault"}
@@ -38,12 +43,34 @@ def _events_in_span(feature: str, f: Features, rec: pd.Series) -> float | None:
     """How many times a per-N feature acted during the measured steps of one record."""
     first, last = int(rec["warmup"]), int(rec["warmup"]) + int(rec["steps"])
     events = rec["events"] or {}
-    if feature in ("validate", "checkpoint-best", "early-stop"):
+    if feature in ("validate", "checkpoint-best", "early-stop", "metrics"):
         return float(sum(1 for v in events.get("validations", []) if first < v["step"] <= last))
     every = {"checkpoint": f.ckpt_every, "log": f.log_every}.get(feature)
     if every:
         return float(last // every - first // every)
     return None
+
+
+def metric_call_costs(records: pd.DataFrame) -> dict[str, Any]:
+    """Per-batch update and per-pass compute host time (intervals over repetitions) and, on
+    CUDA, syncs per update and per compute, from the records' metric clocks."""
+    update, compute, syncs = [], [], []
+    for events in records["events"]:
+        costs = (events or {}).get("metric_costs") if isinstance(events, dict) else None
+        if not costs:
+            continue
+        if costs["batches"]:
+            update.append(sum(costs["update_s"]) / costs["batches"])
+        if costs["compute_s"]:
+            compute.append(sum(costs["compute_s"]) / max(costs["passes"] - bool(
+                costs["counted_batches"]), 1))
+        if costs["counted_batches"]:
+            syncs.append((sum(costs["update_syncs"]) / costs["counted_batches"],
+                          float(sum(costs["compute_syncs"]))))
+    u, c = mean_estimate(update), mean_estimate(compute)
+    return {"update_s": u.value, "update_ci": u.ci, "compute_s": c.value, "compute_ci": c.ci,
+            "syncs_per_update": float(np.mean([s[0] for s in syncs])) if syncs else None,
+            "syncs_per_compute": float(np.mean([s[1] for s in syncs])) if syncs else None}
 
 
 def _row(feature: str, f: Features, with_: pd.DataFrame, without: pd.DataFrame
@@ -73,6 +100,7 @@ def _row(feature: str, f: Features, with_: pd.DataFrame, without: pd.DataFrame
                                   - without["cuda_max_allocated_bytes"].astype(float).median()),
         "disk_bytes": disk if math.isfinite(disk) else None,
         "disk_per_event_bytes": disk / per_run if per_run and math.isfinite(disk) else None,
+        **(metric_call_costs(with_) if feature == "metrics" else {}),
     }
 
 

@@ -7,7 +7,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from harness.commands import gpu_check, hpo
+from harness.commands import gpu_check, hpo, serve
 from harness.commands.selection import choices
 from harness.config import (
     CompileMode,
@@ -132,4 +132,5 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list workloads, paradigms, precisions, profiles and features")
     gpu_check.add_parser(sub)
     hpo.add_parser(sub, _add_cell_options)
+    serve.add_parser(sub)
     return parser

@@ -5,13 +5,20 @@ space, sampler seed and pruner, then the HPO page.
     python -m harness hpo --workload mlp --trials 40 --workers 1 2 --out runs/hpo
     python -m harness hpo --workload mlp --trials 40 --workers 4 \\
         --storage postgresql://user@db-host/optuna          # several machines, one study
+    python -m harness hpo --workload mlp --trials 40 --workers 2 \\
+        --storage redis://:PASSWORD@db-host:6379/0           # or through Redis
+    python -m harness hpo --workload mlp --trials 40 --aa   # + an A/A copy of the plain loop
+
+The paradigms' studies take turns, a block of trials each, in a seeded shuffled order
+(``harness.search.schedule``).
 
 ``run``'s cell options apply (each trial trains warm-up + steps optimizer steps of that
 cell); ``--workers`` here counts study processes sharing one study, and the DataLoader's
 workers are ``--loader-workers``. Bad input (an unknown sampler or pruner, a storage that
-cannot be reached, a cell a trial cannot be) exits 2 with one line before any trial runs;
-Ctrl-C ends the running trials, keeps every finished one in the storage, renders the page
-and exits 130; the same command again resumes each study by name.
+cannot be reached, a wrong password, SQLite for several workers, a cell a trial cannot be)
+exits 2 with one line before any trial runs; Ctrl-C ends the running trials, keeps every
+finished one in the storage, renders the page and exits 130; a storage that fails mid-study
+exits 4 (what finished kept); the same command again resumes each study by name.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ DEFAULT_OUT = Path("results") / "hpo"  # fixed, so that the same command resumes
 NEEDS = ("optuna", "optuna_integration", "sqlalchemy")
 INSTALL = "pip install 'paradigm-bench[search]'"
 DEFAULT_STUDY_TIMEOUT_S = 3600.0
+EXIT_STORAGE_LOST = 4  # the storage failed mid-study: what finished is kept
 
 
 def add_parser(subparsers: Any, cell_options: Callable[[argparse.ArgumentParser], None]
@@ -64,10 +72,16 @@ def add_parser(subparsers: Any, cell_options: Callable[[argparse.ArgumentParser]
                    help="trials before the median pruner prunes (default 5)")
     p.add_argument("--pruner-warmup-steps", type=int, default=0,
                    help="reported steps the median pruner waits for (default 0; a step-indexed "
-                        "setting: see README on where each integration counts from)")
+                        "setting: docs/pages/hpo.md says where each integration counts from)")
     p.add_argument("--val-every", type=int, default=0,
                    help="validate and report every N optimizer steps (default: one epoch)")
     p.add_argument("--study-name", default="hpo", help="prefix of the studies' names")
+    p.add_argument("--block", type=int, metavar="N",
+                   help="trials per turn: the studies take turns in a seeded shuffled order, "
+                        "N trials each (default two per worker)")
+    p.add_argument("--aa", nargs="?", const="plain", metavar="PARADIGM",
+                   help="A/A check: a second study of PARADIGM (default plain) taking its "
+                        "turns like the others; it should read no difference")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT,
                    help=f"run folder (default {DEFAULT_OUT}; an existing one is resumed)")
     p.add_argument("--no-report", action="store_true", help="skip the HTML page")
@@ -115,6 +129,8 @@ def specs_from_args(args: argparse.Namespace) -> list[StudySpec]:
                                       "features": [features], "no_phases": True})
     cells = cells_from_args(cell_args)
     validate_cells(cells)
+    if args.block is not None and args.block < 1:
+        raise InputError(f"--block must be at least 1, got {args.block}")
     out = []
     try:
         for workers in args.workers:
@@ -127,16 +143,35 @@ def specs_from_args(args: argparse.Namespace) -> list[StudySpec]:
                                      prefix=args.study_name))
     except SpecError as exc:
         raise InputError(str(exc)) from None
-    return out
+    return out + aa_copies(out, args.aa)
+
+
+def aa_copies(specs: list[StudySpec], paradigm: str | None) -> list[StudySpec]:
+    """The A/A check's second study of ``paradigm`` in each comparison (none without --aa)."""
+
+    if paradigm is None:
+        return []
+    copies = [s.replace(arm="aa") for s in specs if s.cell.paradigm.value == paradigm]
+    if not copies:
+        present = sorted({s.cell.paradigm.value for s in specs})
+        raise InputError(f"--aa {paradigm}: no study of that paradigm to repeat (the "
+                         f"studies are of {', '.join(present)})")
+    return copies
 
 
 def run(args: argparse.Namespace) -> int:
     """Validate, run every study (resuming those the storage holds), render, summarise."""
-    from harness.search.storage import StorageError, check, default_storage
+    from harness.search.storage import (
+        StorageError,
+        check,
+        default_storage,
+        refuse_sqlite_workers,
+    )
 
     specs = specs_from_args(args)
     storage = args.storage or default_storage(args.out)
     try:
+        refuse_sqlite_workers(storage, max(s.workers for s in specs))
         check(storage)
     except StorageError as exc:
         raise InputError(str(exc)) from None
@@ -146,21 +181,37 @@ def run(args: argparse.Namespace) -> int:
     specs = [s.replace(storage=storage) for s in specs]
     print(f"hpo folder: {args.out}  ({len(specs)} studies of {args.trials} trials; storage "
           f"{_shown(storage)})", file=sys.stderr)
-    return run_studies(specs, args.out, progress=not args.no_progress, report=not args.no_report)
+    return run_studies(specs, args.out, progress=not args.no_progress,
+                       report=not args.no_report, block=args.block)
 
 
 def run_studies(specs: list[StudySpec], out_dir: Path, progress: bool = True,
-                report: bool = True) -> int:
+                report: bool = True, block: int | None = None) -> int:
     """Run validated studies (their storage filled in), then summarise and render; Ctrl-C
     keeps what finished, renders it and returns 130."""
+    from harness.search.runner import StorageLost
+    from harness.search.storage import redacted
+
     try:
-        execute(specs, out_dir, progress)
+        failed = execute(specs, out_dir, progress, block)
     except KeyboardInterrupt:
         print(f"\ninterrupted: every finished trial is kept in the storage; run the same "
               f"command to resume (results in {out_dir})", file=sys.stderr)
         _finish(specs, out_dir, report)
         return EXIT_INTERRUPTED
-    return _finish(specs, out_dir, report)
+    except StorageLost as exc:
+        print(f"\nthe study storage {redacted(specs[0].storage)} failed mid-study ({exc}): the "
+              f"running trials are recorded failed, the finished ones kept (results in "
+              f"{out_dir}); run the same command to resume once the storage is back",
+              file=sys.stderr)
+        _finish(specs, out_dir, report)
+        return EXIT_STORAGE_LOST
+    code = _finish(specs, out_dir, report)
+    if failed:
+        print(f"{len(failed)} of {len(specs)} studies stopped on a failed worker process "
+              f"(above; logs in {out_dir}/logs)", file=sys.stderr)
+        return code or 1
+    return code
 
 
 def run_suite_studies(specs: list[StudySpec], out_dir: Path, progress: bool = True,
@@ -183,20 +234,29 @@ def run_suite_studies(specs: list[StudySpec], out_dir: Path, progress: bool = Tr
     return run_studies([s.replace(storage=storage) for s in specs], out_dir, progress, report)
 
 
-def execute(specs: list[StudySpec], out_dir: Path, progress: bool = True) -> None:
-    """Run the studies one after another; each is snapshotted when it ends (or is
-    interrupted)."""
+def execute(specs: list[StudySpec], out_dir: Path, progress: bool = True,
+            block: int | None = None) -> list[str]:
+    """Run each comparison (the studies of one group) in the fair order, one comparison after
+    another; its studies are snapshotted when it ends (or is interrupted). Returns the
+    studies whose worker processes failed."""
+    from harness.launch.runner import child_env
     from harness.search.results import snapshot
-    from harness.search.runner import new_session, run_study
+    from harness.search.runner import new_session, run_group
 
     session = new_session()
+    groups: dict[str, list[StudySpec]] = {}
     for spec in specs:
-        if progress:
-            print(f"study {spec.name}", file=sys.stderr)
+        groups.setdefault(spec.group, []).append(spec)
+    failed: list[str] = []
+    for group in groups.values():
+        env = child_env(group[0].cell)
         try:
-            run_study(spec, out_dir, session, progress)
+            records = run_group(group, out_dir, session, env, progress, block)
+            failed += [r["study"] for r in records if r.get("failed")]
         finally:
-            snapshot(spec, out_dir)
+            for spec in group:
+                snapshot(spec, out_dir)
+    return failed
 
 
 def _finish(specs: list[StudySpec], out_dir: Path, report: bool) -> int:
@@ -207,7 +267,10 @@ def _finish(specs: list[StudySpec], out_dir: Path, report: bool) -> int:
         try:
             snapshot(spec, out_dir)
         except Exception as exc:  # the storage may be what failed; keep the last snapshot
-            print(f"could not refresh {spec.name} from the storage: {exc}", file=sys.stderr)
+            from harness.search.storage import first_line
+
+            print(f"could not refresh {spec.name} from the storage: "
+                  f"{first_line(exc, spec.storage)}", file=sys.stderr)
     names = {s.name for s in specs}
     print_summary([s for s in load_studies(out_dir) if s["study"] in names])
     if not report:

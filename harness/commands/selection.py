@@ -41,10 +41,22 @@ def validate_cells(cells: Sequence[CellConfig]) -> None:
     from harness.launch.devices import check_devices
 
     check_workloads(sorted({c.workload for c in cells}))
+    check_metric_workloads(cells)
     for cell in cells:
         problem = check_devices(cell)
         if problem:
             raise InputError(problem)
+
+
+def check_metric_workloads(cells: Sequence[CellConfig]) -> None:
+    """Metrics score a classifier: a workload without ``classify`` is refused before anything
+    runs (this imports the workloads that metrics cells name, and only those)."""
+    from harness.discovery import resolve
+
+    for spec in sorted({c.workload for c in cells if c.features.metrics}):
+        if not resolve(spec).is_classifier():
+            raise InputError(f"metrics score a classifier; workload {spec!r} defines no "
+                             "classify(model, batch)")
 
 
 def fitting_cells(cells: Sequence[CellConfig]) -> list[CellConfig]:
@@ -57,6 +69,7 @@ def fitting_cells(cells: Sequence[CellConfig]) -> list[CellConfig]:
     from harness.launch.devices import check_devices
 
     check_workloads(sorted({c.workload for c in cells}))
+    check_metric_workloads(cells)
     fitting: list[tuple[CellConfig, str | None]] = []
     skipped: list[tuple[CellConfig, str | None]] = []
     for cell in cells:

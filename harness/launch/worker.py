@@ -256,6 +256,8 @@ def measurements(ctx: Any, model: torch.nn.Module) -> dict[str, Any]:
     cfg, probe = ctx.cfg, ctx.probe
     timing = probe.timer.result()
     parity = probe.losses.result(model)  # before a FLOP count's extra step touches buffers
+    if cfg.features.metrics:
+        metric_evidence(ctx, model)  # before the FLOP count too: eval mode reads the buffers
     compiled = probe.compilation.result() if probe.compilation is not None else None
     flops, flops_on = step_flops(ctx, model)
     mark("flops_counted")
@@ -286,6 +288,19 @@ def measurements(ctx: Any, model: torch.nn.Module) -> dict[str, Any]:
         steps = max(probe.ran - cfg.warmup, 0)
         out["attribution"] = dataclasses.asdict(probe.profiler.result(steps, code))
     return out
+
+
+def metric_evidence(ctx: Any, model: torch.nn.Module) -> None:
+    """The metric calls' costs, and (rank 0) the trained model's predictions on every rank's
+    validation shard: what the reference values are computed from, after the run."""
+    from harness.training.features.metrics import final_predictions
+
+    events, cfg = ctx.probe.events, ctx.cfg
+    events.metric_costs = dataclasses.asdict(ctx.probe.metric_clock.costs)
+    if ctx.rank == 0:
+        events.metric_predictions = final_predictions(
+            ctx.workload, on_device(model, ctx.device), ctx.workload.build_val_dataset(),
+            cfg.batch_size, ctx.world_size, ctx.device, ctx.amp.autocast)
 
 
 def step_flops(ctx: Any, model: torch.nn.Module) -> tuple[int, str]:

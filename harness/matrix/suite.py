@@ -35,7 +35,8 @@ share of the cores (cores // world size). ``scenario`` is an axis too: ``train``
     repetitions = 20
     until_ci = 5
 
-``[[hpo]]`` tables add hyper-parameter studies, run after the cells (``harness.search.suite``).
+``[[hpo]]`` tables add hyper-parameter studies, run after the cells (``harness.search.suite``);
+``[[serve]]`` tables add serving comparisons, run after those (``harness.serve.suite``).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from __future__ import annotations
 import itertools
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,8 @@ AXES = ["workload", "size", "batch_size", "world_size", "data", "profile", "feat
         "precision", "compile", "compile_style", "scenario", "paradigm"]
 DEFAULT_PARADIGMS = ["plain", "lightning", "ignite"]
 PLAN_KEYS = {"repetitions", "until_ci", "min_repetitions", "attribution"}
-TOP_LEVEL_KEYS = {"name", "description", "repetitions", "budget", "defaults", "matrix", "hpo"}
+TOP_LEVEL_KEYS = {"name", "description", "repetitions", "budget", "defaults", "matrix", "hpo",
+                  "serve"}
 
 
 class SuiteError(ValueError):
@@ -72,6 +74,7 @@ class Suite:
     studies: list[Any] = field(default_factory=list)  # harness.search.spec.StudySpec
     tables: dict[CellConfig, Table] = field(default_factory=dict)  # where each plan came from
     budget_min: float | None = None  # the suite's ``budget`` (minutes), if it sets one
+    serving: list[Any] = field(default_factory=list)  # harness.serve.spec.ServeSpec
 
     @property
     def cells(self) -> list[CellConfig]:
@@ -153,7 +156,8 @@ def load_suite(
         raise SuiteError(f"{path}: no cells left after filtering")
     return Suite(name, plans, str(data.get("description", "")),
                  _studies(path, data.get("hpo") or [], workloads, paradigms, device),
-                 {c: tables[c] for c in plans}, budget)
+                 {c: tables[c] for c in plans}, budget,
+                 _serving(path, data.get("serve") or [], workloads, paradigms, device))
 
 
 def _budget(path: Path, value: Any) -> float | None:
@@ -186,6 +190,26 @@ def _studies(path: Path, tables: list[dict[str, Any]], workloads: list[str] | No
         raise SuiteError(f"{path}: {exc}") from None
     return [s for s in studies if (not workloads or s.cell.workload in workloads)
             and (not paradigms or s.cell.paradigm.value in paradigms)]
+
+
+def _serving(path: Path, tables: list[dict[str, Any]], workloads: list[str] | None,
+             paradigms: list[str] | None, device: str | None) -> list[Any]:
+    """The ``[[serve]]`` comparisons, narrowed like the cells (a paradigm filter keeps only
+    those paradigms in each)."""
+    if not tables:
+        return []
+    from harness.serve.spec import SpecError
+    from harness.serve.suite import specs_from_tables
+
+    try:
+        specs = specs_from_tables(tables, device)
+        if paradigms:
+            specs = [replace(s, paradigms=tuple(p for p in s.paradigms
+                                                            if p in paradigms))
+                     for s in specs if set(s.paradigms) & set(paradigms)]
+    except SpecError as exc:
+        raise SuiteError(f"{path}: {exc}") from None
+    return [s for s in specs if not workloads or s.workload in workloads]
 
 
 def _plan(settings: dict[str, Any], override: int | None) -> Plan:

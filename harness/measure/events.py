@@ -22,9 +22,20 @@ class FeatureEvents:
     batches_per_epoch: int | None = None  # of this rank's training loader
     first_step: int = 0  # the global step this process started from (a resume's checkpoint)
     log_dir: str | None = None  # where the metric loggers wrote
+    # the metrics feature: the last validation's values as the paradigm reported them, the
+    # step of that validation, the metric calls' costs (``MetricCosts``), and the
+    # (index, pred, target, rank) rows of the trained model on every rank's padded shard
+    metrics: dict[str, float] = field(default_factory=dict)
+    metrics_step: int | None = None
+    metric_costs: dict[str, Any] | None = None
+    metric_predictions: dict[str, list[int]] | None = None
 
     def validated(self, step: int, metrics: dict[str, float]) -> None:
         self.validations.append({"step": step, **{k: float(v) for k, v in metrics.items()}})
+
+    def scored(self, step: int, values: dict[str, float]) -> None:
+        """The metrics feature's values after the validation at ``step`` (the last one kept)."""
+        self.metrics, self.metrics_step = dict(values), step
 
 
 def checkpoint_files(folder: Path) -> list[dict[str, Any]]:

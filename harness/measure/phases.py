@@ -39,7 +39,7 @@ what a framework adds.
 Only a pseudo-random quarter of the steady-state steps is probed (a fixed, seeded draw per
 step, so nothing periodic such as epochs or logging lines up with it): the autograd hook is a
 Python call from inside the autograd engine, by far the dearest part of the probes (the
-README's tracker figures give the cost of a probed step, from
+manual's tracker figures give the cost of a probed step, from
 ``benchmarks/test_tracker_overhead.py``), and probing every step would lengthen the shortest
 steps by several percent. The hook's
 cost lands in the backward phase of the probed steps, never in their framework time, so the

@@ -17,7 +17,7 @@ from typing import Any
 from harness.measure.environment import capture_host
 from harness.results import write_json_atomic
 from harness.search.spec import StudySpec
-from harness.search.storage import open_storage, redacted
+from harness.search.storage import open_storage, redacted, scrubbed
 
 SCHEMA_VERSION = 1
 KIND = "hpo-study"
@@ -44,13 +44,42 @@ def append_record(path: Path, record: dict[str, Any]) -> None:
 
 def finished(study: Any) -> int:
     """Trials that count towards the study's total: complete, pruned, or failed on their own
-    (a trial failed by Ctrl-C is run again)."""
+    (a trial failed by Ctrl-C or by the storage failing is run again)."""
     import optuna
 
     done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
             optuna.trial.TrialState.FAIL)
     return sum(1 for t in study.get_trials(deepcopy=False, states=done)
-               if not t.user_attrs.get("interrupted"))
+               if not (t.user_attrs.get("interrupted") or t.user_attrs.get("storage_failed")))
+
+
+def fail_lost_trials(spec: StudySpec, out_dir: Path) -> int:
+    """Tell the storage, now that it answers again, what this machine's workers recorded when
+    it failed: each trial they were running then, still RUNNING in the storage, becomes
+    FAIL with the storage's error (and is run again). Returns how many."""
+    import optuna
+
+    lost = {r["number"]: r for r in local_records(out_dir, spec.name)
+            if r.get("kind") == "trial" and r.get("storage_failed")}
+    if not lost:
+        return 0
+    storage = open_storage(spec.storage)
+    try:
+        study = optuna.load_study(study_name=spec.name, storage=storage)
+    except KeyError:  # the storage came back empty: nothing to tell it
+        return 0
+    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    told = 0
+    for trial in running:
+        record = lost.get(trial.number)
+        if record is None:  # another machine's, or one this machine never saw fail
+            continue
+        storage.set_trial_user_attr(trial._trial_id, "error_type", record.get("error_type"))
+        storage.set_trial_user_attr(trial._trial_id, "error", record.get("message"))
+        storage.set_trial_user_attr(trial._trial_id, "storage_failed", True)
+        storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+        told += 1
+    return told
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:
@@ -81,10 +110,22 @@ def storage_trials(spec: StudySpec) -> list[dict[str, Any]]:
         return []
     return [{"number": t.number, "state": t.state.name, "params": t.params, "value": t.value,
              "intermediate": {str(k): v for k, v in sorted(t.intermediate_values.items())},
-             "user_attrs": t.user_attrs,
+             "user_attrs": {k: scrubbed(v, spec.storage) if isinstance(v, str) else v
+                            for k, v in t.user_attrs.items()},
              "started": t.datetime_start.isoformat() if t.datetime_start else None,
              "completed": t.datetime_complete.isoformat() if t.datetime_complete else None}
             for t in study.get_trials(deepcopy=False)]
+
+
+def local_trial(record: dict[str, Any]) -> dict[str, Any]:
+    """A trial as a worker recorded it, in the storage's shape (no intermediate values)."""
+    attrs = {k: record[k] for k in ("interrupted", "storage_failed", "error_type")
+             if record.get(k)}
+    if record.get("message"):
+        attrs["error"] = record["message"]
+    return {"number": record["number"], "state": record["state"],
+            "params": record.get("params") or {}, "value": record.get("value"),
+            "intermediate": {}, "user_attrs": attrs, "started": None, "completed": None}
 
 
 def snapshot(spec: StudySpec, out_dir: Path) -> Path:
@@ -95,18 +136,24 @@ def snapshot(spec: StudySpec, out_dir: Path) -> Path:
         if r.get("kind") == "trial":
             measured[r["number"]] = r  # a trial number is unique within a study
     trials = []
-    for t in storage_trials(spec):
+    try:
+        stored = storage_trials(spec)
+    except Exception:  # the storage failed: what this machine's workers recorded stands in
+        stored = [local_trial(r) for _, r in sorted(measured.items())]
+    for t in stored:
         local = measured.get(t["number"], {})
         trials.append({**t, "interrupted": bool(t["user_attrs"].get("interrupted")),
+                       "storage_failed": bool(t["user_attrs"].get("storage_failed")
+                                              or local.get("storage_failed")),
                        "error_type": t["user_attrs"].get("error_type"),
                        "error": t["user_attrs"].get("error"),
                        **{k: local.get(k) for k in ("time", "reports", "rss_bytes", "worker",
                                                     "pid", "session", "steps")}})
     data = {
         "schema_version": SCHEMA_VERSION, "kind": KIND, "study": spec.name,
-        "group": spec.group, "paradigm": spec.cell.paradigm.value,
+        "group": spec.group, "paradigm": spec.cell.paradigm.value, "entry": spec.entry,
         "spec": {**spec.to_dict(), "storage": redacted(spec.storage)},
-        "processes": [r for r in records if r.get("kind") in ("process", "exit")],
+        "processes": [r for r in records if r.get("kind") in ("process", "block", "exit")],
         "sessions": read_lines(sessions_path(out_dir, spec.name)),
         "trials": trials, "environment": capture_host(),
     }

@@ -1,33 +1,34 @@
-"""Run a study: its worker processes, their progress, Ctrl-C, and the study's snapshot.
+"""Run the studies of one comparison in the fair order: blocks of trials, the studies taking
+turns in a seeded shuffled order (``harness.search.schedule``), each study's processes
+(``harness.search.processes``) started at its first block and kept until the comparison ends.
 
-Every study runs in fresh processes (``harness.search.worker``), each in its own session so
-that Ctrl-C or a timeout reaches its whole tree: one process for ``workers = 1``, or N
-sharing the storage. The trials still to run (the study's total less those it already holds,
-so that the same command resumes a study by name) are split between them. The study's wall
-time runs from the first worker's start to the last one's end, imports included: what a user
-waits for.
+The trials still to run (each study's total less those it already holds, so that the same
+command resumes a study by name) are what the blocks share. Each study gets one session
+record per run of the command (``trials/<study>.sessions.jsonl``); its figures come from the
+workers' own clocks (``harness.search.analysis``), not from this process's waiting.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 import signal
-import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from harness.results import write_json_atomic
+from harness.search.processes import StudyProcesses
 from harness.search.results import append_record, sessions_path
+from harness.search.schedule import Block, blocks, default_block
 from harness.search.spec import StudySpec
 
 INTERRUPT_GRACE_S = 30.0  # a trial interrupted mid-step finishes its teardown in this time
-POLL_S = 0.5
+STORAGE_LOST = 4  # a worker's exit code: the storage failed (harness.search.worker)
+
+
+class StorageLost(RuntimeError):
+    """The shared storage failed mid-study: every study stops; what finished is kept."""
 
 
 def new_session() -> str:
@@ -48,126 +49,83 @@ def finished_in_storage(spec: StudySpec) -> int:
     return finished(study)
 
 
-def shares(left: int, workers: int) -> list[int]:
-    """``left`` trials split between ``workers`` processes, as evenly as they go."""
-    return [left // workers + (1 if i < left % workers else 0) for i in range(workers)]
+def plan(specs: Sequence[StudySpec], out_dir: Path, block: int | None = None
+         ) -> tuple[list[Block], dict[str, int]]:
+    """The comparison's blocks in their order, and the trials each study already holds
+    (after telling the storage about trials a failure of its own left running)."""
+    from harness.search.results import fail_lost_trials
+
+    for spec in specs:
+        told = fail_lost_trials(spec, out_dir)
+        if told:
+            print(f"study {spec.name}: {told} trial(s) the storage failed during are now "
+                  "recorded failed there, and run again", file=sys.stderr)
+    before = {s.name: finished_in_storage(s) for s in specs}
+    left = {s.name: max(s.trials - before[s.name], 0) for s in specs}
+    size = block or default_block(specs[0].workers)
+    return blocks(left, size, seed=specs[0].sampler_seed), before
 
 
-@dataclass
-class Workers:
-    """The running worker processes of one study, and where their records are."""
-
-    spec: StudySpec
-    out_dir: Path
-    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    logs: list[TextIO] = field(default_factory=list)
-    offsets: dict[Path, int] = field(default_factory=dict)
-    timed_out: bool = False
-
-    def start(self, counts: list[int], session: str) -> None:
-        from harness.launch.runner import child_env
-
-        spec_path = self.out_dir / "specs" / f"{self.spec.name}.json"
-        write_json_atomic(spec_path, self.spec.to_dict())
-        env = child_env(self.spec.cell)
-        for worker, count in enumerate(counts):
-            if not count:
-                continue
-            log_path = self.out_dir / "logs" / f"{self.spec.name}.w{worker}.log"
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            log = open(log_path, "a")  # noqa: SIM115 - closed in close()
-            self.logs.append(log)
-            cmd = [sys.executable, "-m", "harness.search.worker", str(spec_path),
-                   str(self.out_dir), str(worker), str(count), session]
-            self.procs.append(subprocess.Popen(cmd, env=env, stdout=log,
-                                               stderr=subprocess.STDOUT,
-                                               start_new_session=True))
-
-    def wait(self, deadline: float, progress: bool) -> list[int | None]:
-        """Wait for every worker (killing those past ``deadline``); print trial lines."""
-        while any(p.poll() is None for p in self.procs):
-            if time.monotonic() > deadline:
-                self.timed_out = True
-                self.stop(signal.SIGTERM, INTERRUPT_GRACE_S)
-                break
-            time.sleep(POLL_S)
-            if progress:
-                self.print_progress()
-        if progress:
-            self.print_progress()
-        return [p.returncode for p in self.procs]
-
-    def stop(self, sig: int, grace: float) -> None:
-        """Signal every worker's session, wait ``grace`` seconds, then SIGKILL the rest."""
-        for proc in self.procs:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, sig)
-        end = time.monotonic() + grace
-        for proc in self.procs:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=max(end - time.monotonic(), 0.01))
-        for proc in self.procs:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-    def print_progress(self) -> None:
-        for path in sorted((self.out_dir / "trials").glob(f"{self.spec.name}.w*.jsonl")):
-            with open(path, encoding="utf-8") as f:
-                f.seek(self.offsets.get(path, 0))
-                chunk = f.read()
-            complete = chunk[: chunk.rfind("\n") + 1]
-            self.offsets[path] = self.offsets.get(path, 0) + len(complete.encode())
-            for line in complete.splitlines():
-                record = json.loads(line)
-                if record.get("kind") == "trial":
-                    print(progress_line(record), file=sys.stderr)
-
-    def close(self) -> None:
-        for log in self.logs:
-            log.close()
-
-
-def progress_line(record: dict[str, Any]) -> str:
-    state = "interrupted" if record.get("interrupted") else str(record["state"]).lower()
-    value = record.get("value")
-    wall = (record.get("time") or {}).get("wall")
-    extra = f" {value:.6g}" if isinstance(value, float) else ""
-    if record.get("error_type"):
-        extra += f" ({record['error_type']}: {str(record.get('message', ''))[:80]})"
-    took = f" in {wall:.2f} s" if wall is not None else ""
-    return (f"  {record['paradigm']:<9} w{record['worker']} trial {record['number']:>3} "
-            f"{state}{extra}{took}")
-
-
-def run_study(spec: StudySpec, out_dir: Path, session: str, progress: bool = True
-              ) -> dict[str, Any]:
-    """Run what is left of ``spec``'s study; returns this session's record (also appended to
-    the study's sessions file). KeyboardInterrupt: the workers are interrupted, their
-    running trials recorded, the session written, and the interrupt raised again."""
-    before = finished_in_storage(spec)
-    counts = shares(max(spec.trials - before, 0), spec.workers)
-    workers = Workers(spec, out_dir)
-    started, t0 = time.time(), time.perf_counter()
-    codes: list[int | None] = []
-    interrupted = False
+def run_group(specs: Sequence[StudySpec], out_dir: Path, session: str, env: dict[str, str],
+              progress: bool = True, block: int | None = None) -> list[dict[str, Any]]:
+    """Run what is left of the comparison's studies, interleaved; returns this session's
+    record of each study that ran (also appended to its sessions file). KeyboardInterrupt:
+    every process is interrupted, the running trials recorded, the sessions written, and the
+    interrupt raised again."""
+    order, before = plan(specs, out_dir, block)
+    by_name = {s.name: StudyProcesses(s, out_dir) for s in specs}
+    given: dict[str, list[int]] = {name: [] for name in by_name}
+    broken: set[str] = set()
+    started, interrupted = time.time(), False
     try:
-        workers.start(counts, session)
-        codes = workers.wait(time.monotonic() + spec.cell.timeout_s, progress)
-    except KeyboardInterrupt:
+        for name, count in order:
+            study = by_name[name]
+            if name in broken:
+                continue
+            if not study.started:
+                study.start(session, env)
+            if progress:
+                print(f"study {name}: {count} trial(s)", file=sys.stderr, flush=True)
+            given[name].append(count)
+            codes = study.run_block(count, progress)
+            if STORAGE_LOST in codes:
+                raise StorageLost(storage_error(study))
+            if study.timed_out or any(c not in (0, None) for c in codes):
+                broken.add(name)  # its processes failed: the other studies go on
+                print(f"study {name}: its worker processes failed (exit codes {codes}"
+                      f"{', timed out' if study.timed_out else ''}); their logs: "
+                      f"{out_dir / 'logs' / name}.w*.log", file=sys.stderr)
+                if any(c == 130 for c in codes):
+                    raise KeyboardInterrupt
+    except (KeyboardInterrupt, StorageLost):
         interrupted = True
-        workers.stop(signal.SIGINT, INTERRUPT_GRACE_S)
-        codes = [p.returncode for p in workers.procs]
-        if progress:
-            workers.print_progress()
+        for study in by_name.values():
+            if study.started:
+                study.stop(signal.SIGINT, INTERRUPT_GRACE_S)
+                if progress:
+                    study.print_progress()
         raise
     finally:
-        workers.close()
-        record = {"session": session, "started": started,
-                  "wall_s": time.perf_counter() - t0, "workers": spec.workers,
-                  "processes": len(workers.procs), "trials_before": before,
-                  "planned": counts, "exit_codes": codes, "interrupted": interrupted,
-                  "timed_out": workers.timed_out}
-        if workers.procs:  # nothing ran: the study was already complete
-            append_record(sessions_path(out_dir, spec.name), record)
-    return record
+        records = []
+        for name, study in by_name.items():
+            study.close(INTERRUPT_GRACE_S)
+            if not study.started:
+                continue  # nothing ran: the study was already complete
+            record = {"session": session, "study": name, "started": started,
+                      "span_s": time.time() - started, "workers": study.spec.workers,
+                      "processes": len(study.procs), "trials_before": before[name],
+                      "planned": given[name], "exit_codes": study.exit_codes(),
+                      "interrupted": interrupted, "timed_out": study.timed_out,
+                      "failed": name in broken}
+            append_record(sessions_path(out_dir, name), record)
+            records.append(record)
+    return records
+
+
+def storage_error(study: StudyProcesses) -> str:
+    """What the study's workers saw when the storage failed (their last block records)."""
+    from harness.search.results import local_records
+
+    errors = [r["error"] for r in local_records(study.out_dir, study.spec.name)
+              if r.get("kind") == "block" and r.get("error")]
+    return errors[-1] if errors else "no answer"

@@ -18,7 +18,7 @@ from harness.config import NAME_PATTERN, CellConfig, ConfigError
 
 SAMPLERS = ("tpe", "random")
 # Pruners whose decisions do not depend on where a paradigm's integration counts its steps
-# from (see README, "Hyper-parameter search"): median with n_warmup_steps = 0 and "none".
+# from (see docs/pages/hpo.md, Pruning): median with n_warmup_steps = 0 and "none".
 # The step-indexed ones (halving, hyperband, median with warm-up steps) are offered too; the
 # parity section then shows where they part.
 PRUNERS = ("median", "halving", "hyperband", "none")
@@ -51,6 +51,7 @@ class StudySpec:
     pruner_warmup_steps: int = 0  # reports before pruning starts (median; step-indexed)
     storage: str = ""  # a journal file path or an RDB URL; "" until the command fills it in
     prefix: str = "hpo"
+    arm: str = ""  # "aa": the A/A check's second study of the same paradigm
 
     def __post_init__(self) -> None:
         problems = []
@@ -72,6 +73,8 @@ class StudySpec:
             problems.append("a trial cannot resume from a checkpoint (resume_at)")
         if self.cell.features.val_epoch_end:
             problems.append("a study validates every N steps: use val_every, not val_epoch_end")
+        if self.arm not in ("", "aa"):
+            problems.append(f"unknown arm {self.arm!r}; valid: aa")
         if problems:
             raise SpecError("; ".join(problems))
 
@@ -79,18 +82,24 @@ class StudySpec:
     def name(self) -> str:
         """The study's name in the storage: readable, plus a hash of everything that makes it
         this study (not the number of trials: a later command with more extends it)."""
-        return self._label(self.cell.paradigm.value, f"w{self.workers}", self._digest())
+        return self._label(self.entry, f"w{self.workers}", self._digest())
+
+    @property
+    def entry(self) -> str:
+        """The study's place in its comparison: the paradigm, or ``plain-aa`` for the A/A
+        check's second study of the plain loop."""
+        return self.cell.paradigm.value + (f"-{self.arm}" if self.arm else "")
 
     @property
     def group(self) -> str:
         """What the paradigms' studies of one comparison share (all but the paradigm): parity
         and the per-trial overhead are computed within a group."""
-        return self._label(f"w{self.workers}", self._digest(drop=("paradigm",)))
+        return self._label(f"w{self.workers}", self._digest(drop=("paradigm", "arm")))
 
     @property
     def family(self) -> str:
         """A group without its number of workers: trials per hour at 1, 2, ... workers."""
-        return self._label(self._digest(drop=("paradigm", "workers")))
+        return self._label(self._digest(drop=("paradigm", "workers", "arm")))
 
     def _digest(self, drop: tuple[str, ...] = ()) -> str:
         identity = {k: v for k, v in self.to_dict().items()
@@ -104,11 +113,14 @@ class StudySpec:
         return "".join(c if NAME_PATTERN.match(c) else "-" for c in "_".join(parts))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"cell": self.cell.to_dict(), "trials": self.trials, "workers": self.workers,
-                "sampler": self.sampler, "sampler_seed": self.sampler_seed,
-                "pruner": self.pruner, "pruner_startup_trials": self.pruner_startup_trials,
-                "pruner_warmup_steps": self.pruner_warmup_steps, "storage": self.storage,
-                "prefix": self.prefix}
+        out = {"cell": self.cell.to_dict(), "trials": self.trials, "workers": self.workers,
+               "sampler": self.sampler, "sampler_seed": self.sampler_seed,
+               "pruner": self.pruner, "pruner_startup_trials": self.pruner_startup_trials,
+               "pruner_warmup_steps": self.pruner_warmup_steps, "storage": self.storage,
+               "prefix": self.prefix}
+        if self.arm:  # absent otherwise: the names of existing studies stay what they were
+            out["arm"] = self.arm
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StudySpec:

@@ -116,10 +116,19 @@ class Objective:
             probe = getattr(ctx, "probe", None)
             clock.training_ended(probe.timer.step_ends if probe is not None else [])
             record["steps"] = probe.step if probe is not None else 0
+            stop_sampler(probe)
         value = final_value(ctx, model)
         clock.evaluated = perf_counter()
         record["final_value"] = value
         return value
+
+
+def stop_sampler(probe: Any) -> None:
+    """Stop the probe's NVML sampler thread (CUDA only): the probe stops it at the last step,
+    so a trial pruned or failed before it would leave one thread behind per trial."""
+    sampler = getattr(getattr(probe, "memory", None), "nvml", None)
+    if sampler is not None and sampler.is_alive():
+        sampler.stop()
 
 
 def final_value(ctx: Any, model: Any) -> float:

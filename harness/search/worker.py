@@ -1,13 +1,21 @@
-"""One study process: ``python -m harness.search.worker SPEC.json OUT_DIR WORKER TRIALS SESSION``.
+"""One study process: ``python -m harness.search.worker SPEC.json OUT_DIR WORKER SESSION
+LAUNCHED``, then one line per block on its standard input.
 
 It imports the paradigm once (timed), opens the shared storage, loads the study by name (or
-creates it), and runs ``study.optimize`` for at most ``TRIALS`` trials, stopping as soon as
-the study holds as many finished trials as it asks for (several workers, or several
-machines, share that count). After each trial, once Optuna has told the storage, a callback
-appends the trial's measurements to ``OUT_DIR/trials/<study>.w<WORKER>.jsonl``: the time
-split, the reports the pruning integration made, the process's RSS. Exit codes: 0 done,
-130 interrupted (the running trial is recorded failed and ``interrupted`` in the storage),
-1 an error outside any trial.
+creates it), records its start-up (from ``LAUNCHED``, the parent's ``time.time()`` just
+before it started the process, to the study being ready), then waits for blocks: each line
+on standard input is how many trials to run now (``study.optimize``, stopping early once the
+study holds as many finished trials as it asks for: several workers, or several machines,
+share that count); end of input ends the process. The parent interleaves the blocks of the
+paradigms' studies in time (``harness.search.runner``); between blocks this process sleeps on
+its input. After each block it answers ``done`` on its original standard output (its own
+prints go to the log). After each trial, once Optuna has told the storage, a callback appends
+the trial's measurements to ``OUT_DIR/trials/<study>.w<WORKER>.jsonl``: the time split, the
+reports the pruning integration made, the process's RSS; after each block, the block's span
+on this process's clock. Exit codes: 0 done, 130 interrupted (the running trial is recorded
+failed and ``interrupted`` in the storage), 4 the storage failed (the running trials are
+recorded failed here with its error, for the next session to tell the storage), 1 another
+error outside any trial.
 """
 
 from __future__ import annotations
@@ -17,6 +25,8 @@ import os
 import signal
 import sys
 import time
+import traceback
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from time import perf_counter
 from typing import Any
@@ -26,6 +36,7 @@ import psutil
 from harness.search.clock import split
 from harness.search.results import append_record, finished, records_path
 from harness.search.spec import DIRECTION, StudySpec
+from harness.search.storage import STORAGE_ENV, first_line, scrubbed
 from harness.search.trial import Interrupts, Objective
 
 
@@ -55,6 +66,8 @@ class Recorder:
             ended = clock.end if clock.end is not None else told
             record["time"] = split(clock, ask_s=clock.start - self.last, tell_s=told - ended)
             record["reports"] = clock.reports
+        if record.get("message"):
+            record["message"] = scrubbed(record["message"], self.spec.storage)
         record.update(self.tags, kind="trial", state=state, value=value,
                       rss_bytes=self.process.memory_info().rss)
         append_record(self.path, record)
@@ -84,7 +97,9 @@ def with_interval(spec: StudySpec) -> StudySpec:
     return spec.replace(cell=spec.cell.replace(features=features))
 
 
-def run(spec: StudySpec, out_dir: Path, worker: int, trials: int, session: str) -> int:
+def run(spec: StudySpec, out_dir: Path, worker: int, blocks: Iterable[int], session: str,
+        launched: float | None = None, done: Callable[[int], None] = lambda code: None) -> int:
+    """Start up, then run each block of ``blocks`` as it comes; ``done(code)`` after each."""
     import harness.launch.worker as cell_worker  # imports torch first, and times it
 
     import_torch_s = cell_worker.IMPORT_TORCH_S
@@ -110,46 +125,114 @@ def run(spec: StudySpec, out_dir: Path, worker: int, trials: int, session: str) 
     path = records_path(out_dir, spec.name, worker)
     tags = {"study": spec.name, "paradigm": spec.cell.paradigm.value, "worker": worker,
             "session": session, "pid": os.getpid()}
-    append_record(path, {**tags, "kind": "process", "started": time.time(),
-                         "import_torch_s": import_torch_s,
-                         "import_framework_s": import_framework_s,
-                         "val_every": resolved.cell.features.val_every})
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial, our own
-    study = optuna.create_study(study_name=spec.name, storage=open_storage(spec.storage),
+    study = optuna.create_study(study_name=spec.name,
+                                storage=open_storage(spec.storage, worker=True),
                                 sampler=spec.sampler_for(worker), pruner=spec.build_pruner(),
                                 direction=DIRECTION, load_if_exists=True)
     existing = len(study.get_trials(deepcopy=False))
     if existing:  # resumed: a seed of its own, not the first session's again
         study.sampler = spec.sampler_for(worker, existing)
-    left = min(trials, spec.trials - finished(study))
+    ready = time.time()
+    append_record(path, {**tags, "kind": "process", "started": ready, "launched": launched,
+                         "ready": ready, "import_torch_s": import_torch_s,
+                         "import_framework_s": import_framework_s,
+                         "val_every": resolved.cell.features.val_every})
     objective = Objective(resolved.cell, out_dir / "scratch" / f"{spec.name}.w{worker}",
                           interrupts, install)
     recorder = Recorder(spec, objective, path, tags, interrupts)
     code = 0
-    try:
-        if left > 0:
-            study.optimize(objective, n_trials=left, catch=(Exception,), callbacks=[recorder],
-                           gc_after_trial=False)
-    except KeyboardInterrupt:
-        code = 130
-        for number in list(objective.records):  # the trial Ctrl-C ended, failed by Optuna
-            recorder.write(number, "FAIL", None, perf_counter())
+    for number, count in enumerate(blocks):
+        code = run_block(study, objective, recorder, count, number)
+        done(code)
+        if code:
+            break
     append_record(path, {**tags, "kind": "exit", "ended": time.time(), "code": code})
     return code
 
 
+STORAGE_LOST = 4  # exit code: the storage failed mid-study
+
+
+def run_block(study: Any, objective: Objective, recorder: Recorder, count: int,
+              number: int) -> int:
+    """Run up to ``count`` trials of the study now; record the block's span (this process's
+    clock, milliseconds and finer): the study's time, apart from its start-up and from the
+    time it waited while other studies ran their blocks."""
+    started = time.time()
+    recorder.last = perf_counter()  # the first trial's ask starts here, not at the last block
+    left = min(count, recorder.spec.trials - finished(study))
+    code = 0
+    try:
+        if left > 0:
+            study.optimize(objective, n_trials=left, catch=(Exception,),
+                           callbacks=[recorder], gc_after_trial=False)
+    except KeyboardInterrupt:
+        code = 130
+        for trial in list(objective.records):  # the trial Ctrl-C ended, failed by Optuna
+            recorder.write(trial, "FAIL", None, perf_counter())
+    except Exception as exc:  # catch=(Exception,) keeps trials' own: this is Optuna's storage
+        code = STORAGE_LOST
+        cause = origin(exc)
+        error = {"error_type": type(cause).__name__,
+                 "message": first_line(cause, recorder.spec.storage), "storage_failed": True}
+        for trial in list(objective.records):  # running, or finished but never told
+            objective.records[trial].update(error)
+            recorder.write(trial, "FAIL", None, perf_counter())
+    block = {**recorder.tags, "kind": "block", "block": number, "asked": count,
+             "started": started, "ended": time.time(), "code": code}
+    if code == STORAGE_LOST:
+        block["error"] = f"{error['error_type']}: {error['message']}"
+    append_record(recorder.path, block)
+    return code
+
+
+def origin(exc: BaseException) -> BaseException:
+    """The storage's own error behind an exception Optuna raised while handling it (optuna
+    5.0.0's ``_run_trial`` raises UnboundLocalError when its ``tell`` fails): the first one
+    along the chain not raised inside Optuna."""
+    seen = {id(exc)}
+    while _raised_in_optuna(exc):
+        nxt = exc.__cause__ or exc.__context__
+        if nxt is None or id(nxt) in seen:
+            break
+        exc = nxt
+        seen.add(id(exc))
+    return exc
+
+
+def _raised_in_optuna(exc: BaseException) -> bool:
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and f"{os.sep}optuna{os.sep}" in tb.tb_frame.f_code.co_filename
+
+
 def main(argv: list[str]) -> int:
     spec_path, out_dir = Path(argv[0]), Path(argv[1])
-    worker, trials, session = int(argv[2]), int(argv[3]), argv[4]
+    worker, session, launched = int(argv[2]), argv[3], float(argv[4])
     spec = StudySpec.from_dict(json.loads(spec_path.read_text()))
+    # the URL with its password, from the parent; not passed on to anything this starts
+    spec = spec.replace(storage=os.environ.pop(STORAGE_ENV, spec.storage))
+    # answers go to the parent on the original standard output; every print (ours, the
+    # frameworks') to the log behind standard error
+    reply = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+
+    def done(code: int) -> None:
+        reply.write(f"done {code}\n")
+        reply.flush()
+
+    blocks = (int(line) for line in iter(sys.stdin.readline, ""))
     try:
-        return run(spec, out_dir, worker, trials, session)
+        return run(spec, out_dir, worker, blocks, session, launched, done)
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:
-        print(f"[harness] study {spec.name} worker {worker}: {type(exc).__name__}: {exc}",
-              file=sys.stderr)
-        raise
+    except Exception as exc:  # the traceback as the log keeps it: no password in it
+        print(scrubbed(traceback.format_exc(), spec.storage), file=sys.stderr)
+        print(f"[harness] study {spec.name} worker {worker}: {type(exc).__name__}: "
+              f"{first_line(exc, spec.storage)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

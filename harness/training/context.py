@@ -29,6 +29,7 @@ from harness.measure.compilation import CompileTracker
 from harness.measure.disk import DiskTracker
 from harness.measure.events import FeatureEvents
 from harness.measure.memory import IdleMemory, MemoryTracker
+from harness.measure.metric_clock import MetricClock
 from harness.measure.parity import LossRecorder
 from harness.measure.phases import PhaseTimer
 from harness.measure.timing import StepTimer
@@ -104,6 +105,7 @@ class StepProbe:
         self.extras: dict[str, list[float]] = {}
         self.phases = phases
         self.events = FeatureEvents()
+        self.metric_clock = MetricClock(device) if cfg.features.metrics else None
         self.memory = MemoryTracker(device, idle_memory)
         self.disk = DiskTracker()
         self.losses = LossRecorder(copy=uses_cuda_graphs(cfg))
@@ -175,10 +177,24 @@ class RunContext:
         self.amp = AmpPolicy(self.cfg.precision, self.device.type)
         self.features = self.cfg.features
         check_supported(self.cfg, self.device)  # compile: CUDA graphs on CPU, no C++ compiler
+        self._check_metrics()
         missing = missing_backends(b.value for b in self.features.log)
         if missing:
             raise UnsupportedConfig(f"log={'+'.join(missing)} needs its library, which is not "
                                     "installed: pip install 'paradigm-bench[loggers]'")
+
+    def _check_metrics(self) -> None:
+        f = self.features
+        if not f.metrics:
+            return
+        if not self.workload.is_classifier():
+            raise UnsupportedConfig(f"metrics score a classifier; workload "
+                                    f"{self.workload.name!r} defines no classify(model, batch)")
+        if self.distributed and (f.early_stop_patience or f.ckpt_best_k):
+            # with metrics each rank validates its own shard: the ranks' losses differ, and a
+            # stop or a kept checkpoint decided on them would differ between ranks
+            raise UnsupportedConfig("metrics shard validation across ranks; early stopping "
+                                    "and best-k checkpoints need every rank's same loss")
 
     def start_clock(self) -> StepProbe:
         """Create the probe (and so start the construction-to-first-step clock)."""
@@ -235,8 +251,9 @@ class RunContext:
         if dataset is None:
             raise UnsupportedConfig(f"workload {self.workload.name!r} defines no validation "
                                     "dataset (build_val_dataset)")
+        shard = (self.rank, self.world_size) if self.features.metrics else None
         return build_val_loader(placed(dataset, self.cfg, self.device), self.cfg.batch_size,
-                                workers=self.cfg.workers, pin_memory=self.pinned)
+                                workers=self.cfg.workers, pin_memory=self.pinned, shard=shard)
 
     @property
     def pinned(self) -> bool:

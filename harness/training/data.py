@@ -18,6 +18,7 @@ from torch.utils.data import (
     BatchSampler,
     DataLoader,
     Dataset,
+    DistributedSampler,
     Sampler,
     SequentialSampler,
     TensorDataset,
@@ -174,7 +175,7 @@ def build_loader(
     """The training DataLoader every paradigm uses, identical in all three.
 
     A ``TensorDataset`` is read a batch at a time (one gather per tensor, :class:`TensorBatches`)
-    instead of sample by sample and collated: several times less host time (the README's
+    instead of sample by sample and collated: several times less host time (the manual's
     tracker figures give both for 2048 MLP samples, from
     ``benchmarks/test_tracker_overhead.py::test_tensor_dataset_read``), and a bf16 step on a
     modern GPU takes about a millisecond, so a GPU cell would time the loader rather than the
@@ -200,12 +201,28 @@ def build_loader(
     return TimedLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=True, **common)
 
 
+def shard_sampler(length: int, rank: int, world_size: int) -> DistributedSampler:
+    """Rank ``rank``'s share of a validation set, in order, padded as ``DistributedSampler``
+    pads: the first samples repeated until every rank has as many (no process group needed).
+
+    >>> list(shard_sampler(5, 1, 2)), list(shard_sampler(5, 0, 2))
+    ([1, 3, 0], [0, 2, 4])
+    """
+    return DistributedSampler(range(length), num_replicas=world_size,  # type: ignore[arg-type]
+                              rank=rank, shuffle=False, drop_last=False)
+
+
 def build_val_loader(dataset: Dataset, batch_size: int, *, workers: int = 0,
-                     pin_memory: bool = False) -> DataLoader:
+                     pin_memory: bool = False, shard: tuple[int, int] | None = None
+                     ) -> DataLoader:
     """The validation DataLoader: fixed order, full batches only, the training batch size.
 
     Every rank evaluates the whole set (validation is not sharded), so every paradigm and every
     rank computes the same metrics; equal batches make the mean of batch means the mean.
+    With ``shard=(rank, world_size)`` (the metrics feature), each rank reads its
+    ``DistributedSampler`` share instead, padded as that sampler pads, and every sample is read
+    (the last batch may be short): what Lightning's and Ignite's own distributed validation
+    loaders do, and what an epoch metric over a padded set is measured on.
     """
     if len(dataset) < batch_size:  # type: ignore[arg-type]
         raise ValueError(f"validation set of {len(dataset)} samples is smaller than one "  # type: ignore[arg-type]
@@ -213,6 +230,12 @@ def build_val_loader(dataset: Dataset, batch_size: int, *, workers: int = 0,
     common: dict[str, Any] = dict(num_workers=workers, pin_memory=pin_memory,
                                   persistent_workers=workers > 0)
     batches = _batched(dataset)
+    if shard is not None:
+        share = shard_sampler(len(dataset), *shard)  # type: ignore[arg-type]
+        if batches is not None:
+            return DataLoader(batches, batch_size=None, **common,
+                              sampler=BatchSampler(share, batch_size, drop_last=False))
+        return DataLoader(dataset, batch_size=batch_size, sampler=share, **common)
     if batches is not None:  # a gather per batch, as for training
         in_order = BatchSampler(SequentialSampler(batches), batch_size, drop_last=True)
         return DataLoader(batches, batch_size=None, sampler=in_order, **common)

@@ -76,3 +76,27 @@ def test_calibration_delays_a_fixed_pseudo_random_share_of_steps():
     assert picks == [half.delays(s) for s in range(1, 2001)]  # the same draw every time
     # not the even steps: nothing periodic (an epoch of 16 batches) lines up with it
     assert picks[1::2] != [True] * 1000
+
+
+def test_metric_settings_parse_and_round_trip():
+    f = Features.parse("val_epoch_end=true,metrics=all,metrics_average=default+macro,"
+                       "metrics_stack=tuned,metrics_sync=sync_dist")
+    assert [m.value for m in f.metrics] == ["accuracy", "f1", "precision", "recall", "confusion"]
+    assert [a.value for a in f.metrics_average] == ["macro", "default"]
+    assert f.active() == ["validate", "metrics"]
+    assert f.label == ("validate/epoch + metrics[accuracy,f1,precision,recall,confusion]"
+                       "/macro+default/tuned/sync=sync_dist")
+    assert Features.from_dict(f.to_dict()) == f
+    assert f.without("metrics") == Features(val_epoch_end=True)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("val_every=5,metrics=accuracy+auc", "unknown metrics in"),
+    ("val_every=5,metrics=f1,metrics_average=samples", "unknown metrics average"),
+    ("val_every=5,metrics=f1,metrics_stack=fast", "unknown metrics stack"),
+    ("metrics=accuracy", "computed on validation"),
+    ("val_every=5,metrics_stack=tuned", "only applies with metrics"),
+])
+def test_impossible_metric_settings_are_refused(text, message):
+    with pytest.raises(FeatureError, match=message):
+        Features.parse(text)

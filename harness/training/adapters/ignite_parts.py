@@ -3,6 +3,8 @@ Ignite's documentation sets them up.
 
 - validation: an evaluator Engine (``create_supervised_evaluator``) with an ``ignite.metrics``
   Metric over the workload's batch metrics, run from an event handler;
+- metrics: ``ignite.metrics`` (``Accuracy``, ``Fbeta``, ``Precision``, ``Recall``,
+  ``ConfusionMatrix``) attached to that evaluator, read from ``evaluator.state.metrics``;
 - early stopping: ``EarlyStopping`` on the evaluator (``cumulative_delta=True``: Lightning's
   rule, an improvement must beat the best by ``min_delta``);
 - checkpoints: ``Checkpoint`` + ``DiskSaver`` on iterations and on the evaluator (best k by
@@ -34,6 +36,14 @@ from ignite.utils import convert_tensor
 from harness.features import LogBackend
 from harness.training.context import RunContext
 from harness.training.features.logs import METRIC, mlflow_tracking_uri
+from harness.training.features.metrics import (
+    PREFIX,
+    as_floats,
+    evaluate_batch,
+    flatten,
+    ignite_metrics,
+    updated_metrics,
+)
 
 CHECKPOINT_NAME = "step={global_step:06d}.{ext}"
 
@@ -43,7 +53,7 @@ class BatchMeans(Metric):
 
     def __init__(self) -> None:
         # Ignite metrics take tuples, not mappings: hand the metrics dict over in a 1-tuple
-        super().__init__(output_transform=lambda metrics: (metrics,))
+        super().__init__(output_transform=lambda out: (out["means"],))
 
     def reset(self) -> None:
         self._sums: dict[str, torch.Tensor] = {}
@@ -75,9 +85,15 @@ def attach_validation(ctx: RunContext, trainer: Engine, net: torch.nn.Module,
     f, k, probe = ctx.features, ctx.features.accumulate, ctx.probe
     workload, amp = ctx.workload, ctx.amp
 
-    def evaluate(model: torch.nn.Module, batch: Any) -> dict[str, torch.Tensor]:
+    clock = probe.metric_clock
+
+    def evaluate(model: torch.nn.Module, batch: Any) -> dict[str, Any]:
         with amp.autocast():
-            return dict(workload.evaluate(model, batch))
+            if clock is None:
+                return {"means": dict(workload.evaluate(model, batch))}
+            means, logits, targets = evaluate_batch(workload, model, batch)
+        clock.batch()
+        return {"means": means, "logits": logits, "y": targets}
 
     evaluator = create_supervised_evaluator(
         net, metrics={"val": BatchMeans()}, device=ctx.device, non_blocking=True,
@@ -97,18 +113,36 @@ def attach_validation(ctx: RunContext, trainer: Engine, net: torch.nn.Module,
             global_step_transform=lambda *_: trainer.state.iteration // k))
     for attach in ctx.extensions.ignite_validation:
         attach(trainer, evaluator)
+    if clock is not None:
+        _attach_metrics(ctx, evaluator, clock)
     loader = ctx.build_val_loader()
 
     def run_validation(engine: Engine) -> None:
         evaluator.run(loader)
-        metrics = {n: v for n, v in evaluator.state.metrics.items() if n != "val"}
+        metrics = {n: v for n, v in evaluator.state.metrics.items()
+                   if n != "val" and not n.startswith(PREFIX)}
         step = engine.state.iteration // k
         probe.events.validated(step, metrics)
+        if clock is not None:
+            clock.pass_end()
+            probe.events.scored(step, as_floats(flatten(
+                {n.removeprefix(PREFIX): v for n, v in evaluator.state.metrics.items()
+                 if n.startswith(PREFIX)})))
         if engine.should_terminate and not probe.done:
             probe.events.stopped_at = step
 
     event = Events.EPOCH_COMPLETED if f.val_epoch_end else every_step(k, f.val_every)
     trainer.add_event_handler(event, run_validation)
+
+
+def _attach_metrics(ctx: RunContext, evaluator: Engine, clock: Any) -> None:
+    """The cell's ``ignite.metrics`` on the evaluator, each call timed by the metric clock."""
+    metrics = ignite_metrics(ctx.features, ctx.workload.classes, ctx.device, ctx.distributed)
+    for metric in updated_metrics(metrics):
+        metric.iteration_completed = clock.timed("update", metric.iteration_completed)
+    for name, metric in metrics.items():
+        metric.completed = clock.timed("compute", metric.completed)
+        metric.attach(evaluator, PREFIX + name)
 
 
 def attach_checkpoints(ctx: RunContext, trainer: Engine, to_save: dict[str, Any]) -> None:

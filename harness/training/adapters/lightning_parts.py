@@ -9,6 +9,10 @@ the plain loop and in Ignite's one event handler.
 
 - validation: ``validation_step`` logging the workload's metrics with ``self.log_dict`` (on
   epoch, weighted by batch size), run by ``val_check_interval``;
+- metrics: a torchmetrics ``MetricCollection`` (a child module, so on the model's device)
+  updated in ``validation_step``, computed, logged with ``self.log_dict`` and reset in
+  ``on_validation_epoch_end``, as torchmetrics' Lightning page shows (``sync_dist`` from
+  ``metrics_sync``);
 - early stopping: ``EarlyStopping(monitor="val_loss")``;
 - checkpoints: ``ModelCheckpoint(every_n_train_steps=N, save_top_k=-1)`` and
   ``ModelCheckpoint(monitor="val_loss", save_top_k=k)``; resume through ``fit(ckpt_path=...)``;
@@ -25,9 +29,17 @@ from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from torch import Tensor, nn
 
 from harness.features import LogBackend
+from harness.metric_choices import MetricSync
 from harness.training.calibration import busy_wait
 from harness.training.context import RunContext
 from harness.training.features.logs import mlflow_tracking_uri
+from harness.training.features.metrics import (
+    PREFIX,
+    as_floats,
+    evaluate_batch,
+    flatten,
+    torchmetrics_collection,
+)
 
 VAL_PREFIX = "val_"
 
@@ -38,6 +50,14 @@ class WorkloadModule(pl.LightningModule):
         self.ctx, self.workload, self.model, self.log_name = ctx, ctx.workload, model, log_name
         self.last_loss: Tensor | None = None  # the workload's loss, before Lightning divides it
         self.probe_hooks = ProbeHooks(ctx)
+        f = ctx.features
+        self.val_metrics = torchmetrics_collection(f, ctx.workload.classes) if f.metrics else None
+        self.sync_dist = f.metrics_sync is MetricSync.SYNC_DIST
+        self.metric_clock = clock = ctx.probe.metric_clock
+        if clock is not None and self.val_metrics is not None:
+            self.val_metrics.update = clock.timed("update", self.val_metrics.update)
+            self.report_metrics = clock.timed(  # type: ignore[method-assign]
+                "compute", self.report_metrics)
 
     def forward(self, x: Tensor) -> Tensor:
         """The workload's model on its input: what ``to_torchscript`` and ``to_onnx`` export
@@ -52,9 +72,30 @@ class WorkloadModule(pl.LightningModule):
         return loss
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
-        metrics = self.workload.evaluate(self.model, batch)
+        if self.val_metrics is None:
+            metrics = dict(self.workload.evaluate(self.model, batch))
+        else:
+            metrics, logits, targets = evaluate_batch(self.workload, self.model, batch)
+            self.metric_clock.batch()  # type: ignore[union-attr]  # set with val_metrics
+            self.val_metrics.update(logits, targets)
         self.log_dict({VAL_PREFIX + k: v for k, v in metrics.items()},
                       batch_size=self.ctx.cfg.batch_size)
+
+    def on_validation_epoch_start(self) -> None:
+        if self.metric_clock is not None:  # the sanity check runs before training: not timed
+            self.metric_clock.paused = self.trainer.sanity_checking
+
+    def on_validation_epoch_end(self) -> None:
+        if self.val_metrics is not None:
+            self.report_metrics()
+
+    def report_metrics(self) -> None:
+        """compute, log_dict, reset: the epoch end of torchmetrics' Lightning page."""
+        assert self.val_metrics is not None
+        values = flatten(self.val_metrics.compute())
+        self.log_dict({PREFIX + k: v for k, v in values.items()}, sync_dist=self.sync_dist)
+        self.val_metrics.reset()
+        self.metric_clock.pass_end()  # type: ignore[union-attr]  # set with val_metrics
 
     # the probe: Lightning calls a module hook after the callbacks' (EarlyStopping included)
     def on_train_start(self) -> None:
@@ -103,6 +144,10 @@ class ProbeHooks:
         metrics = {k.removeprefix(VAL_PREFIX): float(v)
                    for k, v in trainer.callback_metrics.items() if k.startswith(VAL_PREFIX)}
         self.probe.events.validated(trainer.global_step, metrics)
+        if self.features.metrics:
+            self.probe.events.scored(trainer.global_step, as_floats(
+                {k.removeprefix(PREFIX): v for k, v in trainer.callback_metrics.items()
+                 if k.startswith(PREFIX)}))
         if trainer.should_stop and self.probe.step < self.probe.cfg.total_steps:
             self.probe.events.stopped_at = trainer.global_step
 

@@ -32,6 +32,7 @@ from harness.training.features.handwritten import (
     progress,
     validate,
 )
+from harness.training.features.metrics import HandMetrics
 
 
 @dataclass
@@ -78,6 +79,8 @@ class AfterStep:
         self.ckpt = (Checkpointer(ctx.folder("ckpt"), f)
                      if (f.ckpt_every or f.ckpt_best_k) and ctx.rank == 0 else None)
         self.logs = MetricLogs(ctx.folder("logs"), f.log) if f.log and ctx.rank == 0 else None
+        self.metrics = (HandMetrics(f, ctx.workload.classes, ctx.device, ctx.probe.metric_clock,
+                                    ctx.distributed) if f.metrics else None)
         if self.logs:
             ctx.probe.events.log_dir = str(ctx.folder("logs"))
 
@@ -97,8 +100,10 @@ class AfterStep:
         ctx = self.ctx
         assert self.val_loader is not None
         metrics = validate(ctx.workload, self.t.net, self.val_loader, ctx.device,
-                           ctx.amp.autocast)
+                           ctx.amp.autocast, self.metrics.score if self.metrics else None)
         ctx.probe.events.validated(step, metrics)
+        if self.metrics:
+            ctx.probe.events.scored(step, self.metrics.compute())
         for hook in ctx.extensions.plain_validation:
             hook(step, metrics)
         if self.ckpt:

@@ -13,7 +13,7 @@ import heapq
 import math
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +25,15 @@ from harness.features import Features, LogBackend
 from harness.training.data import to_device
 from harness.training.features.checkpoints import plain_checkpoint_name
 from harness.training.features.logs import METRIC, mlflow_tracking_uri
+from harness.training.features.metrics import evaluate_batch
 from harness.workload import Workload
 
 
 def validate(workload: Workload, model: nn.Module, loader: DataLoader, device: torch.device,
-             autocast: Any) -> dict[str, float]:
-    """Mean of the workload's batch metrics over the validation set, under ``no_grad``."""
+             autocast: Any, score: Callable[[torch.Tensor, torch.Tensor], None] | None = None
+             ) -> dict[str, float]:
+    """Mean of the workload's batch metrics over the validation set, under ``no_grad``; with
+    ``score``, each batch's logits and targets go to it too (the metrics feature)."""
     was_training = model.training
     model.eval()
     sums: dict[str, torch.Tensor] = {}
@@ -38,7 +41,12 @@ def validate(workload: Workload, model: nn.Module, loader: DataLoader, device: t
     with torch.no_grad():
         for batch in loader:
             with autocast():
-                metrics = workload.evaluate(model, to_device(batch, device))
+                if score is None:
+                    metrics = workload.evaluate(model, to_device(batch, device))
+                else:
+                    metrics, logits, targets = evaluate_batch(workload, model,
+                                                              to_device(batch, device))
+                    score(logits, targets)
             for name, value in metrics.items():
                 v = value.detach().double()  # accumulated on the device, read once
                 sums[name] = sums[name] + v if name in sums else v

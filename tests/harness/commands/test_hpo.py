@@ -13,6 +13,13 @@ BASE = ["hpo", "--workload", "linear", "--size", "tiny", "--trials", "2"]
     (["--sampler", "grid"], "unknown sampler 'grid'; valid: tpe, random"),
     (["--pruner", "patient"], "unknown pruner 'patient'; valid: median, halving"),
     (["--storage", "postgresql://nobody@127.0.0.1:1/optuna"], "cannot reach the study storage"),
+    (["--storage", "redis://:pw-9z@127.0.0.1:1/0"], "reach the study storage redis://:***@"),
+    (["--storage", "mongodb://me:pw-9z@db/optuna"], "unknown storage scheme 'mongodb'"),
+    (["--block", "0"], "--block must be at least 1"),
+    (["--storage", "sqlite:///x.db", "--workers", "1", "2"],
+     "SQLite cannot be shared by 2 workers (its lock fails parallel writers): give a journal "
+     "file path (--storage OUT/optuna.journal"),
+    (["--aa", "keras"], "--aa keras: no study of that paradigm"),
     (["--profile", "defaults"], "use --profile minimal"),
     (["--world-size", "2"], "--world-size must be 1"),
     (["--repetitions", "3"], "--repetitions does not apply to hpo"),
@@ -23,5 +30,5 @@ def test_bad_input_exits_2_with_one_line_before_any_trial(extra, message, tmp_pa
     out = tmp_path / "hpo"
     assert main([*BASE, "--out", str(out), *extra]) == 2
     err = capsys.readouterr().err.strip()
-    assert message in err and "\n" not in err
+    assert message in err and "\n" not in err and "pw-9z" not in err
     assert not (out / "trials").exists()  # no study process ran

@@ -55,7 +55,7 @@ def run_in_process(spec, out: Path, trials: int, worker: int = 0) -> int:
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     threads = torch.get_num_threads()
     try:
-        return run(spec, out, worker, trials, "in-process")
+        return run(spec, out, worker, [trials], "in-process")
     finally:
         for s, h in handlers.items():
             signal.signal(s, h)

@@ -118,3 +118,76 @@ def test_ctrl_c_keeps_finished_trials_renders_exits_130_and_the_same_command_res
     assert len(pids) == 2  # both processes of the resumed session ran trials of the study
     assert study["spec"]["storage"] == str(tmp_path / "optuna.journal")
     assert an.parity(study, study).verdict == "not comparable"  # interrupted and resumed
+
+
+class _CountingSampler:
+    """NVML's sampler thread as the trial sees it, counting starts and stops (no GPU)."""
+
+    events: list[str] = []
+
+    def __init__(self):
+        self.alive = False
+        self.used, self.power, self.foreign, self.others, self.energy_j = [], [], set(), 0, None
+
+    def start(self):
+        self.alive = True
+        self.events.append("start")
+
+    def is_alive(self):
+        return self.alive
+
+    def stop(self):
+        if self.alive:
+            self.events.append("stop")
+        self.alive = False
+
+    def mark_start(self):
+        pass
+
+    def mark_end(self):
+        pass
+
+
+def test_every_trial_stops_its_nvml_sampler_whether_it_completes_is_pruned_or_fails(
+        tmp_path, monkeypatch):
+    """On CUDA the probe starts an NVML sampler thread per trial and stopped it only at the
+    last step: a pruned or failed trial leaked it. Here a counting fake stands in on CPU."""
+    import harness.training.context as context
+    from harness.measure.memory import MemoryTracker
+
+    class Tracked(MemoryTracker):
+        def __init__(self, device, idle=None):
+            super().__init__(device, idle)
+            self.nvml = _CountingSampler()
+            self.nvml.start()
+
+    monkeypatch.setattr(context, "MemoryTracker", Tracked)
+    _CountingSampler.events = []
+    workload = f"{SEARCH_WORKLOADS}:FailsSecondTrial"
+    sys.modules[resolve(workload).__module__].BUILDS["count"] = 0
+    cell = tiny_cell(workload, steps=30, warmup=2, window=2, phases=False)
+    spec = StudySpec(cell, trials=6, pruner="median", pruner_startup_trials=1,
+                     storage=default_storage(tmp_path))
+    assert run_in_process(spec, tmp_path, trials=6) == 0
+    snapshot(spec, tmp_path)
+    (study,) = load_studies(tmp_path)
+    states = [t["state"] for t in study["trials"]]
+    assert "FAIL" in states and "PRUNED" in states, states
+    starts = _CountingSampler.events.count("start")
+    assert starts == _CountingSampler.events.count("stop")
+    assert starts == len(states)  # one per trial, the failed one included
+
+
+def test_a_study_whose_worker_fails_outside_any_trial_makes_the_command_exit_non_zero(
+        tmp_path, capsys):
+    """A worker that fails before its first trial (here: a workload class the command would
+    have refused up front) ends with code 1; the command names its log and no longer exits
+    0 as it did."""
+    from harness.commands.hpo import run_studies
+
+    spec = _spec(f"{SEARCH_WORKLOADS}:NoSuchWorkload", tmp_path, trials=1)
+    assert run_studies([spec], tmp_path, report=False) == 1
+    err = capsys.readouterr().err
+    assert "its worker processes failed (exit codes [1])" in err and ".w*.log" in err
+    log = (tmp_path / "logs" / f"{spec.name}.w0.log").read_text()
+    assert "NoSuchWorkload" in log

@@ -1,9 +1,10 @@
 """Three studies, one per paradigm, from one ``hpo`` command: the same study, reports that
 differ exactly as documented, a time split that adds up, figures and the page.
 
-One command for the whole module, its parent in the test process (about 20 to 30 s on 2
+One command for the whole module, its parent in the test process (about 30 to 40 s on 2
 busy cores): 6 trials of 32 steps of the tiny Linear workload, validated every epoch (16
-steps), the median pruner from the third trial.
+steps), the median pruner from the third trial, in blocks of 2 trials the studies take turns
+at, with the A/A check's second study of the plain loop.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 from harness.search import analysis as an
 from harness.search.clock import PARTS
 from harness.search.results import load_studies
+from harness.search.schedule import blocks
 from tests.harness.search.conftest import TRIAL, hpo_here
 from tests.reports.htmlcheck import external_references, read
 
@@ -29,10 +31,11 @@ def run(tmp_path_factory):
     summary = io.StringIO()
     with contextlib.redirect_stdout(summary):
         code = hpo_here("--workload", "linear", *TRIAL, "--trials", str(TRIALS),
-                        "--pruner-startup-trials", "2", "--out", str(out))
+                        "--pruner-startup-trials", "2", "--block", "2", "--aa", "--out",
+                        str(out))
     assert code == 0
-    studies = {s["paradigm"]: s for s in load_studies(out)}
-    assert set(studies) == {"plain", "lightning", "ignite"}
+    studies = {an.entry(s): s for s in load_studies(out)}
+    assert set(studies) == {"plain", "plain-aa", "lightning", "ignite"}
     return out, studies, summary.getvalue()
 
 
@@ -41,7 +44,7 @@ def test_the_three_studies_are_the_same_study(run):
     plain = studies["plain"]
     states = [t["state"] for t in plain["trials"]]
     assert "PRUNED" in states and "COMPLETE" in states, states  # both outcomes are compared
-    for name in ("lightning", "ignite"):
+    for name in ("plain-aa", "lightning", "ignite"):
         verdict = an.parity(studies[name], plain)
         assert verdict.verdict == "same study", verdict.problems
         assert verdict.compared == TRIALS
@@ -58,7 +61,8 @@ def _stored(trial):
 
 def test_each_integration_reports_at_its_own_steps_and_values_exactly_as_documented(run):
     _, studies, _ = run
-    rules = {"plain": [16, 32], "lightning": [0, 1], "ignite": [1, 2]}  # step, epoch-1, epoch
+    rules = {"plain": [16, 32], "plain-aa": [16, 32], "lightning": [0, 1],
+             "ignite": [1, 2]}  # step, epoch-1, epoch
     lightning_gaps = []
     for number, base in enumerate(studies["plain"]["trials"]):
         reports = {name: _stored(s["trials"][number]) for name, s in studies.items()}
@@ -91,6 +95,37 @@ def test_every_trial_time_split_adds_up_to_its_wall_time(run):
             assert t["steps"] == (32 if t["state"] == "COMPLETE" else 16)
 
 
+def test_the_studies_took_turns_in_the_seeded_order_each_resuming_where_it_stopped(run):
+    """Blocks of 2 trials: each study's three blocks ran in the order the schedule drew, on
+    the workers' clocks, one study's processes (started once) running each block."""
+    _, studies, _ = run
+    ran = sorted((b["started"], b["ended"], name) for name, s in studies.items()
+                 for b in s["processes"] if b["kind"] == "block")
+    by_name = {s["study"]: n for n, s in studies.items()}
+    expected = blocks({s["study"]: TRIALS for s in studies.values()}, block=2, seed=0)
+    assert [name for *_, name in ran] == [by_name[n] for n, _ in expected]
+    assert all(a[1] <= b[0] for a, b in zip(ran, ran[1:]))  # one block at a time
+    names = [name for *_, name in ran]
+    assert names[:4] != names[4:8] or names[4:8] != names[8:]  # shuffled, not fixed
+    for study in studies.values():  # one process per study, started once
+        assert len([p for p in study["processes"] if p["kind"] == "process"]) == 1
+        assert [t["number"] for t in study["trials"]] == list(range(TRIALS))
+
+
+def test_times_come_from_the_workers_clocks_start_up_apart_from_trials(run):
+    _, studies, summary = run
+    for study in studies.values():
+        start, trials = an.startup_s(study), an.trials_wall_s(study)
+        assert start > 0 and trials > 0
+        assert an.wall_s(study) == pytest.approx(start + trials)
+        walls = sum(t["time"]["wall"] for t in study["trials"])
+        assert trials >= walls - 1e-3  # each block holds its trials (one worker)
+        assert an.trials_per_hour_of_trials(study) == pytest.approx(TRIALS * 3600 / walls)
+        assert an.trials_per_hour(study) < an.trials_per_hour_of_trials(study)
+    assert "trials/h, trial time" in summary and "trials/h, study wall" in summary
+    assert "A/A: " in summary
+
+
 def test_figures_pair_trials_and_count_them(run):
     _, studies, _ = run
     plain = studies["plain"]
@@ -105,13 +140,15 @@ def test_figures_pair_trials_and_count_them(run):
 
 def test_the_page_and_the_summary_show_the_studies(run):
     out, studies, summary = run
-    assert "same study" in summary and "trials/h" in summary
+    assert "same study" in summary and "start-up" in summary
     html, page = read(out / "hpo.html")
     assert not external_references(page)
     text = page.all_text()
     for name in studies:
         assert name in text
     assert "same study" in text and "current_epoch, 0-based" in text
+    assert "Trials / hour, trial time" in text and "Trials / hour, study wall" in text
+    assert "A/A: " in text and "Start-up" in text
     assert len(page.tags("svg")) == 3  # time split, memory, trajectories
     assert "<script" not in html
 
