@@ -90,26 +90,12 @@ def _cuda_present() -> bool:
 
 
 def install_gpu(session: nox.Session, extras: str) -> None:
-    """Install on top of the host's own CUDA torch (seen through system site-packages).
-
-    The torch check comes first, so that pip never fetches a torch of its own; the install
-    uses the interpreter's setuptools (no build isolation), so a host that already has every
-    dependency needs no package registry.
-    """
+    """Install on top of the host's own packages (seen through system site-packages): the
+    project without dependencies, then only what the host lacks, from the wheel folder (.whl/,
+    or $PARADIGM_BENCH_WHEELS) before any registry (harness/install.py says how)."""
     if not _cuda_present():
         session.error("no CUDA GPU found (nvidia-smi sees none): use the CPU sessions instead")
-    seen = session.run("python", "-c", "import torch; print(torch.__version__, "
-                       "torch.cuda.is_available())", silent=True, success_codes=[0, 1])
-    if "True" not in str(seen):
-        session.error(f"the torch this session sees has no CUDA ({str(seen).strip()[-200:]}): "
-                      "nox sees the base interpreter's packages only, so install a CUDA build "
-                      "of torch there, or run the harness in the environment that has one "
-                      "(pip install -e . && python -m harness suite benchmarks/suites/gpu.toml)")
-    # the host's torch, pinned: an extra that needs torch (torchvision) must match it, never
-    # replace it with a torch of pip's choosing
-    host_torch = Path(session.create_tmp()) / "host-torch.txt"
-    host_torch.write_text(f"torch=={str(seen).split()[0]}\n")
-    session.install("--no-build-isolation", "-c", str(host_torch), "-e", f".[{extras}]")
+    session.run("python", "-m", "harness.install", "--require-cuda", "--extras", extras)
 
 
 @nox.session(name="bench-gpu", venv_params=["--system-site-packages"])
@@ -137,6 +123,33 @@ def gpu_check(session: nox.Session) -> None:
     out = args.pop(0) if args and not args[0].startswith("-") else \
         f"results/gpu-check-{dt.datetime.now():%Y%m%d-%H%M%S}"
     session.run("python", "-m", "harness", "gpu-check", "--out", out, *args)
+
+
+# the lent GPU host's packages that matter to the harness (docs: gpu-host.md), CPU torch for CUDA
+HOST_IMAGE = ["torch", "pytorch-lightning==2.6.6", "torchmetrics==1.9.0", "pytest",
+              "pytest-benchmark", "pytest-timeout", "nvidia-ml-py", "pandas", "matplotlib",
+              "scipy", "jinja2", "psutil", "tqdm", "numpy", "packaging", "setuptools",
+              "torchvision", "transformers", "tensorboard", "onnx", "onnxscript", "onnxruntime"]
+IGNITE_WHEEL = "pytorch-ignite==0.5.5"
+
+
+@nox.session(name="gpu-rehearsal")
+def gpu_rehearsal(session: nox.Session) -> None:
+    """First contact with a registry-less GPU host, rehearsed on CPU (no Ignite/Optuna/MLflow)."""
+    session.install(*CPU_CONSTRAINTS, *HOST_IMAGE)  # the host's image: no project, no Ignite
+    tmp = Path(session.create_tmp())
+    wheels = tmp / "wheels"  # the machine with a registry fills the folder...
+    session.run("pip", "download", IGNITE_WHEEL, "--no-deps", "-d", str(wheels))
+    # ...the host installs with the registry switched off
+    session.run("python", "-m", "harness.install", "--no-index", "--find-links", str(wheels),
+                "--extras", "test")
+    session.run("python", "-m", "pytest", "-m", "gpu", "--collect-only", "-q",
+                "-p", "no:cacheprovider")
+    seen = session.run("python", "-m", "harness", "gpu-check", "--out", str(tmp / "check"),
+                       silent=True, success_codes=[2])
+    if "no CUDA device" not in str(seen) or "Traceback" in str(seen):
+        session.error(f"gpu-check did not stop at its 'no CUDA' line: {str(seen)[-2000:]}")
+    session.log(f"gpu-check stopped as it should without a GPU: {str(seen).strip()[-300:]}")
 
 
 @nox.session

@@ -5,7 +5,11 @@ short window on a lent one: the GPU tests (``pytest -m gpu``), then every cell o
 suite once at reduced steps (no profiling repetition: "does every table run, and what does
 it measure?"), then the report, then a small JSON summary of what came out. Each part has a
 deadline; a part that runs out is interrupted like a Ctrl-C (every finished record is kept,
-the report is rendered from them) and the summary says so. ``DIR`` receives::
+the report is rendered from them) and the summary says so. The tests run in a session of
+their own, so that at their deadline everything they started ends (``harness.launch.
+deadline``); they pass only with a JUnit XML, exit code 0 and at least one test run (the
+summary's ``tests.reason`` says why not). The quick suite's records go into the cost cache:
+the first ``bench-gpu`` plans from figures measured here. ``DIR`` receives::
 
     tests.xml       the GPU tests' JUnit report      run/            the quick suite's run folder
     tests.log       their output                     run/report.html its report
@@ -21,12 +25,13 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from harness.commands.selection import InputError, fitting_cells
 from harness.config import CellConfig, ConfigError
+from harness.launch.deadline import GRACE_S, run_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]  # where tests/ is
 QUICK_WINDOWS = 4  # measured windows per cell in the quick run
@@ -71,23 +76,50 @@ def deadline(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def run_tests(out: Path, seconds: float) -> dict[str, Any]:
-    """``pytest -m gpu`` in a subprocess, killed at the deadline; counts from its JUnit XML."""
+GPU_TESTS = ("-m", "gpu")  # what pytest selects
+PYTEST_EXIT = {0: "all passed", 1: "some tests failed", 2: "interrupted",
+               3: "pytest's internal error", 4: "pytest usage error (an unknown option or a "
+               "missing plugin)", 5: "no test collected"}
+
+
+def run_tests(out: Path, seconds: float, selection: Sequence[str] = GPU_TESTS,
+              grace_s: float = GRACE_S) -> dict[str, Any]:
+    """``pytest -m gpu`` in its own session, interrupted at the deadline (its XML written) and
+    its tree killed after ``grace_s``; counts from its JUnit XML and the verdict."""
     xml, log = out / "tests.xml", out / "tests.log"
+    xml.unlink(missing_ok=True)  # an earlier check's report must not stand in for this one's
     start = time.perf_counter()
     with open(log, "wb") as sink:
-        try:
-            code: int | None = subprocess.run(
-                [sys.executable, "-m", "pytest", "-m", "gpu", "-p", "no:cacheprovider",
-                 f"--junitxml={xml}", "-q", "-rs"], stdout=sink, stderr=subprocess.STDOUT,
-                cwd=REPO_ROOT, timeout=seconds).returncode
-        except subprocess.TimeoutExpired:
-            code = None
-    summary: dict[str, Any] = {"exit_code": code, "timed_out": code is None,
+        ended = run_until([sys.executable, "-m", "pytest", *selection, "-p", "no:cacheprovider",
+                           f"--junitxml={xml}", "-q", "-rs"], seconds, grace_s,
+                          stdout=sink, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+    summary: dict[str, Any] = {"exit_code": ended.returncode, "timed_out": ended.timed_out,
                                "wall_s": time.perf_counter() - start}
-    if xml.exists():
-        summary.update(junit_counts(xml))
+    counts = junit_counts(xml) if xml.exists() else None
+    if counts is not None:
+        summary.update(counts)
+    reason = why_tests_failed(ended.returncode, ended.timed_out, counts, seconds)
+    summary["passed"], summary["reason"] = reason is None, reason
     return summary
+
+
+def why_tests_failed(code: int | None, timed_out: bool, counts: dict[str, Any] | None,
+                     seconds: float) -> str | None:
+    """Why the GPU tests do not count as passed, or None: a deadline, no JUnit XML, a
+    non-zero exit, or no test that ran (every one skipped, or none collected)."""
+    meaning = PYTEST_EXIT.get(code, "killed") if code is not None else "killed"
+    if timed_out:
+        return (f"the tests ran past their deadline of {seconds:g} s and were interrupted "
+                f"(pytest exit {code}: {meaning}); tests.xml holds those that finished")
+    if counts is None:
+        return f"pytest wrote no JUnit XML (exit {code}: {meaning}): see tests.log"
+    ran = counts["tests"] - counts["skipped"]
+    if code != 0:
+        return f"pytest exit {code}: {meaning}"
+    if ran <= 0:
+        return (f"no GPU test ran ({counts['tests']} collected, {counts['skipped']} skipped): "
+                "does this interpreter's torch see the GPU?")
+    return None
 
 
 def junit_counts(xml: Path) -> dict[str, Any]:
@@ -120,10 +152,11 @@ def run_quick_suite(name: str, cells: list[CellConfig], out: Path, seconds: floa
     """Every cell once (one repetition, no profiling one), then the report."""
     from harness.analyse.stopping import Plan
     from harness.matrix.matrix import execute
+    from harness.plan.preflight import record_costs
     from reports.render import render_run
 
     run_dir = out / "run"
-    start, state = time.perf_counter(), "finished"
+    start, state, since = time.perf_counter(), "finished", time.time()
     try:
         with deadline(seconds):
             execute(cells, run_dir, {c: Plan(1) for c in cells}, f"{name}-quick",
@@ -131,6 +164,7 @@ def run_quick_suite(name: str, cells: list[CellConfig], out: Path, seconds: floa
     except KeyboardInterrupt:
         state = "deadline"
     wall = time.perf_counter() - start
+    record_costs(run_dir, since)  # what the first bench-gpu plans from: measured, not rough
     try:
         report = str(render_run(run_dir))
     except Exception as exc:  # the summary must still be written
@@ -210,6 +244,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"gpu-check: tests {tests.get('tests', '-')} run, {tests.get('failures', '-')} failed"
           f", {tests.get('errors', '-')} errors; cells {summary.get('statuses')}; "
           f"{summary['wall_s']:.0f} s; summary in {out / 'summary.json'}")
-    failed = tests.get("failures") or tests.get("errors") or tests.get("timed_out")
+    if tests and not tests["passed"]:
+        print(f"gpu-check: the GPU tests failed: {tests['reason']}")
+    failed = bool(tests) and not tests["passed"]
     return 1 if failed or summary.get("statuses", {}).keys() - {"ok", "unsupported"} else 0
 

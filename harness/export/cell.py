@@ -4,7 +4,9 @@ The cell trains through its paradigm like any training cell, with one checkpoint
 step. Two sources are then exported, format by format:
 
 - ``trained``: the object the user holds after training, in whatever mode the framework left
-  it (all three leave it in training mode), through that paradigm's documented calls
+  it (all three leave it in training mode) but on the cell's device (Lightning's teardown
+  moves its module to the CPU; it is moved back, as the other paradigms' models never left the
+  device), through that paradigm's documented calls
   (``harness.export.formats``): Lightning's ``to_torchscript``/``to_onnx`` on the
   LightningModule, torch's calls on the model for Ignite and the plain loop;
 - ``checkpoint``: the paradigm's checkpoint file loaded into the workload's own ``nn.Module``
@@ -130,11 +132,18 @@ def _checkpoint_file(work_dir: Path) -> Path:
     return files[-1]
 
 
+def trained_subject(ctx: Any, model: nn.Module) -> Subject:
+    """The object the user holds after training, on the cell's device whatever the framework
+    did at its teardown (Lightning's moves its module to the CPU): every paradigm's artifacts
+    are exported from, and run on, the same device."""
+    lightning = ctx.cfg.paradigm is Paradigm.LIGHTNING and ctx.trained is not None
+    obj = (ctx.trained if lightning else model).to(ctx.device)
+    return Subject(Source.TRAINED, obj, model, LIGHTNING_CALLS if lightning else TORCH_CALLS)
+
+
 def subjects(ctx: Any, model: nn.Module) -> tuple[list[Subject], dict[str, Any]]:
     """The trained object and the checkpoint-loaded module, with what is known of each."""
-    lightning = ctx.cfg.paradigm is Paradigm.LIGHTNING and ctx.trained is not None
-    trained = Subject(Source.TRAINED, ctx.trained if lightning else model, model,
-                      LIGHTNING_CALLS if lightning else TORCH_CALLS)
+    trained = trained_subject(ctx, model)
     path = _checkpoint_file(ctx.work_dir)
     loaded = ctx.workload.build_model()
     loaded.load_state_dict(checkpoints.model_state(checkpoints.load(path)))

@@ -197,15 +197,18 @@ class _Matrix:
                 self.bar.refresh()
 
     def refit(self, plans: Mapping[CellConfig, Plan]) -> None:
-        """Lower cells' repetitions to ``plans`` (never raise them): the processes dropped
-        leave the ETA and the progress bar's total."""
+        """Set cells' repetitions to ``plans``: lowered, the processes dropped leave the ETA and
+        the progress bar's total; raised (a budget cut on rough figures that the measured ones
+        afford), the processes added join them (each estimated as the mean process so far)."""
         for cell, new in plans.items():
             old = self.plans.get(cell)
-            if old is None or new.repetitions >= old.repetitions:
+            if old is None or new.repetitions == old.repetitions:
                 continue
             for rep in range(new.repetitions, old.repetitions):
                 self.eta.drop((cell, rep))
-            self.bar.total -= (old.repetitions - new.repetitions) * processes(cell)
+            for rep in range(old.repetitions, new.repetitions):
+                self.eta.add((cell, rep), 0.0)
+            self.bar.total += (new.repetitions - old.repetitions) * processes(cell)
             self.plans[cell] = new
         self.bar.refresh()
 
@@ -235,8 +238,8 @@ def execute(cells: list[CellConfig], run_dir: Path, repetitions: Repetitions,
     progress display's ETA; ``run_plan`` (the plan's estimate and a budget's cuts) goes
     into the manifest for the report's header. ``refit`` (a budget planned from rough
     figures, ``harness.plan.preflight.refitter``) is called after the first round with the
-    seconds run so far, every cell then measured once here; the plans it returns lower the
-    repetitions still to run, and its manifest entry replaces ``run_plan``.
+    seconds run so far, every cell then measured once here; the plans it returns lower or
+    raise the repetitions still to run, and its manifest entry replaces ``run_plan``.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     if order_seed is None:
@@ -261,14 +264,14 @@ def execute(cells: list[CellConfig], run_dir: Path, repetitions: Repetitions,
               order_seed=order_seed, **extra)
     t0, state = time.perf_counter(), "finished"
     try:
-        for rep in range(max((p.repetitions for p in plans.values()), default=0)):
-            if rep >= max(p.repetitions for p in plans.values()):
-                break  # a refit lowered every cell below this round
+        rep = 0
+        while rep < max((p.repetitions for p in plans.values()), default=0):  # a refit moves it
             m.round(rep)
             if rep == 0 and refit is not None:
                 refitted, entry = refit(time.perf_counter() - t0)
                 m.refit(refitted)
                 extra = {"plan": entry}
+            rep += 1
         m.profile()
     except KeyboardInterrupt:
         state = "interrupted"

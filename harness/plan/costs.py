@@ -8,7 +8,8 @@ The plan (``harness.plan.plan``) estimates a run from these figures, never from 
 - per paradigm and world size, the overheads of every eager training cell (a cell never run
   here borrows its paradigm's);
 - per workload shape, FLOPs per step (the records carry them; they do not depend on the host);
-- the host's FLOP rate from a tiny timed matmul, the time an interpreter takes to import
+- the host's FLOP rate from a tiny timed matmul per device and precision, the time an
+  interpreter takes to import
   torch and each paradigm's import on top of it (together a lower bound on the overhead, used
   before any cell has run here).
 
@@ -68,6 +69,12 @@ def planned_launch(cell: CellConfig) -> str:
     return path_for(cell)
 
 
+def rate_key(cell: CellConfig) -> str:
+    """The matmul rate a rough step of ``cell`` is priced at: its device's in its precision
+    (a GPU multiplies bf16 and fp16 several times faster than fp32)."""
+    return f"{cell.device}/{cell.precision.value}"
+
+
 def startup_key(cell: CellConfig, launch: str | None = None) -> str:
     """Paradigm, world size, device and launch path: a forked process pays no torch import."""
     launch = launch or planned_launch(cell)
@@ -122,7 +129,7 @@ class HostCosts:
     cells: dict[str, CellCost] = field(default_factory=dict)
     startup_s: dict[str, list[float]] = field(default_factory=dict)  # startup_key -> overheads
     flops: dict[str, int] = field(default_factory=dict)  # shape -> FLOPs per step
-    flop_rate: dict[str, float] = field(default_factory=dict)  # device -> FLOP/s, one thread
+    flop_rate: dict[str, float] = field(default_factory=dict)  # rate_key -> FLOP/s (CPU: 1 thread)
     torch_import_s: float | None = None
     framework_import_s: dict[str, float] = field(default_factory=dict)  # paradigm -> seconds
     cold_compile_s: dict[str, float] = field(default_factory=dict)  # shape -> the probe's

@@ -6,8 +6,8 @@ holds, in this order:
 
 - step: this cell measured here; else a cell of the same shape (another paradigm, other
   features) measured here; else, roughly, the probe's timed eager step of its shape (CPU);
-  else its FLOPs per step over this host's matmul rate (which ignores everything a small
-  model's step spends outside its arithmetic);
+  else its FLOPs per step over this host's matmul rate in the cell's precision (which ignores
+  everything a small model's step spends outside its arithmetic);
 - overhead: this cell measured here (a compiled cell's cold first repetition: its cold figure,
   else, roughly, the warm overhead plus the probe's cold compile of its shape); else its
   paradigm's eager cells measured here; else, roughly, the time this host takes to import
@@ -36,7 +36,7 @@ from enum import Enum
 from typing import Any
 
 from harness.config import CellConfig, CompileMode
-from harness.plan.costs import HostCosts, cost_key, shape_of, startup_key, steps_in
+from harness.plan.costs import HostCosts, cost_key, rate_key, shape_of, startup_key, steps_in
 from harness.process_env import SPAWN_TIME_ENV
 
 SHARED_COMPILE_CACHE_ENV = "PARADIGM_BENCH_COMPILE_CACHE"  # as harness.launch.runner
@@ -79,7 +79,7 @@ def _step(cell: CellConfig, host: HostCosts) -> tuple[float | None, Source]:
     probed = host.probe_step_s.get(shape_of(cell))
     if probed is not None:
         return probed, Source.PROBE_STEP
-    flops, rate = host.flops.get(shape_of(cell)), host.flop_rate.get(cell.device)
+    flops, rate = host.flops.get(shape_of(cell)), host.flop_rate.get(rate_key(cell))
     if flops and rate:
         threads = 1 if cell.device == "cuda" else cell.threads
         return flops / (rate * threads), Source.FLOPS
@@ -148,7 +148,7 @@ def _needs(host: HostCosts, cells: Iterable[CellConfig]) -> dict[str, object]:
     return {
         "torch_import": host.torch_import_s is None,
         "framework_import": sorted(paradigms),
-        "flop_rate": sorted({c.device for c in no_step} - set(host.flop_rate)),
+        "flop_rate": sorted({rate_key(c) for c in no_step} - set(host.flop_rate)),
         "flops": [{"shape": s, "workload": c.workload, "size": c.size, "device": c.device,
                    "threads": c.threads, "batch_size": c.batch_size, "seed": c.seed}
                   for s, c in shapes.items()],

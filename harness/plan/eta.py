@@ -37,6 +37,11 @@ class Eta(Generic[K]):
             self._measured += wall_s
             self._estimated += estimate
 
+    def add(self, key: K, estimate: float) -> None:
+        """A process that will run after all (a refit raised its cell's repetitions); an
+        estimate of 0 counts as the mean wall time of the processes finished."""
+        self._pending[key] = max(float(estimate), 0.0)
+
     def drop(self, key: K) -> None:
         """A process that will not run (done already, or its group stopped)."""
         self._pending.pop(key, None)

@@ -4,7 +4,8 @@ Reads a JSON request on stdin (``harness.plan.estimate.probe_missing``) and prin
 line: the seconds this interpreter took to import torch (when asked), each requested
 paradigm's import on top of it (its adapter, as a cell process times it: what a forked cell
 process pays before its first step, the torch import being the fork server's), the FLOP rate
-of one thread (CPU) or of the device (CUDA) on a timed fp32 matmul, and FLOPs per step of each
+of one thread (CPU) or of the device (CUDA) on a timed matmul in each requested precision's
+dtype (fp32, bf16, fp16: a GPU's rates differ several times over), and FLOPs per step of each
 requested workload shape, counted on the meta device as the cell process counts them, a timed
 plain training step of each of those shapes (eager, CPU), and the
 cold compile (an empty inductor cache) of each requested compiled shape.
@@ -25,16 +26,23 @@ LIGHTEST_FIRST = ("plain", "ignite", "lightning")  # the order the probe imports
 MATMUL_SECONDS = 0.3  # long enough to be past the first calls' warm-up, short for a plan
 
 
-def _flop_rate(device: str) -> float | None:
+MATMUL_DTYPE = {"fp32": "float32", "bf16-mixed": "bfloat16", "fp16-mixed": "float16"}
+
+
+def _flop_rate(key: str) -> float | None:
+    """FLOP/s of a square matmul on ``key``'s device (``cpu/fp32``, ``cuda/bf16-mixed``...)
+    in the dtype its precision multiplies in (a mixed-precision step's matmuls run in it)."""
     import torch
 
+    device, _, precision = key.partition("/")
+    dtype = getattr(torch, MATMUL_DTYPE.get(precision, "float32"))
     if device == "cuda" and not torch.cuda.is_available():
         return None
     if device == "cpu":
         torch.set_num_threads(1)  # per thread: the plan scales it by the cell's threads
     n = MATMUL_N[device]
-    a = torch.randn(n, n, device=device)
-    b = torch.randn(n, n, device=device)
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
     calls, start = 0, time.perf_counter()
     while time.perf_counter() - start < MATMUL_SECONDS:
         torch.mm(a, b)
@@ -57,7 +65,7 @@ def _framework_imports(paradigms: list[str]) -> dict[str, float]:
         t0 = time.perf_counter()
         try:
             load_adapter(Paradigm(name))
-        except ImportError as exc:  # a paradigm not installed: its cells are `unsupported`
+        except (ImportError, NotImplementedError) as exc:  # not installed: `unsupported`
             print(f"{name} not imported: {exc!r:.200}", file=sys.stderr)
             continue
         out[name] = time.perf_counter() - t0

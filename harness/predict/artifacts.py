@@ -17,6 +17,7 @@ from harness.export import runtimes
 from harness.export.cell import message
 from harness.export.formats import FILE_NAMES, TORCH_CALLS, Format, onnx_missing
 from harness.precision import UnsupportedConfig
+from harness.predict import context
 from harness.predict.context import Prediction
 from harness.training.data import to_device
 
@@ -51,6 +52,7 @@ def predict(p: Prediction) -> list[Any]:
     outputs = []
     with torch.inference_mode():
         for batch in p.loader:
-            outputs.append(run(p.workload.model_input(to_device(batch, batch_device))))
+            x = p.workload.model_input(to_device(batch, batch_device))
+            outputs.append(context.to_host(run(x)))
             probe.batch_end()
     return outputs

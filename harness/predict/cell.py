@@ -20,6 +20,7 @@ from harness.export import behaviour
 from harness.export.runtimes import as_tensor
 from harness.predict.context import Prediction
 from harness.predict.data import prediction_loader
+from harness.training.adapters import import_paradigm_module
 
 
 def path_module(cfg: CellConfig) -> ModuleType:
@@ -28,17 +29,11 @@ def path_module(cfg: CellConfig) -> ModuleType:
         from harness.predict import artifacts
 
         return artifacts
-    if cfg.paradigm is Paradigm.LIGHTNING:
-        from harness.predict import lightning
+    if cfg.paradigm is Paradigm.PLAIN:
+        from harness.predict import plain
 
-        return lightning
-    if cfg.paradigm is Paradigm.IGNITE:
-        from harness.predict import ignite
-
-        return ignite
-    from harness.predict import plain
-
-    return plain
+        return plain
+    return import_paradigm_module(f"harness.predict.{cfg.paradigm.value}", cfg.paradigm)
 
 
 def prediction(prepared: Any) -> Prediction:
@@ -49,7 +44,7 @@ def prediction(prepared: Any) -> Prediction:
     loader = prediction_loader(ctx.dataset, cfg.batch_size, cfg.total_steps,
                                workers=cfg.workers, pin_memory=pinned)
     return Prediction(cfg, ctx.workload, ctx.build_model().to(ctx.device), loader, ctx.device,
-                      ctx.work_dir)
+                      ctx.work_dir, ctx.idle_memory)
 
 
 def cell_warnings(memory: Any, cfg: CellConfig) -> list[str]:

@@ -1,6 +1,7 @@
 """Ignite: an evaluator ``Engine`` from ``create_supervised_evaluator``, whose step puts the
 model in eval mode and runs it under ``torch.no_grad()`` (Ignite's choice, not inference
-mode); a handler on ``ITERATION_COMPLETED`` keeps each prediction and calls the probe."""
+mode); its ``output_transform`` moves each batch's predictions to the host, and a handler on
+``ITERATION_COMPLETED`` keeps them and calls the probe."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from ignite.engine import Engine, Events, create_supervised_evaluator
 from ignite.utils import convert_tensor
 
+from harness.predict import context
 from harness.predict.context import Prediction
 
 
@@ -19,7 +21,7 @@ def predict(p: Prediction) -> list[Any]:
         p.model, device=p.device, non_blocking=True,
         prepare_batch=lambda batch, device, non_blocking: (
             p.workload.model_input(convert_tensor(batch, device, non_blocking)), None),
-        output_transform=lambda x, y, y_pred: y_pred,
+        output_transform=lambda x, y, y_pred: context.to_host(y_pred),
     )
 
     @evaluator.on(Events.ITERATION_COMPLETED)

@@ -2,7 +2,9 @@
 
 ``minimal`` is ``Trainer(barebones=True)``; ``defaults`` is the Trainer's defaults (for
 prediction: the progress bar). ``trainer.predict`` puts the module in eval mode, runs under
-``torch.inference_mode()`` (the Trainer's default) and returns every batch's prediction. The
+``torch.inference_mode()`` (the Trainer's default) and returns every batch's prediction, moved
+to the CPU after the ``on_predict_batch_end`` hooks; ``predict_step`` moves it first, so that
+the copy falls inside the batch's timed span as in every other path. The
 probe sits in the module's own ``on_predict_batch_end`` hook, as the training probe sits in
 ``on_train_batch_end``.
 """
@@ -15,6 +17,7 @@ import pytorch_lightning as pl
 from torch import Tensor, nn
 
 from harness.config import Profile
+from harness.predict import context
 from harness.predict.context import Prediction
 from harness.predict.probe import BatchProbe
 from harness.workload import Workload
@@ -29,7 +32,9 @@ class PredictModule(pl.LightningModule):
         return self.model(x)
 
     def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
-        return self(self.workload.model_input(batch))
+        # on the host before the probe's batch end, as every path (Lightning's own move of
+        # the returned predictions to the CPU then finds them there)
+        return context.to_host(self(self.workload.model_input(batch)))
 
     def on_predict_batch_end(self, *_: Any) -> None:
         self.probe.batch_end()

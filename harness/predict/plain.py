@@ -1,4 +1,5 @@
-"""Plain PyTorch: ``model.eval()`` and a ``torch.inference_mode()`` loop."""
+"""Plain PyTorch: ``model.eval()`` and a ``torch.inference_mode()`` loop, each batch's
+predictions moved to the host (``context.to_host``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 import torch
 
+from harness.predict import context
 from harness.predict.context import Prediction
 from harness.training.data import to_device
 
@@ -16,6 +18,7 @@ def predict(p: Prediction) -> list[Any]:
     model.eval()
     with torch.inference_mode():
         for batch in p.loader:
-            outputs.append(model(p.workload.model_input(to_device(batch, p.device))))
+            x = p.workload.model_input(to_device(batch, p.device))
+            outputs.append(context.to_host(model(x)))
             probe.batch_end()
     return outputs

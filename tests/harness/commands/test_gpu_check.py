@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import json
 import textwrap
+import time
 
+import psutil
 import pytest
 
 from harness.cli import main
-from harness.commands.gpu_check import junit_counts, quick_cell
+from harness.commands.gpu_check import junit_counts, quick_cell, run_tests, why_tests_failed
 from harness.launch.devices import cuda_device_count
+from harness.plan.costs import host_fingerprint, load_cache, shape_of
 from tests.conftest import tiny_cell
 
 SUITE = textwrap.dedent("""
@@ -53,6 +56,9 @@ def test_the_check_runs_every_cell_once_and_writes_its_summary(tmp_path):
     assert len(summary["overheads"]) == 1 and summary["overheads"][0]["paradigm"] == "ignite"
     assert summary["startup"]["spawn_to_first_step_s"] > 0
     assert "gpus" in summary["device"]
+    host = load_cache().host(host_fingerprint())  # the next plan starts from these figures
+    measured = {c.shape for c in host.cells.values() if c.step_s}
+    assert shape_of(quick_cell(tiny_cell("linear", steps=200, window=10, warmup=20))) in measured
 
 
 def test_a_part_that_runs_out_of_time_is_interrupted_and_keeps_what_it_measured(tmp_path):
@@ -92,3 +98,70 @@ def test_the_out_folder_is_required(argv, capsys):
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2
+
+
+# the GPU tests' verdict: pytest's exit code, its JUnit XML and how many tests ran
+
+COUNTS = {"tests": 3, "failures": 0, "errors": 0, "skipped": 1, "failed": []}
+
+
+@pytest.mark.parametrize(("code", "why"), [(1, "some tests failed"), (2, "interrupted"),
+                                           (3, "internal error"), (4, "usage error"),
+                                           (5, "no test collected")])
+def test_a_non_zero_pytest_exit_fails_the_tests_with_its_meaning(code, why):
+    assert why in why_tests_failed(code, False, COUNTS, 240)
+
+
+def test_the_tests_pass_only_with_an_xml_exit_zero_and_a_test_that_ran():
+    assert why_tests_failed(0, False, COUNTS, 240) is None
+    assert "no JUnit XML" in why_tests_failed(0, False, None, 240)
+    assert "no GPU test ran (3 collected, 3 skipped)" in why_tests_failed(
+        0, False, {**COUNTS, "skipped": 3}, 240)
+    assert "no GPU test ran (0 collected" in why_tests_failed(0, False, {**COUNTS, "tests": 0,
+                                                                     "skipped": 0}, 240)
+    assert "past their deadline of 240 s" in why_tests_failed(2, True, COUNTS, 240)
+
+
+def test_pytest_without_the_xml_it_was_asked_for_fails_the_check(tmp_path):
+    """pytest stopped by a usage error (here an unknown option) writes no XML: the summary
+    says so instead of counting zero failures as a pass."""
+    tests = run_tests(tmp_path, 120, selection=[str(tmp_path), "--no-such-option"])
+    assert not tests["passed"] and tests["exit_code"] == 4
+    assert "no JUnit XML (exit 4: pytest usage error" in tests["reason"]
+
+
+OUTLIVES = textwrap.dedent("""
+    import subprocess, sys, time
+
+    CHILD = ("import os, signal, sys, time; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+             "open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(600)")
+
+    def test_that_outlives_the_deadline():
+        # one child in pytest's group that ignores the interrupt, one in a session of its own
+        subprocess.Popen([sys.executable, "-c", CHILD, r"{group}"])
+        subprocess.Popen([sys.executable, "-c", CHILD, r"{session}"], start_new_session=True)
+        time.sleep(600)
+""")
+
+
+def _gone(pid: int) -> bool:
+    """Exited (a zombie no init has reaped yet counts as gone), waiting a little for it."""
+    for _ in range(100):
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_a_test_past_the_deadline_is_interrupted_and_leaves_no_process_behind(tmp_path):
+    group, session = tmp_path / "group.pid", tmp_path / "session.pid"
+    test = tmp_path / "test_outlives.py"
+    test.write_text(OUTLIVES.format(group=group, session=session))
+    tests = run_tests(tmp_path, 10, selection=[str(test)], grace_s=3)
+    assert group.exists() and session.exists(), "the fake test had not started by its deadline"
+    assert tests["timed_out"] and not tests["passed"] and "deadline" in tests["reason"]
+    assert (tmp_path / "tests.xml").exists()  # interrupted, pytest still wrote its report
+    assert _gone(int(group.read_text())) and _gone(int(session.read_text()))

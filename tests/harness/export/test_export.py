@@ -19,7 +19,7 @@ import torch
 
 from harness.analyse.exports import export_frame, export_table
 from harness.export import behaviour
-from harness.export.cell import Subject, export_one, probe_batches
+from harness.export.cell import Subject, export_one, probe_batches, trained_subject
 from harness.export.formats import INSTALL, TORCH_CALLS, Format, Source
 from harness.launch.runner import run_cell
 from reports.render import render_run
@@ -215,3 +215,28 @@ def test_without_onnx_the_onnx_format_is_unsupported_with_the_install_command(mo
     assert "onnxscript" in entry["message"] and not (tmp_path / "onnx").exists()
     [script] = [c for c in TORCH_CALLS if c.format is Format.TORCHSCRIPT]
     assert export_one(subject, script, x, x, refs, tmp_path / "ts", threads=1)["passed"]
+
+
+class _Placed(torch.nn.Linear):
+    """Records where it is moved (Lightning's teardown leaves its module on the CPU)."""
+
+    def __init__(self) -> None:
+        super().__init__(2, 2)
+        self.moved_to: list[torch.device] = []
+
+    def to(self, *args, **kwargs):  # type: ignore[override]
+        self.moved_to.append(args[0])
+        return super().to(*args, **kwargs)
+
+
+@pytest.mark.parametrize("paradigm", ["plain", "lightning", "ignite"])
+def test_every_paradigms_trained_object_is_exported_from_the_cells_device(paradigm):
+    from types import SimpleNamespace
+
+    model, module = _Placed(), _Placed()
+    ctx = SimpleNamespace(cfg=tiny_cell("tabular", paradigm, scenario="export"),
+                          trained=module if paradigm == "lightning" else None,
+                          device=torch.device("cpu"))
+    subject = trained_subject(ctx, model)
+    held = module if paradigm == "lightning" else model
+    assert subject.obj is held and held.moved_to == [ctx.device]

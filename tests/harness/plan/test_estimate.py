@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 import harness.plan.estimate as est
-from harness.config import CellConfig, CompileMode, Paradigm
+from harness.config import CellConfig, CompileMode, Paradigm, Precision
 from harness.features import Features
 from harness.plan.costs import CellCost, HostCosts, cost_key, shape_of, startup_key
 from harness.plan.estimate import Source, estimate, probe_missing
@@ -35,12 +35,44 @@ def test_a_cell_never_run_borrows_its_shape_and_its_paradigm():
 
 
 def test_without_measurements_the_estimate_is_rough():
-    host = HostCosts(flops={shape_of(CELL): 10**9}, flop_rate={"cpu": 1e10},
+    host = HostCosts(flops={shape_of(CELL): 10**9}, flop_rate={"cpu/fp32": 1e10},
                      torch_import_s=2.0)
     e = estimate(CELL, host)
     assert e.seconds == pytest.approx(2.0 + 100 * 10**9 / (1e10 * 2))  # two threads
     assert (e.step, e.overhead) == (Source.FLOPS, Source.TORCH_IMPORT)
     assert not e.step.measured
+
+
+def test_a_rough_gpu_step_is_priced_at_its_precisions_matmul_rate():
+    """bf16 and fp16 matmuls run several times faster than fp32 on a GPU: a rough step in
+    one is priced at that precision's probed rate, not fp32's."""
+    gpu = CELL.replace(device="cuda", threads=1)
+    rates = {"cuda/fp32": 5e13, "cuda/bf16-mixed": 4e14, "cuda/fp16-mixed": 4e14}
+    for precision, rate in [("fp32", 5e13), ("bf16-mixed", 4e14), ("fp16-mixed", 4e14)]:
+        cell = gpu.replace(precision=Precision(precision))
+        host = HostCosts(flops={shape_of(cell): 10**12}, flop_rate=rates)
+        assert estimate(cell, host).seconds == pytest.approx(100 * 10**12 / rate)
+    needs = est._needs(HostCosts(flop_rate={"cuda/fp32": 5e13}),
+                       [gpu.replace(precision=Precision(p)) for p in ("fp32", "bf16-mixed")])
+    assert needs["flop_rate"] == ["cuda/bf16-mixed"]  # only the rate not probed yet
+
+
+def test_the_probe_times_a_matmul_in_the_precisions_dtype(monkeypatch):
+    import torch
+
+    from harness.plan import probe
+
+    dtypes = []
+    real_mm = torch.mm
+    monkeypatch.setattr(probe, "MATMUL_SECONDS", 0.01)
+    monkeypatch.setattr(torch, "mm", lambda a, b: dtypes.append(a.dtype) or real_mm(a, b))
+    threads = torch.get_num_threads()
+    try:
+        for key in ("cpu/fp32", "cpu/bf16-mixed"):
+            assert probe._flop_rate(key) > 0
+    finally:
+        torch.set_num_threads(threads)  # the probe runs on one thread, in its own process
+    assert {torch.float32, torch.bfloat16} == set(dtypes)
 
 
 def test_a_rough_start_up_adds_the_framework_import_and_a_spawned_torch_import(monkeypatch):
@@ -110,7 +142,7 @@ def test_the_probe_measures_what_a_new_host_lacks():
     host = probe_missing(HostCosts(), [CELL])
     assert host.torch_import_s is not None and host.torch_import_s > 0
     assert set(host.framework_import_s) == {"ignite"} and host.framework_import_s["ignite"] > 0
-    assert host.flop_rate["cpu"] > 0
+    assert host.flop_rate["cpu/fp32"] > 0
     from harness.discovery import resolve
     from harness.measure.flops import count_step_flops_on_meta
     from harness.training.data import build_loader

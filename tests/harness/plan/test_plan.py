@@ -220,3 +220,29 @@ def test_a_budget_planned_from_rough_figures_is_fitted_again_after_the_first_rou
     assert plan["refit"]["cuts"] == ["[[matrix]] #1 (priority 0, 3 cells): repetitions 6 -> 3"]
     assert refitter(fit_budget(plans, tables, host_of(mlp), 100), plans, tables, out, 0.0) \
         is None  # measured figures: nothing to fit again
+
+
+def test_repetitions_a_rough_plan_cut_come_back_when_the_first_round_measures_less(
+        tmp_path, fake_runs, monkeypatch):
+    """A new host whose rough start-up (a 5 s torch import) makes the budget cut every cell to
+    its fewest; the first round measures 1 s a process, so the refit restores them all."""
+    import json
+
+    from harness.matrix.matrix import execute
+    from harness.plan.preflight import refitter
+
+    monkeypatch.setenv("PARADIGM_BENCH_COST_CACHE", str(tmp_path / "costs.json"))
+    monkeypatch.setenv("PARADIGM_BENCH_LAUNCH", "spawn")  # as the fake records say
+    mlp = cells("mlp")
+    plans, tables = dict.fromkeys(mlp, Plan(6)), dict.fromkeys(mlp, Table(min_repetitions=2))
+    run = fit_budget(plans, tables, HostCosts(torch_import_s=5.0), 0.5)  # 30 s: 6 processes
+    assert [c.text() for c in run.cuts] == ["[[matrix]] #1 (priority 0, 3 cells): "
+                                            "repetitions 6 -> 2"]
+    out = tmp_path / "run"
+    refit = refitter(run, plans, tables, out, since=0.0)
+    execute(mlp, out, run.plans, progress=False, estimates=run.estimates(),
+            run_plan=run.to_manifest(), refit=refit)
+    assert len(fake_runs) == 18  # 15 measured seconds left after the first round: all fit
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["plan"]["refit"]["cuts"] == []
+    assert [c["repetitions"] for c in manifest["cells"]] == [6, 6, 6]

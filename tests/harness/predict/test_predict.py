@@ -16,6 +16,9 @@ import torch
 from harness.analyse.predictions import predict_frame, predict_table
 from harness.analyse.stopping import group_of, member_of
 from harness.config import ConfigError, Scenario
+from harness.predict import context
+from harness.predict import probe as probe_module
+from harness.predict.probe import BatchProbe
 from tests.conftest import tiny_cell
 from tests.harness.scenarios import in_process
 
@@ -27,13 +30,24 @@ PATHS = {"plain": ("plain", "predict"), "lightning": ("lightning", "predict"),
          "exported-program": ("plain", "predict-exported-program")}
 
 
+EVENTS: dict[str, list[str]] = {}  # per path: "host" (outputs to the host), "end" (batch end)
+
+
 @pytest.fixture(scope="module")
 def records(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("predict")
     out = {}
-    for path, (paradigm, scenario) in PATHS.items():
-        out[path] = in_process(tiny_cell("tabular", paradigm, scenario=scenario, **SETTINGS),
-                               run_dir)
+    with pytest.MonkeyPatch.context() as patch:
+        events: list[str] = []
+        to_host, batch_end = context.to_host, BatchProbe.batch_end
+        patch.setattr(context, "to_host", lambda o: events.append("host") or to_host(o))
+        patch.setattr(BatchProbe, "batch_end", lambda self: events.append("end") or
+                      batch_end(self))
+        for path, (paradigm, scenario) in PATHS.items():
+            events.clear()
+            out[path] = in_process(tiny_cell("tabular", paradigm, scenario=scenario,
+                                             **SETTINGS), run_dir)
+            EVENTS[path] = list(events)
     for path, record in out.items():
         assert record["status"] == "ok", (path, record.get("message"),
                                           record.get("traceback_tail"))
@@ -48,6 +62,44 @@ def test_every_path_predicts_every_batch_and_is_timed(records):
         assert m["step_time_s"] > 0 and math.isclose(m["items_per_s"], 16 / m["step_time_s"])
         assert m["first_batch_s"] > 0 and m["memory"]["host_peak_rss_bytes"] > 0
         assert m["startup"]["import_torch_s"] > 0
+
+
+def test_every_path_moves_every_batchs_predictions_to_the_host_before_its_end(records):
+    """As trainer.predict keeps them: the copy from a GPU inside each batch's timed span."""
+    for path in records:
+        assert EVENTS[path] == ["host", "end"] * 8, path
+
+
+def test_a_prediction_probe_uses_the_training_cells_idle_baseline(monkeypatch):
+    seen = []
+    monkeypatch.setattr(probe_module, "MemoryTracker", lambda device, idle: seen.append(idle))
+    idle = {"GPU-0": 123}
+    BatchProbe(tiny_cell("tabular", scenario="predict"), torch.device("cpu"), idle)
+    assert seen == [idle]
+
+
+def test_the_first_batch_end_waits_for_the_gpu_once(monkeypatch):
+    """One synchronize, at the first batch's end, before any window edge (not measurable on
+    a CPU: the call is what is checked)."""
+    syncs: list[object] = []
+    monkeypatch.setattr(torch.cuda, "synchronize", syncs.append)
+    monkeypatch.setattr(probe_module, "MemoryTracker", lambda device, idle: FakeMemory())
+    monkeypatch.setattr(probe_module, "StepTimer", lambda *a: FakeTimer())
+    cuda = torch.device("cuda", 0)
+    probe = BatchProbe(tiny_cell("tabular", scenario="predict", warmup=1, window=2), cuda)
+    for _ in range(5):
+        probe.batch_end()
+    assert syncs == [cuda]
+
+
+class FakeMemory:
+    def reset(self) -> None: ...
+
+    def read(self) -> None: ...
+
+
+class FakeTimer:
+    def step_end(self, step: int) -> None: ...
 
 
 def test_the_paths_predict_the_same(records):

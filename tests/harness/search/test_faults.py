@@ -8,8 +8,9 @@ import subprocess
 import sys
 import time
 
-import optuna
 import pytest
+
+optuna = pytest.importorskip("optuna", reason="needs Optuna: pip install '.[search]'")
 
 from harness.config import Paradigm
 from harness.discovery import resolve

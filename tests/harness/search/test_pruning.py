@@ -6,10 +6,14 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-import optuna
 import pytest
 import pytorch_lightning as pl
 import torch
+
+optuna = pytest.importorskip("optuna", reason="needs Optuna: pip install '.[search]'")
+pytest.importorskip("optuna_integration",
+                    reason="needs optuna-integration: pip install '.[search]'")
+
 from optuna_integration.pytorch_lightning import PyTorchLightningPruningCallback
 
 from harness.config import Paradigm
@@ -84,6 +88,7 @@ def test_plain_loop_reports_at_the_optimizer_step_and_prunes_by_hand():
 
 
 def test_ignite_handler_is_optuna_integrations_on_the_evaluator():
+    pytest.importorskip("ignite", reason="needs pytorch-ignite")
     from ignite.engine import Engine, Events
     from optuna_integration.pytorch_ignite import PyTorchIgnitePruningHandler
 

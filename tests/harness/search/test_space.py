@@ -3,9 +3,10 @@ learning rate, applied where all three paradigms build their optimizer."""
 
 from __future__ import annotations
 
-import optuna
 import pytest
 import torch
+
+optuna = pytest.importorskip("optuna", reason="needs Optuna: pip install '.[search]'")
 
 from harness.precision import UnsupportedConfig
 from harness.search.space import LR_SCALE, LR_SCALE_RANGE, sample

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import optuna
 import pytest
+
+optuna = pytest.importorskip("optuna", reason="needs Optuna: pip install '.[search]'")
 
 from harness.config import Paradigm
 from harness.search.spec import RESUME_SEED_STRIDE, SpecError, StudySpec

@@ -9,7 +9,9 @@ import subprocess
 import sys
 import time
 
-import optuna
+import pytest
+
+optuna = pytest.importorskip("optuna", reason="needs Optuna: pip install '.[search]'")
 
 from harness.cli import main
 from harness.search import analysis as an

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import threading
 
-import optuna
+import pytest
+
+optuna = pytest.importorskip("optuna", reason="needs Optuna: pip install '.[search]'")
 
 from harness.search import analysis as an
 from harness.search.results import load_studies

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from ignite.handlers.param_scheduler import LRScheduler
 
 from harness.launch.runner import run_cell
 from harness.training.features import checkpoints
@@ -121,6 +120,7 @@ def test_ignite_lr_scheduler_wrapper_differs_from_stepping_the_scheduler():
     ITERATION_STARTED as its documentation places it, sets the rate from get_lr() without
     calling step(): with CosineAnnealingLR the first step runs at 0.1006 instead of 0.1, and
     the later rates follow the same schedule but differ in the last bits."""
+    LRScheduler = pytest.importorskip("ignite.handlers.param_scheduler").LRScheduler
     def rates(use_wrapper: bool) -> list[float]:
         optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=20)

@@ -6,6 +6,10 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+
+pytest.importorskip("ignite", reason="needs pytorch-ignite: pip install pytorch-ignite "
+                    "(or from a wheel folder: docs, page gpu)")
+
 from ignite.engine import Engine, Events
 
 from harness.config import Paradigm
