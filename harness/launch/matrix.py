@@ -167,8 +167,13 @@ class _Matrix:
             return
         self.bar.set_postfix_str(f"{self.eta.text()}, {cell.workload}/{member_of(cell)} r{rep}",
                                  refresh=False)
+        # a profiling repetition's figures are attribution only: warm wherever warm ones run
+        plan = self.plans.get(cell.replace(profiler=False))
+        warm = (plan is not None and plan.cold_repetitions is not None
+                and (cell.profiler or not plan.starts_cold(rep)))
         record = run_cell(cell, self.run_dir, rep, self.environment, self.launch,
-                          tags={"session": self.session, "position_in_round": position})
+                          tags={"session": self.session, "position_in_round": position},
+                          warm=warm)
         self.counts[record["status"]] += 1
         self.walls.append(record["process_wall_s"])
         self.eta.ran((cell, rep), record["process_wall_s"])
@@ -198,8 +203,11 @@ class _Matrix:
 
     def refit(self, plans: Mapping[CellConfig, Plan]) -> None:
         """Lower cells' repetitions to ``plans`` (never raise them): the processes dropped
-        leave the ETA and the progress bar's total."""
-        for cell, new in plans.items():
+        leave the ETA and the progress bar's total. A cell ``plans`` leaves out (its table
+        dropped by the budget) keeps only the round it has run."""
+        for cell in list(self.plans):
+            new = plans.get(cell) or dataclasses.replace(
+                self.plans[cell], repetitions=1, min_repetitions=1)
             old = self.plans.get(cell)
             if old is None or new.repetitions >= old.repetitions:
                 continue

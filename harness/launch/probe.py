@@ -20,7 +20,7 @@ from typing import Any
 
 SPAWN_TIME_ENV = "PARADIGM_BENCH_SPAWN_TIME"  # set by the parent, as for a cell process
 MATMUL_N = {"cpu": 256, "cuda": 4096}
-LIGHTEST_FIRST = ("plain", "ignite", "lightning")  # the order the probe imports them
+LIGHTEST_FIRST = ("plain", "plain-aa", "ignite", "lightning")  # the order the probe imports them
 MATMUL_SECONDS = 0.3  # long enough to be past the first calls' warm-up, short for a plan
 
 

@@ -16,4 +16,4 @@ LOG_EVERY = 50  # the `defaults` profile logs every 50 steps: Lightning's log_ev
 
 def load_adapter(paradigm: Paradigm) -> ModuleType:
     """Import the adapter (and with it the framework) for ``paradigm``."""
-    return importlib.import_module(f"{__name__}.{paradigm.value}")
+    return importlib.import_module(f"{__name__}.{paradigm.adapter}")

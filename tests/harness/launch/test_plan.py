@@ -20,7 +20,7 @@ from harness.launch.stopping import Plan
 from harness.results import SCHEMA_VERSION, record_path, write_json_atomic
 from harness.training.features import Features
 
-PARADIGMS = list(Paradigm)
+PARADIGMS = Paradigm.frameworks()
 
 
 def cells(workload: str, **settings) -> list[CellConfig]:
@@ -190,7 +190,7 @@ def test_a_run_records_its_plan_in_the_manifest(tmp_path, fake_runs):
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["plan"] == {"estimate_s": 60.0, "processes": 6, "skipped_done": 0,
                                 "budget_min": 100, "cuts": [], "rough": 0, "studies_s": 0.0,
-                                "short_of_budget_min": None}
+                                "short_of_budget_min": None, "dropped": [], "weakened": {}}
     assert len(fake_runs) == 6
 
 
