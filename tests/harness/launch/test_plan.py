@@ -220,3 +220,25 @@ def test_a_budget_planned_from_rough_figures_is_fitted_again_after_the_first_rou
     assert plan["refit"]["cuts"] == ["[[matrix]] #1 (priority 0, 3 cells): repetitions 6 -> 3"]
     assert refitter(fit_budget(plans, tables, host_of(mlp), 100), plans, tables, out, 0.0) \
         is None  # measured figures: nothing to fit again
+
+
+def test_a_budget_drops_optional_tables_whole_before_going_below_any_floor():
+    a, b, _, plans, tables, host = _suite()
+    tables = {**tables, **dict.fromkeys(a, Table(1, priority=1, optional=True))}
+    # every table at its fewest (3, 3 and 8 repetitions) is 30 s over: a, optional, goes
+    floors = sum(3 * n * 10.0 for n in (3, 3, 8))
+    run = fit_budget(plans, tables, host, (floors - 30) / 60)
+    assert [d.table.index for d in run.dropped] == [1]
+    assert not set(a) & set(run.plans)  # its cells do not run at all
+    assert {run.plans[x].repetitions for x in b} == {3}  # the others keep their floors
+    assert "[[matrix]] #1 (priority 1, 3 cells: linear): dropped" in run.to_manifest()["dropped"]
+    assert all(run.to_manifest()["weakened"][x.key] == [5, 3] for x in b)
+    assert not [cut for cut in run.cuts if cut.table.index == 1]  # a dropped table is no cut
+
+
+def test_a_budget_that_fits_once_cut_drops_nothing():
+    a, *_, plans, tables, host = _suite()
+    tables = {**tables, **dict.fromkeys(a, Table(1, priority=1, optional=True))}
+    full = build_plan(plans, host).seconds
+    run = fit_budget(plans, tables, host, (full - 30) / 60)
+    assert run.dropped == [] and set(run.plans) == set(plans)
