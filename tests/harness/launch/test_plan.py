@@ -242,3 +242,15 @@ def test_a_budget_that_fits_once_cut_drops_nothing():
     full = build_plan(plans, host).seconds
     run = fit_budget(plans, tables, host, (full - 30) / 60)
     assert run.dropped == [] and set(run.plans) == set(plans)
+
+
+def test_a_refit_that_drops_a_table_keeps_only_the_round_its_cells_ran(tmp_path, fake_runs):
+    from harness.launch.matrix import execute
+
+    mlp, linear = cells("mlp"), cells("linear")
+    plans = dict.fromkeys(mlp + linear, Plan(3))
+    execute(mlp + linear, tmp_path, plans, progress=False,
+            refit=lambda _: ({c: p for c, p in plans.items() if c in mlp}, {}))
+    ran = {(key.split("_")[0], rep) for key, rep in fake_runs}
+    assert {rep for w, rep in ran if w == "linear"} == {0}
+    assert {rep for w, rep in ran if w == "mlp"} == {0, 1, 2}
