@@ -100,6 +100,7 @@ class Process:
     cell: CellConfig
     repetition: int
     estimate: Estimate
+    warm: bool = False  # forked from its paradigm's warm server (no framework import)
 
     @property
     def launches(self) -> int:
@@ -184,7 +185,7 @@ def _runs(cell: CellConfig, plan: Plan, host: HostCosts, run_dir: Path | None,
     def process(c: CellConfig, rep: int, warm: bool) -> Process | None:
         if is_done(run_dir, c, rep, node_rank):
             return None
-        return Process(c, rep, estimate(c, host, rep, warm))
+        return Process(c, rep, estimate(c, host, rep, warm), warm)
 
     profiled = plan.attribution and cell.scenario is Scenario.TRAIN
     return _CellRuns([process(cell, rep, warm_runs and not plan.starts_cold(rep))

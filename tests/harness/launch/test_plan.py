@@ -234,6 +234,20 @@ def test_a_budget_drops_optional_tables_whole_before_going_below_any_floor():
     assert "[[matrix]] #1 (priority 1, 3 cells: linear): dropped" in run.to_manifest()["dropped"]
     assert all(run.to_manifest()["weakened"][x.key] == [5, 3] for x in b)
     assert not [cut for cut in run.cuts if cut.table.index == 1]  # a dropped table is no cut
+    from harness.launch.plan_text import plan_text
+
+    listing = plan_text(run, host, tables)
+    assert "dropped whole" in listing and "#1 (priority 1, 3 cells: linear): dropped" in listing
+
+
+def test_the_listing_counts_cold_and_warm_repetitions():
+    from harness.launch.plan_text import plan_text
+
+    mlp = cells("mlp")
+    run = build_plan(dict.fromkeys(mlp, Plan(5, cold_repetitions=2)), host_of(mlp))
+    assert [p.warm for p in run.processes if p.cell == mlp[0]] == [False] * 2 + [True] * 3
+    assert "6 cold (paying their framework's import), 9 forked from their paradigm's warm " \
+        "server" in plan_text(run, host_of(mlp), {})
 
 
 def test_a_budget_that_fits_once_cut_drops_nothing():
