@@ -204,12 +204,16 @@ class _Matrix:
     def refit(self, plans: Mapping[CellConfig, Plan]) -> None:
         """Lower cells' repetitions to ``plans`` (never raise them): the processes dropped
         leave the ETA and the progress bar's total. A cell ``plans`` leaves out (its table
-        dropped by the budget) keeps only the round it has run."""
+        dropped by the budget) keeps only the round it has run, and no profiling repetition."""
         for cell in list(self.plans):
+            old = self.plans[cell]
             new = plans.get(cell) or dataclasses.replace(
-                self.plans[cell], repetitions=1, min_repetitions=1)
-            old = self.plans.get(cell)
-            if old is None or new.repetitions >= old.repetitions:
+                old, repetitions=1, min_repetitions=1, attribution=False)
+            if old.attribution and not new.attribution:
+                self.eta.drop((cell.replace(profiler=True), PROFILE_REPETITION))
+                self.bar.total -= processes(cell)
+                self.plans[cell] = old = dataclasses.replace(old, attribution=False)
+            if new.repetitions >= old.repetitions:
                 continue
             for rep in range(new.repetitions, old.repetitions):
                 self.eta.drop((cell, rep))

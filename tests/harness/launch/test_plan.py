@@ -262,9 +262,11 @@ def test_a_refit_that_drops_a_table_keeps_only_the_round_its_cells_ran(tmp_path,
     from harness.launch.matrix import execute
 
     mlp, linear = cells("mlp"), cells("linear")
-    plans = dict.fromkeys(mlp + linear, Plan(3))
+    plans = dict.fromkeys(mlp + linear, Plan(3, attribution=True))
     execute(mlp + linear, tmp_path, plans, progress=False,
             refit=lambda _: ({c: p for c, p in plans.items() if c in mlp}, {}))
     ran = {(key.split("_")[0], rep) for key, rep in fake_runs}
     assert {rep for w, rep in ran if w == "linear"} == {0}
     assert {rep for w, rep in ran if w == "mlp"} == {0, 1, 2}
+    profiled = {key.split("_")[0] for key, _ in fake_runs if "profil" in key}
+    assert profiled == {"mlp"}  # a dropped table's cells get no profiling repetition
