@@ -232,6 +232,31 @@ def _lower(current: dict[CellConfig, Plan], plans: Mapping[CellConfig, Plan],
     return Cut(table, len(members), top, after) if after < top else None
 
 
+def _restore(current: dict[CellConfig, Plan], plans: Mapping[CellConfig, Plan],
+             members: list[CellConfig], fits: Callable[[], bool]) -> None:
+    """Raise a cut table's cells back toward their plan, a repetition at a time, while the
+    estimate still fits."""
+    if not members:
+        return
+    top = max(plans[c].repetitions for c in members)
+    for cap in range(max(current[c].repetitions for c in members) + 1, top + 1):
+        before = {c: current[c] for c in members}
+        for c in members:
+            current[c] = with_repetitions(plans[c], max(before[c].repetitions,
+                                                        min(plans[c].repetitions, cap)))
+        if not fits():
+            current.update(before)
+            return
+
+
+def _recount(cut: Cut, current: Mapping[CellConfig, Plan],
+             tables: Mapping[CellConfig, Table]) -> Cut:
+    """A cut as it stands once the drops' time went back to the cut tables."""
+    after = max(p.repetitions for c, p in current.items()
+                if tables.get(c, COMMAND_LINE) == cut.table)
+    return dataclasses.replace(cut, after=after)
+
+
 def fit_budget(plans: Mapping[CellConfig, Plan], tables: Mapping[CellConfig, Table],
                host: HostCosts, budget_min: float, run_dir: Path | None = None,
                node_rank: int = 0, studies_s: float = 0.0, strict: bool = True) -> RunPlan:
@@ -240,9 +265,11 @@ def fit_budget(plans: Mapping[CellConfig, Plan], tables: Mapping[CellConfig, Tab
     estimate fits or the table is at its fewest (the repetitions its interval needs); then
     the ``optional`` tables are dropped whole, lowest priority first, until it fits: a
     question left out is named, where one answered without an interval would read as an
-    answer. When that still does not fit, raises BudgetError (``strict``: a budget the user
-    asked for) or returns the plan at its fewest with ``short_of_budget_min`` set (a suite's
-    own budget, on a host slower than its author's)."""
+    answer. A table dropped early comes back (at its fewest) where a later, larger drop made
+    room for it; what the drops freed then goes back to the cut tables, highest first.
+    When that still does not fit, raises BudgetError (``strict``: a budget the user asked
+    for) or returns the plan at its fewest with ``short_of_budget_min`` set (a suite's own
+    budget, on a host slower than its author's)."""
     budget_s = 60 * budget_min - studies_s
     runs = {c: _runs(c, p, host, run_dir, node_rank) for c, p in plans.items()}
     current = dict(plans)
@@ -268,7 +295,23 @@ def fit_budget(plans: Mapping[CellConfig, Plan], tables: Mapping[CellConfig, Tab
             del current[c]
         workloads = tuple(dict.fromkeys(c.workload for c in members))
         dropped.append(Drop(table, len(members), workloads))
-    cuts = [c for c in cuts if c.table not in {d.table for d in dropped}]
+    for drop in list(reversed(dropped[:-1])):  # the last drop made room: an earlier may fit
+        members = [c for c in plans if tables.get(c, COMMAND_LINE) == drop.table]
+        current.update({c: with_repetitions(plans[c], fewest(plans[c], drop.table))
+                        for c in members})
+        if fits():
+            dropped.remove(drop)
+        else:
+            for c in members:
+                del current[c]
+    gone = {d.table for d in dropped}
+    if dropped:  # what the drops freed goes back to the cut tables, the highest first
+        for table in reversed(order):
+            if table not in gone:
+                _restore(current, plans, [c for c in current
+                                          if tables.get(c, COMMAND_LINE) == table], fits)
+    cuts = [_recount(c, current, tables) for c in cuts if c.table not in gone]
+    cuts = [c for c in cuts if c.after < c.before]
     run = _select(current, runs)
     run.budget_min, run.cuts, run.studies_s, run.dropped = budget_min, cuts, studies_s, dropped
     run.weakened = {c.key: (plans[c].repetitions, p.repetitions) for c, p in current.items()

@@ -223,7 +223,7 @@ def test_a_budget_planned_from_rough_figures_is_fitted_again_after_the_first_rou
 
 
 def test_a_budget_drops_optional_tables_whole_before_going_below_any_floor():
-    a, b, _, plans, tables, host = _suite()
+    a, b, c, plans, tables, host = _suite()
     tables = {**tables, **dict.fromkeys(a, Table(1, priority=1, optional=True))}
     # every table at its fewest (3, 3 and 8 repetitions) is 30 s over: a, optional, goes
     floors = sum(3 * n * 10.0 for n in (3, 3, 8))
@@ -231,8 +231,12 @@ def test_a_budget_drops_optional_tables_whole_before_going_below_any_floor():
     assert [d.table.index for d in run.dropped] == [1]
     assert not set(a) & set(run.plans)  # its cells do not run at all
     assert {run.plans[x].repetitions for x in b} == {3}  # the others keep their floors
+    # the 60 s the drop freed go back to the headline (priority 5) first: 8 -> 10
+    assert {run.plans[x].repetitions for x in c} == {10}
+    assert run.seconds <= (floors - 30)
     assert "[[matrix]] #1 (priority 1, 3 cells: linear): dropped" in run.to_manifest()["dropped"]
     assert all(run.to_manifest()["weakened"][x.key] == [5, 3] for x in b)
+    assert [(cut.table.index, cut.after) for cut in run.cuts] == [(2, 3), (3, 10)]
     assert not [cut for cut in run.cuts if cut.table.index == 1]  # a dropped table is no cut
     from harness.launch.plan_text import plan_text
 
@@ -270,3 +274,17 @@ def test_a_refit_that_drops_a_table_keeps_only_the_round_its_cells_ran(tmp_path,
     assert {rep for w, rep in ran if w == "mlp"} == {0, 1, 2}
     profiled = {key.split("_")[0] for key, _ in fake_runs if "profil" in key}
     assert profiled == {"mlp"}  # a dropped table's cells get no profiling repetition
+
+
+def test_a_table_dropped_first_comes_back_where_a_later_drop_made_room():
+    small, big, head = cells("linear"), cells("mlp"), cells("gpt")
+    plans = {**dict.fromkeys(small, Plan(3)), **dict.fromkeys(big, Plan(10)),
+             **dict.fromkeys(head, Plan(3))}
+    tables = {**dict.fromkeys(small, Table(1, priority=0, optional=True)),
+              **dict.fromkeys(big, Table(2, priority=1, optional=True, min_repetitions=10)),
+              **dict.fromkeys(head, Table(3, priority=5))}
+    host = host_of(small + big + head)
+    # 3 x (3 + 10 + 3) x 10 s = 480 s: 300 s holds the headline and the small table only
+    run = fit_budget(plans, tables, host, 300 / 60)
+    assert [d.table.index for d in run.dropped] == [2]
+    assert set(small) <= set(run.plans) and not set(big) & set(run.plans)
