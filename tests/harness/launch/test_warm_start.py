@@ -71,3 +71,20 @@ def test_the_plan_counts_a_warm_repetition_without_its_framework_import(monkeypa
     again = estimate(cell, learned, 1, warm=True)
     assert again.overhead is Source.PARADIGM or again.overhead is Source.CELL
     assert again.seconds < cold.seconds
+
+
+@pytest.mark.gpu
+def test_a_warm_cuda_child_gets_its_own_context_and_trains_as_a_cold_one(tmp_path, monkeypatch):
+    """Only a GPU shows it: a framework's import in the warm server must not have created a
+    CUDA context a forked child would inherit broken."""
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    monkeypatch.setenv(LAUNCH_ENV, "fork")
+    cfg = tiny_cell("linear", Paradigm.LIGHTNING, steps=8, device="cuda")
+    cold = run_cell(cfg, tmp_path / "cold", 0, environment={})
+    warm = run_cell(cfg, tmp_path / "warm", 0, environment={}, warm=True)
+    assert (cold["status"], warm["status"]) == ("ok", "ok"), warm.get("message")
+    assert warm["start"] == "warm"
+    assert cold["measurements"]["losses"] == pytest.approx(warm["measurements"]["losses"],
+                                                           rel=1e-3)
