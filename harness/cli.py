@@ -256,8 +256,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from reports.render import render_run
 
         notices: list[str] = []
-        path = render_run(args.run_dir, args.output, notices)
+        summary: list[str] = []
+        path = render_run(args.run_dir, args.output, notices, summary)
         _print_notices(notices)
+        print("\n".join(summary))
         print(f"report: {path}")
         return 0
     if args.command == "compare":
