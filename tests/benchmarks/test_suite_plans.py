@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from harness.analyse.stopping import group_of
 from harness.config import CellConfig, CompileMode, Paradigm, Scenario
-from harness.launch.costs import WARM_FORK, CellCost, HostCosts, cost_key, shape_of
-from harness.launch.plan import MIN_N_MEAN, fit_budget
-from harness.launch.process import LAUNCH_ENV
-from harness.launch.stopping import group_of
-from harness.launch.suite import load_suite
+from harness.matrix.suite import load_suite
+from harness.plan.costs import WARM_FORK, CellCost, HostCosts, cost_key, shape_of
+from harness.plan.plan import MIN_N_MEAN, fit_budget
+from harness.process_env import LAUNCH_ENV
 
 SUITES = Path(__file__).parents[2] / "benchmarks" / "suites"
 # Start-up a process pays besides its steps (s): a cold one imports its framework, a warm one

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.launch.costs import (
+from harness.matrix.suite import load_suite
+from harness.plan.costs import (
     CellCost,
     CostCache,
     HostCosts,
@@ -20,7 +21,6 @@ from harness.launch.costs import (
     shape_of,
     startup_key,
 )
-from harness.launch.suite import load_suite
 from harness.results import SCHEMA_VERSION, record_path, write_json_atomic
 
 HEAVY = {"torch", "pytorch_lightning", "lightning", "ignite", "numpy", "scipy", "pandas"}

@@ -16,9 +16,9 @@ from harness.analyse.coverage import (
     run_differences,
     synthetic,
 )
+from harness.analyse.stopping import Plan
 from harness.config import Paradigm
-from harness.launch.matrix import execute
-from harness.launch.stopping import Plan
+from harness.matrix.matrix import execute
 from harness.results import load_run
 from tests.conftest import tiny_cell
 

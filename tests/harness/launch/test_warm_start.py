@@ -8,13 +8,13 @@ import json
 
 import pytest
 
+from harness.analyse.stopping import Plan
 from harness.config import Paradigm
-from harness.launch.costs import CellCost, HostCosts, cost_key, shape_of, update_host
-from harness.launch.estimate import Source, estimate
-from harness.launch.matrix import execute
-from harness.launch.process import LAUNCH_ENV
 from harness.launch.runner import run_cell
-from harness.launch.stopping import Plan
+from harness.matrix.matrix import execute
+from harness.plan.costs import CellCost, HostCosts, cost_key, shape_of, update_host
+from harness.plan.estimate import Source, estimate
+from harness.process_env import LAUNCH_ENV
 from harness.results import read_record, record_path
 from tests.conftest import FIXTURES, tiny_cell
 
