@@ -53,7 +53,7 @@ def _steady_state(prepared: Prepared) -> dict[str, float]:
 TOY_WORKLOADS = [w for w in declared_names() if not declared_requirements().get(w)]
 
 
-@pytest.mark.parametrize("paradigm", [p.value for p in Paradigm])
+@pytest.mark.parametrize("paradigm", [p.value for p in Paradigm.frameworks()])
 @pytest.mark.parametrize("workload", TOY_WORKLOADS)
 def test_training_steps(benchmark, workload: str, paradigm: str, tmp_path: Path,
                         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -137,8 +137,9 @@ def _render(run_dir: Path, args: argparse.Namespace) -> bool:
     from reports.render import render_run
 
     notices: list[str] = []
+    summary: list[str] = []
     try:
-        path = render_run(run_dir, notices=notices)
+        path = render_run(run_dir, notices=notices, summary=summary)
     except Exception:
         traceback.print_exc()
         print(f"\nthe report could not be rendered (above); every measurement is kept in "
@@ -146,6 +147,7 @@ def _render(run_dir: Path, args: argparse.Namespace) -> bool:
               file=sys.stderr)
         return False
     _print_notices(notices)
+    print("\n".join(summary))
     print(f"report: {path}")
     return True
 
@@ -264,8 +266,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from reports.render import render_run
 
         notices: list[str] = []
-        path = render_run(args.run_dir, args.output, notices)
+        summary: list[str] = []
+        path = render_run(args.run_dir, args.output, notices, summary)
         _print_notices(notices)
+        print("\n".join(summary))
         print(f"report: {path}")
         return 0
     if args.command == "compare":

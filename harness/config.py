@@ -27,6 +27,25 @@ class Paradigm(str, Enum):
     PLAIN = "plain"
     LIGHTNING = "lightning"
     IGNITE = "ignite"
+    # The A/A check: the plain loop again, under its own name. It is scheduled, forked,
+    # recorded and analysed as a paradigm of its own, so its "overhead" over ``plain`` must
+    # read "no difference" as often as the intervals' level promises (docs: statistics).
+    PLAIN_AA = "plain-aa"
+
+    @property
+    def adapter(self) -> str:
+        """The adapter module that drives this paradigm's loop (an alias runs another's)."""
+        return "plain" if self is Paradigm.PLAIN_AA else self.value
+
+    @property
+    def is_alias(self) -> bool:
+        """An A/A alias: never part of the default paradigms of a command or a suite."""
+        return self is Paradigm.PLAIN_AA
+
+    @classmethod
+    def frameworks(cls) -> list[Paradigm]:
+        """The paradigms a run compares by default: the plain loop and the two frameworks."""
+        return [p for p in cls if not p.is_alias]
 
 
 class Profile(str, Enum):

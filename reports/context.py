@@ -237,9 +237,12 @@ def fixed_costs(records: pd.DataFrame) -> dict[str, list[float]]:
     Training is approximated as steady-state step time x (warm-up + measured steps). Warm-up
     steps are usually slower than steady state, so their extra time lands in the fixed cost,
     which is where it belongs for a reader sizing short trials: every process pays it.
+    Cold records only: a warm one forked from a server that had imported its framework.
     """
     out: dict[str, list[float]] = {}
     for _, r in records.iterrows():
+        if r.get("start") == "warm":  # its paradigm's import was the warm server's
+            continue
         train = number(r["step_time_s"]) * (int(r["steps"]) + int(r["warmup"]))
         value = number(r["process_wall_s"]) - train
         if value == value:

@@ -20,7 +20,8 @@ from harness.analyse.analysis import BASELINE, GROUP_KEYS
 from harness.config import Paradigm
 
 PARADIGM_ORDER = {p.value: i for i, p in enumerate(Paradigm)}
-DISPLAY = {"plain": "plain PyTorch", "lightning": "Lightning", "ignite": "Ignite"}
+DISPLAY = {"plain": "plain PyTorch", "lightning": "Lightning", "ignite": "Ignite",
+           "plain-aa": "plain again (A/A)"}
 # Config fields every label names; the remaining group keys are named only where they vary
 # between groups of the run, to tell otherwise identical labels apart.
 # The plain step's share spent waiting for data from which a cell measures its loader more

@@ -30,7 +30,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 # Consistent across plots and the page's CSS badges.
-PARADIGM_COLORS = {"plain": "#475569", "lightning": "#7c3aed", "ignite": "#ea580c"}
+PARADIGM_COLORS = {"plain": "#475569", "lightning": "#7c3aed", "ignite": "#ea580c",
+                   "plain-aa": "#94a3b8"}
 # Distinct line styles keep bitwise-identical loss curves visible on top of each other.
 PARADIGM_LINES = {"plain": ("-", 2.6), "lightning": ("--", 1.6), "ignite": (":", 1.8)}
 STARTUP_FIELDS = {"import_framework_s": "import framework", "to_first_step_s": "to first step",

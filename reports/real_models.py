@@ -19,7 +19,7 @@ from harness.config import Paradigm
 from harness.discovery import declared_requirements
 from reports.groups import Group, duration, is_missing, number, percent, text
 
-COMPARED = [p.value for p in Paradigm if p.value != BASELINE]
+COMPARED = [p.value for p in Paradigm.frameworks() if p.value != BASELINE]
 
 
 def library_built() -> set[str]:

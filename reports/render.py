@@ -27,6 +27,7 @@ from reports import (
     export,
     features,
     framework,
+    glance,
     meta,
     metrics,
     real_models,
@@ -71,6 +72,10 @@ def run_context(run: Run, csv_links: dict[str, str]) -> dict[str, Any]:
         "verdicts": context.verdicts(groups),
         "real_models": real_models.rows(groups),  # the Verdict's real-model table
         "verdict_picture": verdict.picture(verdict.rows_for(measured)),
+        "glance": glance.context(groups, run.frame),
+        "apart": [{"label": r.label, "paradigm": r.paradigm, "why": r.why_none}
+                  for r in verdict.without_interval(verdict.rows_for(groups))],
+        "weakened": weakened(groups, header.get("weakened") or {}),
         "groups": [context.group_rows(g, list(memory), stops) for g in measured],
         "framework": [{"id": g.id, "label": g.label, "rows": framework.framework_rows(g),
                        "loader": framework.loader_note(g),
@@ -91,6 +96,19 @@ def run_context(run: Run, csv_links: dict[str, str]) -> dict[str, Any]:
         "failures": meta.failures(run.records, run.unreadable),
         "csv": csv_links,
     }
+
+
+def weakened(groups: list[Any], cut: dict[str, Any]) -> list[str]:
+    """The groups whose readings rest on fewer repetitions than their suite asked for (a
+    budget's cuts: ``RunPlan.weakened`` in the manifest), in words."""
+    out = []
+    for g in groups:
+        keys = set(g.records["key"]) if len(g.records) and "key" in g.records else set()
+        hit = [cut[k] for k in keys if k in cut]
+        if hit:
+            asked, planned = max(int(h[0]) for h in hit), max(int(h[1]) for h in hit)
+            out.append(f"{g.label}: {planned} repetitions of the {asked} asked for")
+    return out
 
 
 def _csv_ready(frame: pd.DataFrame) -> pd.DataFrame:
@@ -123,13 +141,14 @@ def write_csv(run: Run, folder: Path) -> dict[str, Path]:
 
 
 def render_run(run_dir: Path, output: Path | None = None,
-               notices: list[str] | None = None) -> Path:
+               notices: list[str] | None = None, summary: list[str] | None = None) -> Path:
     """Write the run's HTML report (default ``run_dir/report.html``) and its CSV exports.
 
     The CSV files go into the run folder, beside its records; the page links to them
     relative to wherever the page itself is written. Returns the HTML path. What the page
     had to leave out (unreadable records, an unreadable manifest) is appended to
-    ``notices``, so that a terminal can say so too.
+    ``notices``, so that a terminal can say so too; the Verdict at a glance, as text, to
+    ``summary``.
     """
     run_dir = Path(run_dir)
     output = Path(output) if output else run_dir / "report.html"
@@ -138,6 +157,8 @@ def render_run(run_dir: Path, output: Path | None = None,
         notices += [*run.unreadable, *filter(None, [run.manifest_problem])]
     csv = write_csv(run, run_dir)
     ctx = run_context(run, {k: os.path.relpath(p, output.parent) for k, p in csv.items()})
+    if summary is not None:
+        summary.append(glance.text_of(ctx["glance"]))
     search_page = run_dir / "hpo" / "hpo.html"  # a suite's [[hpo]] studies, if it had any
     if search_page.exists():
         ctx["search_page"] = os.path.relpath(search_page, output.parent)

@@ -5,7 +5,10 @@ plain loop's step, with its interval. The measure is the step overhead (the medi
 paired differences, with the sign test's interval) where that has an interval; where it has
 none (too few repetitions), the framework-time excess (in-process, a t interval from three
 repetitions) stands in, drawn as a diamond and named as such. A row whose interval includes
-zero, or that has none at all, is "not resolved": the picture does not give it a sign.
+zero reads as a *bound*: "no difference larger than Y% of the step" (Y the interval's farther
+end); one that excludes zero as a *sign*: "costs +X us/step [a, b]". A row with no interval
+at all (every repetition failed, or a budget left too few) is kept apart from the results
+(``without_interval``): it is never drawn as one.
 
 The rows are a plain list (``VerdictRow``), built here from the cell groups; a later kind of
 row (a per-model summary, say) is one more constructor of the same dataclass, and
@@ -40,6 +43,8 @@ class VerdictRow:
     measure: str  # STEP or FRAMEWORK
     share: float  # fraction of the plain loop's step; NaN where there is nothing to show
     ci: tuple[float, float] | None  # its 95% interval, same units; None: no interval
+    plain_step_s: float = math.nan  # the plain loop's step, to give the cost in seconds
+    why_none: str = ""  # why a row has no interval (a failure, a budget's cut)
 
     @property
     def resolved(self) -> bool:
@@ -47,15 +52,31 @@ class VerdictRow:
         return self.ci is not None and not self.ci[0] <= 0 <= self.ci[1]
 
     @property
+    def has_interval(self) -> bool:
+        return self.ci is not None and not math.isnan(self.share)
+
+    @property
+    def bound(self) -> float | None:
+        """The largest difference the interval leaves possible, as a fraction of the step."""
+        return None if self.ci is None else max(abs(self.ci[0]), abs(self.ci[1]))
+
+    def _us(self, fraction: float) -> str:
+        return f"{1e6 * fraction * self.plain_step_s:+,.0f}"
+
+    @property
     def reading(self) -> str:
-        """The row's figure in words: ``+12.3% [+10.1, +14.2]`` or ``not resolved (...)``."""
-        if math.isnan(self.share):
-            return "no figure"
-        value = f"{100 * self.share:+.1f}%"
-        if self.ci is None:
-            return f"{NOT_RESOLVED} ({value}, no interval)"
-        interval = f"[{100 * self.ci[0]:+.1f}, {100 * self.ci[1]:+.1f}]"
-        return f"{value} {interval}" if self.resolved else f"{NOT_RESOLVED} ({value} {interval})"
+        """The row's reading: a sign (``costs +684 us/step [+547, +822] (+12.3%)``), a bound
+        (``no difference larger than 4.1% of the step``), or why there is none."""
+        if not self.has_interval or self.ci is None:
+            return f"no interval ({self.why_none or 'no figure'})"
+        lo, hi = self.ci
+        if not self.resolved:
+            return f"no difference larger than {100 * (self.bound or 0):.1f}% of the step"
+        verb = "costs" if self.share > 0 else "saves"
+        if math.isfinite(self.plain_step_s) and self.plain_step_s > 0:
+            return (f"{verb} {self._us(self.share)} us/step [{self._us(lo)}, {self._us(hi)}] "
+                    f"({100 * self.share:+.1f}% [{100 * lo:+.1f}, {100 * hi:+.1f}])")
+        return f"{verb} {100 * self.share:+.1f}% [{100 * lo:+.1f}, {100 * hi:+.1f}] of the step"
 
 
 def _interval(value: Any) -> tuple[float, float] | None:
@@ -80,16 +101,39 @@ def group_rows(g: Group) -> list[VerdictRow]:
             row.get("framework_excess_ci"))
         if step_ci is None and excess_ci is not None and plain > 0:
             rows.append(VerdictRow(g.label, row["paradigm"], FRAMEWORK, excess / plain,
-                                   (excess_ci[0] / plain, excess_ci[1] / plain)))
+                                   (excess_ci[0] / plain, excess_ci[1] / plain), plain))
         else:
+            why = "" if step_ci else f"{int(row['n'])} repetitions: too few for an interval"
             rows.append(VerdictRow(g.label, row["paradigm"], STEP,
-                                   number(row.get("overhead_frac")), step_ci))
+                                   number(row.get("overhead_frac")), step_ci, plain, why))
     return rows
 
 
+def missing_rows(g: Group) -> list[VerdictRow]:
+    """A row for each paradigm of the group that never succeeded (or whose baseline did
+    not): no interval, and why."""
+    out = [VerdictRow(g.label, p, STEP, math.nan, None, why_none="no successful repetition: "
+                      + ", ".join(f"{n} {s}" for s, n in statuses.items()))
+           for p, statuses in g.missing.items() if p != BASELINE]
+    if g.baseline is None and len(g.cells):
+        out += [VerdictRow(g.label, p, STEP, math.nan, None,
+                           why_none="no plain PyTorch baseline succeeded")
+                for p in g.paradigms() if p != BASELINE]
+    return out
+
+
 def rows_for(groups: list[Group]) -> list[VerdictRow]:
-    """Every measured group's rows, in the report's group order."""
-    return [r for g in groups for r in group_rows(g)]
+    """Every group's rows, in the report's group order (those without an interval too)."""
+    return [r for g in groups for r in (*group_rows(g), *missing_rows(g))]
+
+
+def with_interval(rows: list[VerdictRow]) -> list[VerdictRow]:
+    return [r for r in rows if r.has_interval]
+
+
+def without_interval(rows: list[VerdictRow]) -> list[VerdictRow]:
+    """The rows set apart from the picture: a failure, a cut, a group without a baseline."""
+    return [r for r in rows if not r.has_interval]
 
 
 def picture(rows: list[VerdictRow], key: str = "verdict") -> Markup:
@@ -104,7 +148,7 @@ def picture(rows: list[VerdictRow], key: str = "verdict") -> Markup:
 def figure(rows: list[VerdictRow]) -> Figure | None:
     """The forest plot as a matplotlib figure (the report's SVG, or a PNG for the manual);
     None when no row has a figure. Draw it inside ``rc_context(plots.STYLE)``."""
-    shown = [r for r in rows if not math.isnan(r.share)]
+    shown = with_interval(rows)
     if not shown:
         return None
     labels = list(dict.fromkeys(r.label for r in shown))
@@ -169,7 +213,7 @@ def _axes(ax: Any, rows: list[VerdictRow], ys: list[float], ticks: list[float],
         ax.plot([], [], "o", color=plots.color(p), label=DISPLAY.get(p, p))
     ax.plot([], [], "D", color="#64748b", label="framework time excess (no step interval)")
     ax.plot([], [], "o", markerfacecolor="white", markeredgecolor="#64748b",
-            label=NOT_RESOLVED)
+            label="no difference beyond the interval (a bound)")
     ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncols=5, fontsize=7.5)
     ax.set_xlabel(f"cost as a share of the plain loop's step, 95% interval (linear within "
                   f"±{LINEAR_WITHIN:g}%, logarithmic beyond)")

@@ -12,7 +12,7 @@ import torch
 from harness.config import CellConfig, Paradigm
 
 FIXTURES = Path(__file__).parent / "fixtures"
-PARADIGMS = list(Paradigm)
+PARADIGMS = Paradigm.frameworks()
 
 
 def tiny_cell(workload: str, paradigm: Paradigm | str = Paradigm.PLAIN, **overrides) -> CellConfig:

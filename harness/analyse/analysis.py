@@ -111,6 +111,7 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             "to_first_step_s": startup.get("to_first_step_s", math.nan),
             "spawn_to_first_step_s": startup.get("spawn_to_first_step_s", math.nan),
             "process_wall_s": r.get("process_wall_s", math.nan),
+            "start": r.get("start") or "cold",  # records from before warm servers: cold
             "host_peak_rss_bytes": memory.get("host_peak_rss_bytes"),
             "cuda_max_allocated_bytes": memory.get("cuda_max_allocated_bytes"),
             "cuda_max_reserved_bytes": memory.get("cuda_max_reserved_bytes"),
@@ -178,10 +179,19 @@ def parity_verdict(row: pd.Series, base: pd.Series | None) -> tuple[str, float]:
 
 
 _PARITY_RANK = {"bitwise": 0, "baseline": 0, "close": 1, "n/a": 2, "differs": 3}
-MEDIAN_COLUMNS = ("import_framework_s", "to_first_step_s", "spawn_to_first_step_s",
-                  "process_wall_s", "host_peak_rss_bytes", "cuda_max_allocated_bytes",
-                  "cuda_max_reserved_bytes", "nvml_used_peak_bytes", "mfu", "flops_per_step",
-                  "energy_per_item_j", "lightning_ddp_sync_s")
+MEDIAN_COLUMNS = ("cuda_max_allocated_bytes", "cuda_max_reserved_bytes", "nvml_used_peak_bytes",
+                  "mfu", "flops_per_step", "energy_per_item_j", "lightning_ddp_sync_s")
+# Start-up figures: from cold repetitions only (a warm one forked from a server that had
+# imported the paradigm, so its import and time to first step are not the paradigm's).
+COLD_COLUMNS = ("import_framework_s", "to_first_step_s", "spawn_to_first_step_s",
+                "process_wall_s", "host_peak_rss_bytes")
+
+
+def cold(frame: pd.DataFrame) -> pd.DataFrame:
+    """The records that paid their framework's import: the start-up figures' samples."""
+    if "start" not in frame.columns:
+        return frame
+    return frame[frame["start"] != "warm"]
 
 
 def _worst_parity(reps: pd.DataFrame, base: pd.Series | None) -> tuple[str, float]:
@@ -241,6 +251,9 @@ def cells_frame(records: pd.DataFrame, levels: dict[tuple[Any, ...], float] | No
                        item_name=p["item_name"].iloc[0])
             for col in MEDIAN_COLUMNS:
                 row[col] = float(p[col].astype(float).median())
+            for col in COLD_COLUMNS:
+                row[col] = float(cold(p)[col].astype(float).median())
+            row["cold_n"] = len(cold(p))
             row["warnings"] = "; ".join(sorted({w for joined in p["warnings"] if joined
                                                 for w in joined.split("; ")}))
             row["median_window_step_s"] = float(p["median_window_step_s"].astype(float).median())

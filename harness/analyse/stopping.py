@@ -42,12 +42,22 @@ class Plan:
     until_ci_pct: float | None = None
     min_repetitions: int = MIN_N_MEDIAN
     attribution: bool = False
+    # The leading repetitions forked from the bare server (or spawned): they pay the
+    # framework's import and give the start-up figures. The rest fork from a server that has
+    # imported the paradigm already ("warm"). None: every repetition starts cold.
+    cold_repetitions: int | None = None
 
     def __post_init__(self) -> None:
         if self.repetitions < 1:
             raise ValueError(f"repetitions must be >= 1, got {self.repetitions}")
         if self.until_ci_pct is not None and self.until_ci_pct <= 0:
             raise ValueError(f"until_ci must be > 0 (percent), got {self.until_ci_pct}")
+        if self.cold_repetitions is not None and self.cold_repetitions < 0:
+            raise ValueError(f"cold_repetitions must be >= 0, got {self.cold_repetitions}")
+
+    def starts_cold(self, repetition: int) -> bool:
+        """Whether this repetition pays the framework's import (a start-up measurement)."""
+        return self.cold_repetitions is None or repetition < self.cold_repetitions
 
     @property
     def level(self) -> float:

@@ -24,8 +24,9 @@ from harness.features import Features
 def _add_cell_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workload", nargs="+", required=True,
                    help="workload names, modules or .py files (MODULE:CLASS to pick a class)")
-    p.add_argument("--paradigm", nargs="+", default=choices(Paradigm), metavar="P",
-                   help=f"paradigms ({', '.join(choices(Paradigm))}; default all)")
+    p.add_argument("--paradigm", nargs="+", default=[m.value for m in Paradigm.frameworks()],
+                   metavar="P", help=f"paradigms ({', '.join(choices(Paradigm))}; default all "
+                                     f"but the A/A alias {Paradigm.PLAIN_AA.value})")
     p.add_argument("--precision", nargs="+", default=["fp32"], metavar="P",
                    help=f"precisions ({', '.join(choices(Precision))})")
     p.add_argument("--profile", nargs="+", default=["minimal"], metavar="P",

@@ -31,7 +31,8 @@ def add_parser(subparsers: Any) -> None:
                       "rate within a p99 latency SLO")
     p.add_argument("--workload", required=True, help="one workload name, module or .py file")
     p.add_argument("--size", default="tiny", help="workload size preset (default tiny)")
-    p.add_argument("--paradigm", nargs="+", default=[m.value for m in Paradigm], metavar="P")
+    p.add_argument("--paradigm", nargs="+", default=[m.value for m in Paradigm.frameworks()],
+                   metavar="P")
     p.add_argument("--paths", nargs="+", default=[m.value for m in ServePath], metavar="PATH",
                    help=f"inference paths ({', '.join(m.value for m in ServePath)}; default "
                         "all; litserve serves the Lightning model only)")

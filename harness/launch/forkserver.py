@@ -1,11 +1,16 @@
 """A pre-started parent that has imported torch, and forks one fresh process per cell repetition.
 
 ``python -m harness.launch.forkserver`` is started by the runner (``ForkServer``), once per run
-and thread count, on first use. It imports what every spawned worker imports before the
-paradigm's timed import (torch and ``torch._dynamo``, ``harness.launch.worker`` and the
-harness modules its ``prepare`` needs, see ``worker.PREPARE_MODULES``) and nothing of any
-paradigm; it never runs a torch op and never touches CUDA, so that a child's thread settings
-take effect and a child creates its own CUDA context. Then, for each request, it forks a child
+and thread count, on first use: a *bare* server, whose children pay their paradigm's import
+(cold repetitions: the start-up figures), and, per paradigm, a *warm* one that has imported
+that paradigm's adapter as well (``PARADIGM_BENCH_PRELOAD``), whose children start straight
+at building the workload (steady-state repetitions). Each imports what every spawned worker
+imports before the paradigm's timed import (torch and ``torch._dynamo``,
+``harness.launch.worker`` and the harness modules its ``prepare`` needs, see
+``worker.PREPARE_MODULES``) and, the warm ones, their paradigm's adapter; nothing else. It
+never runs a torch op and never touches CUDA itself (a framework's import may ask whether CUDA
+is there, which creates no context), so that a child's thread settings take effect and a
+child creates its own CUDA context. Then, for each request, it forks a child
 that puts itself in its own session, sends its output to the cell's log, takes the cell's
 environment and folder exactly as a spawned worker gets them, and runs ``worker.main``.
 
@@ -31,6 +36,7 @@ from typing import Any
 
 from harness.launch.pages import ResidentPages, make_own, resident_pages
 
+PRELOAD_ENV = "PARADIGM_BENCH_PRELOAD"  # a warm server's paradigm, imported before any fork
 STARTUP_TIMEOUT_S = 300.0  # importing torch on a cold, loaded machine
 POLL_MS = 100  # how often the server checks on a child where pidfd_open is missing
 
@@ -116,6 +122,18 @@ def _wait_child(pid: int, control: int) -> int | None:
             os.close(pidfd)
 
 
+def preload(paradigm: str | None) -> None:
+    """A warm server's one difference from the bare one: its paradigm's adapter (and with
+    it the framework) imported, so that its children start steady-state repetitions without
+    paying that import. Every warm server is prepared this same way, the plain loop's too."""
+    if not paradigm:
+        return
+    from harness.config import Paradigm
+    from harness.training.adapters import load_adapter
+
+    load_adapter(Paradigm(paradigm))
+
+
 def serve(spawned_at: float) -> None:
     """Import, say ready, then fork a child per request until the control pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the runner's to handle
@@ -127,6 +145,7 @@ def serve(spawned_at: float) -> None:
     from harness.launch import worker
 
     worker.import_harness()
+    preload(os.environ.get(PRELOAD_ENV))
     pages = resident_pages()
     preloaded_s = time.time() - spawned_at
     _send(reply, {"ready": True, "pid": os.getpid(), "import_torch_s": worker.IMPORT_TORCH_S,

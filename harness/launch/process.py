@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import os
 import signal
 import subprocess
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from harness.config import CellConfig
-from harness.launch.forkserver import ForkServer, ServerDied
+from harness.launch.forkserver import PRELOAD_ENV, ForkServer, ServerDied
 
 # the launch path's names live in the core (the host record reads them too); imported here
 # under their old home, which tests, benchmarks and users' scripts name
@@ -32,14 +33,16 @@ from harness.process_env import SPAWN as SPAWN
 from harness.process_env import SPAWN_TIME_ENV as SPAWN_TIME_ENV
 from harness.process_env import launch_path as launch_path
 
+COLD, WARM = "cold", "warm"  # a repetition that pays its framework's import, or not
 KILL_GRACE_S = 5.0
 
 # One fork server per environment: torch and its libraries read some variables once, at import
 # (OMP_NUM_THREADS, inductor's CXX, ...), so a server serves only cells whose environment is
 # the one it was started with (the spawn time and a compiled cell's cache folder aside, which
-# are read later). A run has one or two (its thread counts); the oldest is closed beyond that.
+# are read later). A run has one bare server per thread count and one warm server per paradigm
+# (``PARADIGM_BENCH_PRELOAD``); the oldest is closed beyond that.
 _servers: dict[tuple[tuple[str, str], ...], ForkServer] = {}
-MAX_SERVERS = 2
+MAX_SERVERS = 6
 _fork_failed: list[str] = []  # why forking was given up for this process, once it was
 
 
@@ -62,6 +65,7 @@ class Exit:
     interrupted: bool
     launch: str  # fork or spawn: the path this process actually took
     exited_at: float  # wall-clock time the runner saw it end
+    start: str = COLD  # warm: forked from a server that had imported the paradigm
 
 
 def kill_group(proc: Child) -> None:
@@ -159,19 +163,23 @@ def _fork(cfg: CellConfig, argv: list[str], env: dict[str, str], server_env: dic
 
 
 def run_process(cfg: CellConfig, cmd: list[str], env: dict[str, str],
-                server_env: dict[str, str], cwd: Path, log_path: Path) -> Exit:
+                server_env: dict[str, str], cwd: Path, log_path: Path,
+                warm: bool = False) -> Exit:
     """Run the cell process ``cmd`` (the worker's command line) to its end or its timeout.
 
     ``env`` is the child's environment (its spawn time is set here, as the process starts);
-    ``server_env`` the fork server's, should one be
-    started. A fork server that dies is given up for the rest of this process, with a
+    ``server_env`` the fork server's, should one be started; ``warm`` forks it from the
+    server that has imported its paradigm (a spawned process is always cold). A fork server
+    that dies is given up for the rest of this process, with a
     message, and the cell runs again, spawned: no record is lost.
     """
     if path_for(cfg) == FORK:
         worker_argv = cmd[cmd.index("harness.launch.worker") + 1:]
+        if warm:
+            server_env = {**server_env, PRELOAD_ENV: cfg.paradigm.value}
         exit_ = _fork(cfg, worker_argv, env, server_env, cwd, log_path)
         if exit_ is not None:
-            return exit_
+            return dataclasses.replace(exit_, start=WARM if warm else COLD)
         for stale in cwd.glob("rank*.json"):
             stale.unlink()
     with open(log_path, "wb") as log:

@@ -207,11 +207,12 @@ class Outcome:
     log_path: Path
     interrupted: bool = False
     launch: str = "spawn"  # how the process was started: fork (the fork server) or spawn
+    start: str = "cold"  # warm: forked from a server that had imported the paradigm
     lifecycle: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
-def _launch(cfg: CellConfig, work: Path, launch: Launch, cache: Path | None = None
-            ) -> Outcome:
+def _launch(cfg: CellConfig, work: Path, launch: Launch, cache: Path | None = None,
+            warm: bool = False) -> Outcome:
     """Run the worker for ``cfg`` in ``work`` and classify how it ended."""
     work.mkdir(parents=True, exist_ok=True)
     config_path = work / "config.json"
@@ -219,7 +220,7 @@ def _launch(cfg: CellConfig, work: Path, launch: Launch, cache: Path | None = No
     log_path = work / "log.txt"
     env = child_env(cfg, cache)
     exit_ = run_process(cfg, command(cfg, config_path, work, launch), env, child_env(cfg),
-                        work, log_path)
+                        work, log_path, warm)
     interrupted, returncode = exit_.interrupted, exit_.returncode
     ranks = sorted(
         (json.loads(p.read_text()) for p in work.glob("rank*.json")), key=lambda r: r["rank"]
@@ -235,7 +236,8 @@ def _launch(cfg: CellConfig, work: Path, launch: Launch, cache: Path | None = No
             status = Status.CRASHED
             detail = {"message": _crash_message(returncode, log_text, ranks)}
     marks = _lifecycle(ranks, work, float(env[SPAWN_TIME_ENV]), exit_.exited_at)
-    return Outcome(status, detail, ranks, log_path, interrupted, exit_.launch, marks)
+    return Outcome(status, detail, ranks, log_path, interrupted, exit_.launch, exit_.start,
+                   marks)
 
 
 def _lifecycle(ranks: list[dict[str, Any]], work: Path, spawn: float, exited_at: float
@@ -258,10 +260,10 @@ def first_leg(cfg: CellConfig) -> CellConfig:
     return cfg.replace(features=features, warmup=1, window=1, steps=n - 1)
 
 
-def _resume_from_first_leg(cfg: CellConfig, work: Path, launch: Launch, cache: Path | None
-                           ) -> tuple[CellConfig, Outcome | None]:
+def _resume_from_first_leg(cfg: CellConfig, work: Path, launch: Launch, cache: Path | None,
+                           warm: bool = False) -> tuple[CellConfig, Outcome | None]:
     """Run the first leg; return the cell set to resume from its checkpoint, or the failure."""
-    leg = _launch(first_leg(cfg), work / "first-leg", launch, cache)
+    leg = _launch(first_leg(cfg), work / "first-leg", launch, cache, warm)
     if leg.status is not Status.OK:
         leg.detail["message"] = (f"training to the resume point (step "
                                  f"{cfg.features.resume_at}) failed: {leg.detail.get('message')}")
@@ -275,6 +277,7 @@ def _resume_from_first_leg(cfg: CellConfig, work: Path, launch: Launch, cache: P
 def run_cell(
     cfg: CellConfig, run_dir: Path, repetition: int, environment: dict[str, Any],
     launch: Launch = SINGLE_NODE, keep_files: bool = False, tags: dict[str, Any] | None = None,
+    warm: bool = False,
 ) -> dict[str, Any]:
     """Run one repetition of ``cfg`` in a fresh process; write and return its record.
 
@@ -284,6 +287,9 @@ def run_cell(
     ``resume_at=N`` runs twice, each time in a fresh process: to step N with a checkpoint,
     then resumed from that checkpoint to the end; its record is the second run's. ``tags``
     are fields the caller adds to the record (the matrix's session and round position).
+    ``warm`` forks it from the server that has imported its paradigm (a steady-state
+    repetition: its start-up figures are not the paradigm's); the record's ``start`` says
+    which kind it ran as (``cold`` where it was spawned or forked from the bare server).
     """
     run_dir = run_dir.resolve()  # the child runs in its own folder: relative paths would break
     work = run_dir / "work" / f"{cfg.key}__r{repetition}__n{launch.node_rank}"
@@ -306,12 +312,13 @@ def run_cell(
     start = time.perf_counter()
     worker_cfg, outcome = cfg, None
     if cfg.features.resume_at and not cfg.features.resume_from:
-        worker_cfg, outcome = _resume_from_first_leg(cfg, work, launch, cache)
+        worker_cfg, outcome = _resume_from_first_leg(cfg, work, launch, cache, warm)
         record["resumed_from"] = worker_cfg.features.resume_from or None
     if outcome is None:
-        outcome = _launch(worker_cfg, work, launch, cache)
+        outcome = _launch(worker_cfg, work, launch, cache, warm)
     record["process_wall_s"] = time.perf_counter() - start
     record["launch"] = outcome.launch
+    record["start"] = outcome.start
     record["lifecycle"] = outcome.lifecycle
     record["ranks"] = outcome.ranks
     record.update(status=outcome.status.value, **outcome.detail)

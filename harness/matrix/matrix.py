@@ -167,8 +167,13 @@ class _Matrix:
             return
         self.bar.set_postfix_str(f"{self.eta.text()}, {cell.workload}/{member_of(cell)} r{rep}",
                                  refresh=False)
+        # a profiling repetition's figures are attribution only: warm wherever warm ones run
+        plan = self.plans.get(cell.replace(profiler=False))
+        warm = (plan is not None and plan.cold_repetitions is not None
+                and (cell.profiler or not plan.starts_cold(rep)))
         record = run_cell(cell, self.run_dir, rep, self.environment, self.launch,
-                          tags={"session": self.session, "position_in_round": position})
+                          tags={"session": self.session, "position_in_round": position},
+                          warm=warm)
         self.counts[record["status"]] += 1
         self.walls.append(record["process_wall_s"])
         self.eta.ran((cell, rep), record["process_wall_s"])
@@ -199,10 +204,18 @@ class _Matrix:
     def refit(self, plans: Mapping[CellConfig, Plan]) -> None:
         """Set cells' repetitions to ``plans``: lowered, the processes dropped leave the ETA and
         the progress bar's total; raised (a budget cut on rough figures that the measured ones
-        afford), the processes added join them (each estimated as the mean process so far)."""
-        for cell, new in plans.items():
-            old = self.plans.get(cell)
-            if old is None or new.repetitions == old.repetitions:
+        afford), the processes added join them (each estimated as the mean process so far). A
+        cell ``plans`` leaves out (its table dropped by the budget) keeps only the round it has
+        run, and no profiling repetition."""
+        for cell in list(self.plans):
+            old = self.plans[cell]
+            new = plans.get(cell) or dataclasses.replace(
+                old, repetitions=1, min_repetitions=1, attribution=False)
+            if old.attribution and not new.attribution:
+                self.eta.drop((cell.replace(profiler=True), PROFILE_REPETITION))
+                self.bar.total -= processes(cell)
+                self.plans[cell] = old = dataclasses.replace(old, attribution=False)
+            if new.repetitions == old.repetitions:
                 continue
             for rep in range(new.repetitions, old.repetitions):
                 self.eta.drop((cell, rep))

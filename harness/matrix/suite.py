@@ -10,8 +10,12 @@ none, so it is the same cell whatever the style). A matrix table (or ``[defaults
 how its cells repeat: ``repetitions`` (the most), ``until_ci`` (stop a cell group once every
 overhead's interval is within this many percent of the plain step time; intervals at the
 per-look level that keeps 95% over all the looks, ``harness.analyse.stopping``),
-``min_repetitions`` and ``attribution`` (one extra profiling repetition per cell, kept out of
-the timing), and ``priority`` (an integer, default 0): under a ``budget`` (top-level, minutes;
+``min_repetitions``, ``attribution`` (one extra profiling repetition per cell, kept out of
+the timing), ``cold_repetitions`` (how many leading repetitions pay the framework's import and
+give the start-up figures; the rest fork from a server that imported the paradigm already;
+default: all), ``optional = true`` (a budget drops the whole table, named in the report,
+before it cuts any table below the repetitions its interval needs) and ``priority`` (an
+integer, default 0): under a ``budget`` (top-level, minutes;
 ``--budget`` overrides it, ``--rigorous`` lifts it) the tables of lowest priority lose
 repetitions first (``harness.plan.plan``). ``threads = "auto"`` gives each rank its
 share of the cores (cores // world size). ``scenario`` is an axis too: ``train`` (the default),
@@ -57,7 +61,7 @@ from harness.plan.plan import Table
 AXES = ["workload", "size", "batch_size", "world_size", "data", "profile", "features", "phases",
         "precision", "compile", "compile_style", "scenario", "paradigm"]
 DEFAULT_PARADIGMS = ["plain", "lightning", "ignite"]
-PLAN_KEYS = {"repetitions", "until_ci", "min_repetitions", "attribution"}
+PLAN_KEYS = {"repetitions", "until_ci", "min_repetitions", "attribution", "cold_repetitions"}
 TOP_LEVEL_KEYS = {"name", "description", "repetitions", "budget", "defaults", "matrix", "hpo",
                   "serve"}
 
@@ -141,7 +145,8 @@ def load_suite(
         try:
             settings = {k: entry.pop(k) for k in PLAN_KEYS & set(entry)}
             table_plan = _plan(settings, repetitions)
-            origin = _table(i + 1, entry.pop("priority", 0), settings, repetitions)
+            origin = _table(i + 1, entry.pop("priority", 0), settings, repetitions,
+                            entry.pop("optional", False))
             for cell in _expand(entry, cores):
                 plans[cell] = _merge(plans.get(cell), table_plan)
                 # a cell of two tables is cut as the one that ranks it higher
@@ -168,13 +173,17 @@ def _budget(path: Path, value: Any) -> float | None:
     return float(value)
 
 
-def _table(index: int, priority: Any, settings: dict[str, Any], override: int | None) -> Table:
-    """A table's place in a budget's cuts: its priority, and the ``min_repetitions`` it sets
-    (a command-line count overrides the table's plan, its minimum with it)."""
+def _table(index: int, priority: Any, settings: dict[str, Any], override: int | None,
+           optional: Any = False) -> Table:
+    """A table's place in a budget's cuts: its priority, the ``min_repetitions`` it sets
+    (a command-line count overrides the table's plan, its minimum with it), and whether a
+    budget may drop it whole (``optional``)."""
     if isinstance(priority, bool) or not isinstance(priority, int):
         raise ValueError(f"priority must be an integer, got {priority!r}")
+    if not isinstance(optional, bool):
+        raise ValueError(f"optional must be true or false, got {optional!r}")
     floor = settings.get("min_repetitions")
-    return Table(index, priority, None if override or floor is None else int(floor))
+    return Table(index, priority, None if override or floor is None else int(floor), optional)
 
 
 def _studies(path: Path, tables: list[dict[str, Any]], workloads: list[str] | None,
@@ -217,11 +226,15 @@ def _plan(settings: dict[str, Any], override: int | None) -> Plan:
     reps = settings.get("repetitions")
     if not isinstance(reps, int) or isinstance(reps, bool) or reps <= 0:
         raise ValueError(f"repetitions must be a positive integer, got {reps!r}")
+    cold = settings.get("cold_repetitions")
+    if cold is not None and (isinstance(cold, bool) or not isinstance(cold, int) or cold < 0):
+        raise ValueError(f"cold_repetitions must be a non-negative integer, got {cold!r}")
     if override:
-        return Plan(override, attribution=bool(settings.get("attribution", False)))
+        return Plan(override, attribution=bool(settings.get("attribution", False)),
+                    cold_repetitions=cold)
     return Plan(reps, until_ci_pct=settings.get("until_ci"),
                 min_repetitions=int(settings.get("min_repetitions", Plan(1).min_repetitions)),
-                attribution=bool(settings.get("attribution", False)))
+                attribution=bool(settings.get("attribution", False)), cold_repetitions=cold)
 
 
 def _merge(old: Plan | None, new: Plan) -> Plan:
@@ -231,4 +244,10 @@ def _merge(old: Plan | None, new: Plan) -> Plan:
     return Plan(max(old.repetitions, new.repetitions),
                 until_ci_pct=old.until_ci_pct if new.until_ci_pct is None else new.until_ci_pct,
                 min_repetitions=max(old.min_repetitions, new.min_repetitions),
-                attribution=old.attribution or new.attribution)
+                attribution=old.attribution or new.attribution,
+                cold_repetitions=_most_cold(old.cold_repetitions, new.cold_repetitions))
+
+
+def _most_cold(a: int | None, b: int | None) -> int | None:
+    """The larger count of cold repetitions (None: all of them)."""
+    return None if a is None or b is None else max(a, b)

@@ -34,7 +34,7 @@ from typing import Any
 from harness.config import CellConfig, CompileMode, Scenario
 
 CACHE_ENV = "PARADIGM_BENCH_COST_CACHE"
-CACHE_VERSION = 2  # 2: overheads by launch path (forked or spawned)
+CACHE_VERSION = 2  # 2: overheads by launch path (forked, forked warm ("fork-warm"), spawned)
 KEEP = 12  # samples kept per figure: recent enough to follow the host, enough for a median
 
 
@@ -62,11 +62,16 @@ def shape_of(cell: CellConfig) -> str:
         cell.world_size, cell.threads, cell.compile.value, cell.scenario.value))
 
 
-def planned_launch(cell: CellConfig) -> str:
-    """How this host will start ``cell``'s processes (``harness.launch.process``)."""
-    from harness.launch.process import path_for
+WARM_FORK = "fork-warm"  # forked from a server that has imported the paradigm: no import at all
 
-    return path_for(cell)
+
+def planned_launch(cell: CellConfig, warm: bool = False) -> str:
+    """How this host will start ``cell``'s processes (``harness.launch.process``): spawned,
+    forked from the bare server, or (``warm``) from its paradigm's warm server."""
+    from harness.launch.process import FORK, path_for
+
+    path = path_for(cell)
+    return WARM_FORK if warm and path == FORK else path
 
 
 def rate_key(cell: CellConfig) -> str:
@@ -76,7 +81,8 @@ def rate_key(cell: CellConfig) -> str:
 
 
 def startup_key(cell: CellConfig, launch: str | None = None) -> str:
-    """Paradigm, world size, device and launch path: a forked process pays no torch import."""
+    """Paradigm, world size, device and launch path: a forked process pays no torch import,
+    a warm-forked one no framework import either."""
     launch = launch or planned_launch(cell)
     return f"{cell.paradigm.value}/w{cell.world_size}/{cell.device}/{launch}"
 
@@ -145,10 +151,10 @@ class HostCosts:
             return self.torch_import_s
         return torch_import + framework
 
-    def startup(self, cell: CellConfig) -> float | None:
+    def startup(self, cell: CellConfig, launch: str | None = None) -> float | None:
         """The overhead of this cell's paradigm and world size here; else any paradigm's
-        started the same way (forked or spawned)."""
-        key = startup_key(cell)
+        started the same way (spawned, forked, or forked warm)."""
+        key = startup_key(cell, launch)
         own = _median(self.startup_s.get(key, []))
         if own is not None:
             return own
@@ -252,8 +258,11 @@ def sample_of(record: dict[str, Any]) -> Sample | None:
     overhead = max(wall - steps_in(cell) * step, 0.0) if step is not None else wall
     flops = measurements.get("flops_per_step")
     cold = (record.get("compile_cache") or {}).get("state") == "cold"
+    launch = str(record.get("launch") or "spawn")
+    if record.get("start") == "warm":
+        launch = WARM_FORK
     return Sample(cell, step, overhead, cold, int(flops) if isinstance(flops, int) else None,
-                  str(record.get("launch") or "spawn"))
+                  launch)
 
 
 def update_host(host: HostCosts, records: Iterable[dict[str, Any]]) -> HostCosts:

@@ -36,7 +36,16 @@ from enum import Enum
 from typing import Any
 
 from harness.config import CellConfig, CompileMode
-from harness.plan.costs import HostCosts, cost_key, rate_key, shape_of, startup_key, steps_in
+from harness.plan.costs import (
+    WARM_FORK,
+    HostCosts,
+    cost_key,
+    planned_launch,
+    rate_key,
+    shape_of,
+    startup_key,
+    steps_in,
+)
 from harness.process_env import SPAWN_TIME_ENV
 
 SHARED_COMPILE_CACHE_ENV = "PARADIGM_BENCH_COMPILE_CACHE"  # as harness.launch.runner
@@ -52,6 +61,7 @@ class Source(Enum):
     PROBE_STEP = "rough (the probe's timed eager step of this shape)"
     FLOPS = "rough (FLOPs per step / this host's matmul rate)"
     TORCH_IMPORT = "rough (this host's torch and framework imports: a lower bound)"
+    LESS_IMPORT = "rough (this paradigm's cold figure less its framework import)"
     COLD_COMPILE = "rough (the probe's cold compile of this shape)"
     UNKNOWN = "unknown (not counted)"
 
@@ -86,17 +96,31 @@ def _step(cell: CellConfig, host: HostCosts) -> tuple[float | None, Source]:
     return None, Source.UNKNOWN
 
 
-def _overhead(cell: CellConfig, host: HostCosts, cold: bool) -> tuple[float | None, Source]:
-    own = host.cells.get(cost_key(cell))
+def _overhead(cell: CellConfig, host: HostCosts, cold: bool, warm: bool = False
+              ) -> tuple[float | None, Source]:
+    """``cold``: a compiled cell's empty inductor cache; ``warm``: forked from the server
+    that has imported the paradigm (no framework import in the process)."""
+    launch = planned_launch(cell, warm)
+    own = host.cells.get(cost_key(cell, launch))
     figure = None if own is None else own.cold_overhead if cold else own.overhead
     if figure is not None:
         return figure, Source.CELL
     if cold:  # a cold compile costs tens of seconds: only a timed compile stands in for it
         compile_s = host.cold_compile_s.get(shape_of(cell))
-        warm = _overhead(cell, host, cold=False)[0]
-        if compile_s is None or warm is None:
+        warm_cache = _overhead(cell, host, cold=False, warm=warm)[0]
+        if compile_s is None or warm_cache is None:
             return None, Source.UNKNOWN
-        return warm + compile_s, Source.COLD_COMPILE
+        return warm_cache + compile_s, Source.COLD_COMPILE
+    if launch == WARM_FORK:
+        measured = host.startup(cell, launch)
+        if measured is not None:
+            return measured * (2 if cell.features.resume_at else 1), Source.PARADIGM
+        figure, _ = _overhead(cell, host, cold=False)
+        if figure is None:
+            return None, Source.UNKNOWN
+        imported = host.framework_import_s.get(cell.paradigm.value, 0.0)
+        return max(figure - imported * (2 if cell.features.resume_at else 1), 0.0), \
+            Source.LESS_IMPORT
     paradigm = host.startup(cell)
     if paradigm is not None:
         return paradigm * (2 if cell.features.resume_at else 1), Source.PARADIGM
@@ -113,13 +137,15 @@ def compiles_cold(cell: CellConfig, repetition: int) -> bool:
             and not os.environ.get(SHARED_COMPILE_CACHE_ENV))
 
 
-def estimate(cell: CellConfig, host: HostCosts, repetition: int = 1) -> Estimate:
-    """Repetition ``repetition`` of ``cell`` on this host (a missing part counts as 0 s)."""
+def estimate(cell: CellConfig, host: HostCosts, repetition: int = 1, warm: bool = False
+             ) -> Estimate:
+    """Repetition ``repetition`` of ``cell`` on this host (a missing part counts as 0 s);
+    ``warm``: forked from its paradigm's warm server."""
     step, step_source = _step(cell, host)
-    overhead, overhead_source = _overhead(cell, host, compiles_cold(cell, repetition))
+    overhead, overhead_source = _overhead(cell, host, compiles_cold(cell, repetition), warm)
     if overhead is None and compiles_cold(cell, repetition):
         # without a cold figure, the warm one still counts (the compile itself is unknown)
-        overhead = _overhead(cell, host, cold=False)[0]
+        overhead = _overhead(cell, host, cold=False, warm=warm)[0]
     seconds = (overhead or 0.0) + steps_in(cell) * (step or 0.0)
     return Estimate(seconds, step_source, overhead_source)
 

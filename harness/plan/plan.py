@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,7 @@ class Table:
     index: int = 1
     priority: int = 0
     min_repetitions: int | None = None
+    optional: bool = False  # a budget may drop the whole table (before going below its floor)
 
     @property
     def label(self) -> str:
@@ -99,6 +100,7 @@ class Process:
     cell: CellConfig
     repetition: int
     estimate: Estimate
+    warm: bool = False  # forked from its paradigm's warm server (no framework import)
 
     @property
     def launches(self) -> int:
@@ -119,6 +121,19 @@ class Cut:
                 f"repetitions {self.before} -> {self.after}")
 
 
+@dataclass(frozen=True)
+class Drop:
+    """A whole table a budget left out of the run (its cells are not run at all)."""
+
+    table: Table
+    cells: int
+    workloads: tuple[str, ...]
+
+    def text(self) -> str:
+        return (f"{self.table.label} (priority {self.table.priority}, {self.cells} cells: "
+                f"{', '.join(self.workloads)}): dropped")
+
+
 @dataclass
 class RunPlan:
     """The processes a run will start, their estimate, and what a budget cut."""
@@ -130,6 +145,8 @@ class RunPlan:
     cuts: list[Cut] = field(default_factory=list)
     studies_s: float = 0.0  # the ``[[hpo]]`` studies' estimate: held against the budget, never cut
     short_of_budget_min: int | None = None  # a suite's budget not held here: the smallest that is
+    dropped: list[Drop] = field(default_factory=list)
+    weakened: dict[str, tuple[int, int]] = field(default_factory=dict)  # key -> (asked, planned)
 
     @property
     def seconds(self) -> float:
@@ -143,6 +160,8 @@ class RunPlan:
                 "skipped_done": self.skipped_done, "budget_min": self.budget_min,
                 "cuts": [c.text() for c in self.cuts], "studies_s": self.studies_s,
                 "short_of_budget_min": self.short_of_budget_min,
+                "dropped": [d.text() for d in self.dropped],
+                "weakened": {k: list(v) for k, v in self.weakened.items()},
                 "rough": sum(not p.estimate.step.measured for p in self.processes)}
 
 
@@ -161,15 +180,18 @@ class _CellRuns:
 
 def _runs(cell: CellConfig, plan: Plan, host: HostCosts, run_dir: Path | None,
           node_rank: int = 0) -> _CellRuns:
-    def process(c: CellConfig, rep: int) -> Process | None:
+    warm_runs = plan.cold_repetitions is not None  # as harness.matrix.matrix starts them
+
+    def process(c: CellConfig, rep: int, warm: bool) -> Process | None:
         if is_done(run_dir, c, rep, node_rank):
             return None
-        return Process(c, rep, estimate(c, host, rep))
+        return Process(c, rep, estimate(c, host, rep, warm), warm)
 
     profiled = plan.attribution and cell.scenario is Scenario.TRAIN
-    return _CellRuns([process(cell, rep) for rep in range(plan.repetitions)],
-                     [process(cell.replace(profiler=True), PROFILE_REPETITION)] if profiled
-                     else [])
+    return _CellRuns([process(cell, rep, warm_runs and not plan.starts_cold(rep))
+                      for rep in range(plan.repetitions)],
+                     [process(cell.replace(profiler=True), PROFILE_REPETITION, warm_runs)]
+                     if profiled else [])
 
 
 def _select(plans: Mapping[CellConfig, Plan], runs: Mapping[CellConfig, _CellRuns]) -> RunPlan:
@@ -194,36 +216,106 @@ def _cut_order(cells: Iterable[CellConfig], tables: Mapping[CellConfig, Table]) 
                   key=lambda t: (t.priority, -t.index))
 
 
+def _lower(current: dict[CellConfig, Plan], plans: Mapping[CellConfig, Plan],
+           members: list[CellConfig], table: Table, fits: Callable[[], bool]) -> Cut | None:
+    """Lower one table's cells a repetition at a time, never below ``fewest``, until
+    ``fits``; the cut it made, if any."""
+    top = max(current[c].repetitions for c in members)
+    low = min(fewest(plans[c], table) for c in members)
+    for cap in range(top - 1, low - 1, -1):
+        for c in members:
+            reps = max(fewest(plans[c], table), min(plans[c].repetitions, cap))
+            current[c] = with_repetitions(plans[c], reps)
+        if fits():
+            break
+    after = max(current[c].repetitions for c in members)
+    return Cut(table, len(members), top, after) if after < top else None
+
+
+def _restore(current: dict[CellConfig, Plan], plans: Mapping[CellConfig, Plan],
+             members: list[CellConfig], fits: Callable[[], bool]) -> None:
+    """Raise a cut table's cells back toward their plan, a repetition at a time, while the
+    estimate still fits."""
+    if not members:
+        return
+    top = max(plans[c].repetitions for c in members)
+    for cap in range(max(current[c].repetitions for c in members) + 1, top + 1):
+        before = {c: current[c] for c in members}
+        for c in members:
+            current[c] = with_repetitions(plans[c], max(before[c].repetitions,
+                                                        min(plans[c].repetitions, cap)))
+        if not fits():
+            current.update(before)
+            return
+
+
+def _recount(cut: Cut, current: Mapping[CellConfig, Plan],
+             tables: Mapping[CellConfig, Table]) -> Cut:
+    """A cut as it stands once the drops' time went back to the cut tables."""
+    after = max(p.repetitions for c, p in current.items()
+                if tables.get(c, COMMAND_LINE) == cut.table)
+    return dataclasses.replace(cut, after=after)
+
+
 def fit_budget(plans: Mapping[CellConfig, Plan], tables: Mapping[CellConfig, Table],
                host: HostCosts, budget_min: float, run_dir: Path | None = None,
                node_rank: int = 0, studies_s: float = 0.0, strict: bool = True) -> RunPlan:
     """The plan within ``budget_min`` minutes, ``studies_s`` of them kept for the run's
-    studies: each table in cut order lowered, one repetition at a time, until the estimate
-    fits or the table is at its fewest. When every table at its fewest still does not fit,
-    raises BudgetError (``strict``: a budget the user asked for) or returns the plan at its
-    fewest with ``short_of_budget_min`` set (a suite's own budget, on a host slower than its
-    author's)."""
+    studies. First each table in cut order is lowered, one repetition at a time, until the
+    estimate fits or the table is at its fewest (the repetitions its interval needs); then
+    the ``optional`` tables are dropped whole, lowest priority first, until it fits: a
+    question left out is named, where one answered without an interval would read as an
+    answer. A table dropped early comes back (at its fewest) where a later, larger drop made
+    room for it; what the drops freed then goes back to the cut tables, highest first.
+    When that still does not fit, raises BudgetError (``strict``: a budget the user asked
+    for) or returns the plan at its fewest with ``short_of_budget_min`` set (a suite's own
+    budget, on a host slower than its author's)."""
     budget_s = 60 * budget_min - studies_s
     runs = {c: _runs(c, p, host, run_dir, node_rank) for c, p in plans.items()}
     current = dict(plans)
+
+    def fits() -> bool:
+        return _select(current, runs).seconds <= budget_s
+
     cuts: list[Cut] = []
-    for table in _cut_order(plans, tables):
-        if _select(current, runs).seconds <= budget_s:
+    order = _cut_order(plans, tables)
+    for table in order:
+        if fits():
             break
         members = [c for c in current if tables.get(c, COMMAND_LINE) == table]
-        top = max(current[c].repetitions for c in members)
-        low = min(fewest(plans[c], table) for c in members)
-        for cap in range(top - 1, low - 1, -1):
+        cut = _lower(current, plans, members, table, fits)
+        if cut is not None:
+            cuts.append(cut)
+    dropped: list[Drop] = []
+    for table in [t for t in order if t.optional]:
+        if fits():
+            break
+        members = [c for c in current if tables.get(c, COMMAND_LINE) == table]
+        for c in members:
+            del current[c]
+        workloads = tuple(dict.fromkeys(c.workload for c in members))
+        dropped.append(Drop(table, len(members), workloads))
+    for drop in list(reversed(dropped[:-1])):  # the last drop made room: an earlier may fit
+        members = [c for c in plans if tables.get(c, COMMAND_LINE) == drop.table]
+        current.update({c: with_repetitions(plans[c], fewest(plans[c], drop.table))
+                        for c in members})
+        if fits():
+            dropped.remove(drop)
+        else:
             for c in members:
-                reps = max(fewest(plans[c], table), min(plans[c].repetitions, cap))
-                current[c] = with_repetitions(plans[c], reps)
-            if _select(current, runs).seconds <= budget_s:
-                break
-        after = max(current[c].repetitions for c in members)
-        if after < top:
-            cuts.append(Cut(table, len(members), top, after))
+                del current[c]
+    gone = {d.table for d in dropped}
+    if dropped:  # what the drops freed goes back to the cut tables, the highest first
+        for table in reversed(order):
+            if table not in gone:
+                _restore(current, plans, [c for c in current
+                                          if tables.get(c, COMMAND_LINE) == table], fits)
+    cuts = [_recount(c, current, tables) for c in cuts if c.table not in gone]
+    cuts = [c for c in cuts if c.after < c.before]
     run = _select(current, runs)
-    run.budget_min, run.cuts, run.studies_s = budget_min, cuts, studies_s
+    run.budget_min, run.cuts, run.studies_s, run.dropped = budget_min, cuts, studies_s, dropped
+    run.weakened = {c.key: (plans[c].repetitions, p.repetitions) for c, p in current.items()
+                    if p.repetitions < plans[c].repetitions}
     if run.seconds > budget_s:
         smallest = max(1, math.ceil((run.seconds + studies_s) / 60))
         if strict:

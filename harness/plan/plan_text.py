@@ -109,6 +109,9 @@ def _counts(run: RunPlan) -> str:
     torchrun = sum(p.cell.world_size > 1 for p in run.processes)
     parts = [f"{len(run.processes) - profiling} timed repetitions",
              f"{profiling} profiling repetitions"]
+    warm = sum(p.warm for p in run.processes)
+    parts += [f"{len(run.processes) - warm} cold (paying their framework's import), {warm} "
+              "forked from their paradigm's warm server"] if warm else []
     parts += [f"{calibration} calibration repetitions"] if calibration else []
     parts += [f"{legs} resume first legs"] if legs else []
     parts += [f"{torchrun} torchrun launches of {ranks} ranks in all"] if torchrun else []
@@ -161,7 +164,11 @@ def plan_text(run: RunPlan, host: HostCosts, tables: Mapping[CellConfig, Table],
     if run.cuts:
         lines.append(f"budget {run.budget_min:g} min: cut")
         lines += [f"  {c.text()}" for c in run.cuts]
-    elif run.budget_min is not None:
+    if run.dropped:
+        lines.append(f"budget {run.budget_min:g} min: dropped whole, to keep every other "
+                     "table's interval (--rigorous runs them)")
+        lines += [f"  {d.text()}" for d in run.dropped]
+    if run.budget_min is not None and not run.cuts and not run.dropped:
         lines.append(f"budget {run.budget_min:g} min: fits as planned, nothing cut")
     lines.append("cells (cell groups; paradigms in brackets; processes left to run):")
     lines += _group_lines(run, tables)

@@ -75,11 +75,13 @@ def refitter(run: RunPlan, plans: dict[CellConfig, Plan], tables: dict[CellConfi
         entry = {**run.to_manifest(), "refit": {
             "after_s": elapsed_s, "estimate_left_s": again.seconds,
             "cuts": [c.text() for c in again.cuts],
+            "dropped": [d.text() for d in again.dropped],
             "short_of_budget": again.short_of_budget_min is not None}}
         print(f"  re-planned after the first round ({elapsed_s / 60:.1f} min) from this run's "
               f"figures: {len(again.processes)} processes left, estimated "
               f"{again.seconds / 60:.1f} min of the {left_min:.1f} min left"
-              + "".join(f"\n  budget: cut {c.text()}" for c in again.cuts), file=sys.stderr)
+              + "".join(f"\n  budget: cut {c.text()}" for c in again.cuts)
+              + "".join(f"\n  budget: {d.text()}" for d in again.dropped), file=sys.stderr)
         return again.plans, entry
 
     return refit
@@ -92,6 +94,9 @@ def print_start(run: RunPlan) -> None:
         print(f"  {short_of_budget(run)}", file=sys.stderr)
     for cut in run.cuts:
         print(f"  budget {run.budget_min:g} min: cut {cut.text()}", file=sys.stderr)
+    for drop in run.dropped:
+        print(f"  budget {run.budget_min:g} min: {drop.text()} (--rigorous runs it)",
+              file=sys.stderr)
 
 
 def run_records(run_dir: Path, since: float) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from typing import Any
 from harness.process_env import SPAWN_TIME_ENV
 
 MATMUL_N = {"cpu": 256, "cuda": 4096}
-LIGHTEST_FIRST = ("plain", "ignite", "lightning")  # the order the probe imports them
+LIGHTEST_FIRST = ("plain", "plain-aa", "ignite", "lightning")  # the order the probe imports them
 MATMUL_SECONDS = 0.3  # long enough to be past the first calls' warm-up, short for a plan
 
 

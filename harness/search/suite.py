@@ -46,8 +46,8 @@ def studies_from_tables(tables: list[dict[str, Any]], device: str | None = None
 
     out: list[StudySpec] = []
     for i, table in enumerate(tables):
-        entry = {"paradigm": [p.value for p in Paradigm], "workers": 1, "precision": "fp32",
-                 **table}
+        entry = {"paradigm": [p.value for p in Paradigm.frameworks()], "workers": 1,
+                 "precision": "fp32", **table}
         if device:
             entry["device"] = device
         try:

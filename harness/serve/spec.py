@@ -68,7 +68,7 @@ class ServeSpec:
 
     workload: str
     size: str = "tiny"
-    paradigms: tuple[str, ...] = tuple(p.value for p in Paradigm)
+    paradigms: tuple[str, ...] = tuple(p.value for p in Paradigm.frameworks())
     paths: tuple[str, ...] = tuple(p.value for p in ServePath)
     rates: tuple[float, ...] = (25.0, 50.0, 100.0)
     duration_s: float = 3.0
@@ -90,7 +90,7 @@ class ServeSpec:
 
     def __post_init__(self) -> None:
         problems = []
-        paradigms = {p.value for p in Paradigm}
+        paradigms = {p.value for p in Paradigm.frameworks()}
         paths = {p.value for p in ServePath}
         for p in self.paradigms:
             if p not in paradigms:

@@ -144,7 +144,7 @@ def test_a_failing_report_keeps_the_run_and_says_how_to_render_it(tmp_path, monk
     import reports.render
     from harness import cli
 
-    def broken(run_dir, output=None, notices=None):
+    def broken(run_dir, output=None, notices=None, summary=None):
         raise ValueError("renderer bug")
 
     monkeypatch.setattr(reports.render, "render_run", broken)

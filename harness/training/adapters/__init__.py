@@ -21,7 +21,7 @@ LOG_EVERY = 50  # the `defaults` profile logs every 50 steps: Lightning's log_ev
 
 def load_adapter(paradigm: Paradigm) -> ModuleType:
     """Import the adapter (and with it the framework) for ``paradigm``."""
-    return import_paradigm_module(f"{__name__}.{paradigm.value}", paradigm)
+    return import_paradigm_module(f"{__name__}.{paradigm.adapter}", paradigm)
 
 
 def import_paradigm_module(name: str, paradigm: Paradigm) -> ModuleType:

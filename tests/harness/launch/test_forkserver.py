@@ -14,8 +14,8 @@ import pytest
 
 from harness.config import Paradigm
 from harness.launch import process
-from harness.launch.process import LAUNCH_ENV
 from harness.launch.runner import child_env, run_cell
+from harness.process_env import LAUNCH_ENV
 from tests.conftest import FIXTURES, PARADIGMS, tiny_cell
 
 PROBE = str(FIXTURES / "fork_probe.py")

@@ -146,3 +146,19 @@ def test_compile_modes_expand_and_an_eager_cell_has_no_region(tmp_path):
     assert [(c.compile.value, c.compile_style.value) for c in cells] == [
         ("none", "model"), ("default", "documented"), ("reduce-overhead", "documented")]
     assert "compile" not in cells[0].key and "compile-default-documented" in cells[1].key
+
+
+def test_a_table_sets_its_cold_repetitions_and_whether_a_budget_may_drop_it(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('name = "c"\n[defaults]\ncold_repetitions = 0\nsize = "tiny"\n'
+                    '[[matrix]]\nworkload = "mlp"\nrepetitions = 8\ncold_repetitions = 3\n'
+                    '[[matrix]]\nworkload = "linear"\noptional = true\n')
+    suite = load_suite(path)
+    by_workload = {c.workload: (p, suite.tables[c]) for c, p in suite.plans.items()}
+    assert by_workload["mlp"][0].cold_repetitions == 3
+    assert not by_workload["mlp"][1].optional
+    assert by_workload["linear"][0].cold_repetitions == 0
+    assert by_workload["linear"][1].optional
+    path.write_text('name = "c"\n[[matrix]]\nworkload = "mlp"\noptional = "yes"\n')
+    with pytest.raises(SuiteError, match="optional must be true or false"):
+        load_suite(path)

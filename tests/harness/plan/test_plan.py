@@ -20,7 +20,7 @@ from harness.plan.plan import (
 )
 from harness.results import SCHEMA_VERSION, record_path, write_json_atomic
 
-PARADIGMS = list(Paradigm)
+PARADIGMS = Paradigm.frameworks()
 
 
 def cells(workload: str, **settings) -> list[CellConfig]:
@@ -190,7 +190,7 @@ def test_a_run_records_its_plan_in_the_manifest(tmp_path, fake_runs):
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["plan"] == {"estimate_s": 60.0, "processes": 6, "skipped_done": 0,
                                 "budget_min": 100, "cuts": [], "rough": 0, "studies_s": 0.0,
-                                "short_of_budget_min": None}
+                                "short_of_budget_min": None, "dropped": [], "weakened": {}}
     assert len(fake_runs) == 6
 
 
@@ -246,3 +246,71 @@ def test_repetitions_a_rough_plan_cut_come_back_when_the_first_round_measures_le
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["plan"]["refit"]["cuts"] == []
     assert [c["repetitions"] for c in manifest["cells"]] == [6, 6, 6]
+
+
+def test_a_budget_drops_optional_tables_whole_before_going_below_any_floor():
+    a, b, c, plans, tables, host = _suite()
+    tables = {**tables, **dict.fromkeys(a, Table(1, priority=1, optional=True))}
+    # every table at its fewest (3, 3 and 8 repetitions) is 30 s over: a, optional, goes
+    floors = sum(3 * n * 10.0 for n in (3, 3, 8))
+    run = fit_budget(plans, tables, host, (floors - 30) / 60)
+    assert [d.table.index for d in run.dropped] == [1]
+    assert not set(a) & set(run.plans)  # its cells do not run at all
+    assert {run.plans[x].repetitions for x in b} == {3}  # the others keep their floors
+    # the 60 s the drop freed go back to the headline (priority 5) first: 8 -> 10
+    assert {run.plans[x].repetitions for x in c} == {10}
+    assert run.seconds <= (floors - 30)
+    assert "[[matrix]] #1 (priority 1, 3 cells: linear): dropped" in run.to_manifest()["dropped"]
+    assert all(run.to_manifest()["weakened"][x.key] == [5, 3] for x in b)
+    assert [(cut.table.index, cut.after) for cut in run.cuts] == [(2, 3), (3, 10)]
+    assert not [cut for cut in run.cuts if cut.table.index == 1]  # a dropped table is no cut
+    from harness.plan.plan_text import plan_text
+
+    listing = plan_text(run, host, tables)
+    assert "dropped whole" in listing and "#1 (priority 1, 3 cells: linear): dropped" in listing
+
+
+def test_the_listing_counts_cold_and_warm_repetitions():
+    from harness.plan.plan_text import plan_text
+
+    mlp = cells("mlp")
+    run = build_plan(dict.fromkeys(mlp, Plan(5, cold_repetitions=2)), host_of(mlp))
+    assert [p.warm for p in run.processes if p.cell == mlp[0]] == [False] * 2 + [True] * 3
+    assert "6 cold (paying their framework's import), 9 forked from their paradigm's warm " \
+        "server" in plan_text(run, host_of(mlp), {})
+
+
+def test_a_budget_that_fits_once_cut_drops_nothing():
+    a, *_, plans, tables, host = _suite()
+    tables = {**tables, **dict.fromkeys(a, Table(1, priority=1, optional=True))}
+    full = build_plan(plans, host).seconds
+    run = fit_budget(plans, tables, host, (full - 30) / 60)
+    assert run.dropped == [] and set(run.plans) == set(plans)
+
+
+def test_a_refit_that_drops_a_table_keeps_only_the_round_its_cells_ran(tmp_path, fake_runs):
+    from harness.matrix.matrix import execute
+
+    mlp, linear = cells("mlp"), cells("linear")
+    plans = dict.fromkeys(mlp + linear, Plan(3, attribution=True))
+    execute(mlp + linear, tmp_path, plans, progress=False,
+            refit=lambda _: ({c: p for c, p in plans.items() if c in mlp}, {}))
+    ran = {(key.split("_")[0], rep) for key, rep in fake_runs}
+    assert {rep for w, rep in ran if w == "linear"} == {0}
+    assert {rep for w, rep in ran if w == "mlp"} == {0, 1, 2}
+    profiled = {key.split("_")[0] for key, _ in fake_runs if "profil" in key}
+    assert profiled == {"mlp"}  # a dropped table's cells get no profiling repetition
+
+
+def test_a_table_dropped_first_comes_back_where_a_later_drop_made_room():
+    small, big, head = cells("linear"), cells("mlp"), cells("gpt")
+    plans = {**dict.fromkeys(small, Plan(3)), **dict.fromkeys(big, Plan(10)),
+             **dict.fromkeys(head, Plan(3))}
+    tables = {**dict.fromkeys(small, Table(1, priority=0, optional=True)),
+              **dict.fromkeys(big, Table(2, priority=1, optional=True, min_repetitions=10)),
+              **dict.fromkeys(head, Table(3, priority=5))}
+    host = host_of(small + big + head)
+    # 3 x (3 + 10 + 3) x 10 s = 480 s: 300 s holds the headline and the small table only
+    run = fit_budget(plans, tables, host, 300 / 60)
+    assert [d.table.index for d in run.dropped] == [2]
+    assert set(small) <= set(run.plans) and not set(big) & set(run.plans)
