@@ -241,7 +241,8 @@ def install(root: Path, extras: Sequence[str], wheels: Path, index: bool,
     return EXIT_MISSING if fatal else 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of `python -m harness.install` (the docs' commands parse with it)."""
     p = argparse.ArgumentParser(prog="python -m harness.install", description=__doc__.split(
         "\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--extras", default="", help="comma-separated extras, e.g. test,export")
@@ -254,7 +255,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--check", action="store_true",
                    help="only say what this interpreter has and lacks; install nothing")
     p.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[1])
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.require_cuda:
         seen = torch_seen(sys.executable)
         if not seen.get("cuda"):

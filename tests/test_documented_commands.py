@@ -7,6 +7,7 @@ Fenced shell blocks (``bash``, ``sh``, ``shell``, ``console``), each line and ea
   ARGS on a stand-in session that records instead of running, hands the harness (and the
   benchmark scripts) command lines that their own argument parsers accept;
 - ``python -m harness ...``: parses with the harness's parser (``harness.cli.build_parser``);
+- ``python -m harness.install ...``: parses with ``harness.install.build_parser``;
 - ``python benchmarks/SCRIPT.py ...``: parses with that script's ``build_parser``;
 - ``pip install ...``: the extras named exist in pyproject.toml, a ``-c`` file exists, and a
   package pinned by name is one the project depends on;
@@ -183,6 +184,12 @@ def _python(args: list[str]) -> None:
         _harness_parses(args[2:])
     elif args and args[0].startswith("benchmarks/") and args[0].endswith(".py"):
         _script_parses(args[0], args[1:])
+    elif args[:2] == ["-m", "harness.install"]:
+        from harness.install import build_parser
+        try:
+            build_parser().parse_args(args[2:])
+        except SystemExit as exit_:
+            pytest.fail(f"python {shlex.join(args)}: refused by its parser ({exit_.code})")
     else:
         pytest.fail(f"python {shlex.join(args)}: no check for this command")
 
