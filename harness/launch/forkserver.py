@@ -63,9 +63,11 @@ def _child(request: dict[str, Any], control: int, reply: int, preloaded_s: float
     worker.mark("forked")
     code = 1
     try:
+        # its own session first: from here on the runner's and the server's killpg end it
+        # and everything it starts (before it, no process group carries its pid)
+        os.setsid()
         make_own(pages)  # a spawned worker's memory state: the same RSS, no copy-on-write
         worker.mark("pages_mapped")  # the fork server's pages are now this child's own
-        os.setsid()  # its own session: the runner's killpg ends it and everything it starts
         signal.signal(signal.SIGINT, signal.default_int_handler)  # the server ignores it
         os.close(control)
         os.close(reply)
@@ -91,6 +93,18 @@ def _child(request: dict[str, Any], control: int, reply: int, preloaded_s: float
         worker.exit_now(code)
 
 
+def signal_tree(pid: int, signum: int) -> None:
+    """Send ``signum`` to the session ``pid`` leads, or to ``pid`` alone where no process
+    group carries its number (a forked child before its ``setsid``); nothing if it is gone."""
+    try:
+        os.killpg(pid, signum)
+    except ProcessLookupError:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+
 def _wait_child(pid: int, control: int) -> int | None:
     """The child's return code; None if the control pipe closed first (the child is killed)."""
     try:
@@ -105,7 +119,7 @@ def _wait_child(pid: int, control: int) -> int | None:
         while True:
             events = dict(poller.poll(None if pidfd is not None else POLL_MS))
             if events.get(control, 0) & select.POLLHUP:
-                os.killpg(pid, signal.SIGKILL)  # the runner is gone: leave nothing behind
+                signal_tree(pid, signal.SIGKILL)  # the runner is gone: leave nothing behind
                 os.waitpid(pid, 0)
                 return None
             done, status = os.waitpid(pid, os.WNOHANG)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 from harness.config import CellConfig
-from harness.launch.forkserver import ForkServer, ServerDied
+from harness.launch.forkserver import ForkServer, ServerDied, signal_tree
 
 LAUNCH_ENV = "PARADIGM_BENCH_LAUNCH"
 SPAWN_TIME_ENV = "PARADIGM_BENCH_SPAWN_TIME"  # wall-clock time the cell process was started
@@ -73,12 +73,14 @@ def kill_group(proc: Child) -> None:
     The final SIGKILL goes to the group even when the leader exited in time, so that no
     rank or DataLoader worker that ignored SIGTERM outlives it.
     """
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired, ServerDied):
+    signal_tree(proc.pid, signal.SIGTERM)
+    try:
         proc.wait(timeout=KILL_GRACE_S)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
+    except (subprocess.TimeoutExpired, ServerDied):
+        signal_tree(proc.pid, signal.SIGKILL)  # the leader too: it has not been reaped
+    else:  # the leader is reaped (its pid may be reused): its group only
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(ServerDied):
         proc.wait()
 
@@ -88,7 +90,7 @@ def _end_leftovers(proc: Child) -> None:
     interpreter's teardown (``worker.exit_now``), which would have joined its DataLoader
     workers, and nothing of a cell may outlive it."""
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGKILL)  # the group only: the pid itself has been reaped
 
 
 def _env_key(env: dict[str, str]) -> tuple[tuple[str, str], ...]:
@@ -152,8 +154,7 @@ def _fork(cfg: CellConfig, argv: list[str], env: dict[str, str], server_env: dic
     except (ServerDied, subprocess.TimeoutExpired, OSError, ValueError) as exc:
         _servers.pop(_env_key(server_env), None)
         if "proc" in locals():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)  # the orphan of a server that died
+            signal_tree(proc.pid, signal.SIGKILL)  # the orphan of a server that died
         _give_up_forking(f"the fork server failed ({exc})")
         return None
     exited_at = time.time()

@@ -5,6 +5,8 @@ test_runner.py run both ways: the same statuses)."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -13,7 +15,7 @@ import psutil
 import pytest
 
 from harness.config import Paradigm
-from harness.launch import process
+from harness.launch import forkserver, process
 from harness.launch.process import LAUNCH_ENV
 from harness.launch.runner import child_env, run_cell
 from tests.conftest import FIXTURES, PARADIGMS, tiny_cell
@@ -125,3 +127,60 @@ def test_world_size_above_one_is_spawned(monkeypatch):
     monkeypatch.setenv(LAUNCH_ENV, "fork")
     cfg = tiny_cell("linear", Paradigm.PLAIN, world_size=2)
     assert process.path_for(cfg) == "spawn"
+
+
+# ---- a child before its own session: no process group carries its pid --------------------
+
+
+def _sleeper() -> subprocess.Popen:
+    """A child in this process's group, as a forked cell is until its ``setsid``."""
+    return subprocess.Popen(["sleep", "60"])
+
+
+def test_the_server_ends_a_child_that_has_no_session_yet():
+    """The runner gone while its child is still in the server's group: the server's kill
+    reaches the child (no ProcessLookupError, no orphan)."""
+    child = _sleeper()
+    control, runner_end = os.pipe()
+    os.close(runner_end)  # the runner is gone
+    try:
+        assert forkserver._wait_child(child.pid, control) is None
+    finally:
+        os.close(control)
+    assert not psutil.pid_exists(child.pid)  # killed and reaped by ``_wait_child``
+
+
+class _Bounded:
+    """A child whose endless wait gives up after 30 s (a hang shows as a failure)."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc, self.pid = proc, proc.pid
+
+    def wait(self, timeout: float | None = None) -> int:
+        return self.proc.wait(timeout=30 if timeout is None else timeout)
+
+
+def test_the_runner_ends_a_child_that_has_no_session_yet():
+    child = _sleeper()
+    process.kill_group(_Bounded(child))
+    assert child.returncode == -signal.SIGTERM
+
+
+def test_a_forked_child_has_its_own_session_before_it_copies_pages(tmp_path, monkeypatch):
+    seen = tmp_path / "sid.json"
+
+    def make_own(pages):
+        seen.write_text(json.dumps({"sid": os.getsid(0), "pid": os.getpid()}))
+        raise RuntimeError("stop here")  # the child reports it and exits
+
+    control, reply = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        monkeypatch.setattr(forkserver, "make_own", make_own)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # the expected traceback
+        forkserver._child({}, control, reply, 0.0, forkserver.ResidentPages())
+    os.close(control)
+    os.close(reply)
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 1
+    ids = json.loads(seen.read_text())
+    assert ids["sid"] == ids["pid"]
