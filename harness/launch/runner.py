@@ -271,6 +271,20 @@ def _resume_from_first_leg(cfg: CellConfig, work: Path, launch: Launch, cache: P
     return cfg.replace(features=dataclasses.replace(cfg.features, resume_from=str(path))), None
 
 
+def _note_pages(record: dict[str, Any], ranks: list[dict[str, Any]]) -> None:
+    """A forked cell's count of the fork server's pages it made its own; a warning where some
+    stayed shared (its memory and import figures are then not a spawned process's)."""
+    pages = ranks[0].get("pages") if ranks else None
+    if not pages:
+        return
+    record["pages"] = pages
+    if pages.get("failed") or pages.get("problem"):
+        record.setdefault("warnings", []).append(
+            f"forked: {pages['failed']} of the fork server's pages stayed shared "
+            f"({pages['problem']}); peak RSS and the framework import are not a spawned "
+            f"process's (--launch spawn measures without this)")
+
+
 def run_cell(
     cfg: CellConfig, run_dir: Path, repetition: int, environment: dict[str, Any],
     launch: Launch = SINGLE_NODE, keep_files: bool = False, tags: dict[str, Any] | None = None,
@@ -325,6 +339,7 @@ def run_cell(
     else:
         record["log_tail"] = _tail(outcome.log_path)
         record["partial"] = partial_summary(outcome.ranks)  # what it measured before it failed
+    _note_pages(record, outcome.ranks)
     if not keep_files:
         _clean_work(work)
     write_json_atomic(record_path(run_dir, cfg.key, repetition, launch.node_rank), record)

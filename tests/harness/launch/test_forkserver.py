@@ -46,6 +46,8 @@ def test_a_forked_cell_measures_what_a_spawned_one_does(tmp_path, monkeypatch, p
     assert b["startup"]["spawn_to_first_step_s"] > b["startup"]["preloaded_s"]
     marks = forked["lifecycle"]
     assert "forked" in marks and "torch_imported" not in marks
+    assert "pages_mapped" in marks and forked["pages"]["failed"] == 0  # no bias left
+    assert forked["pages"]["pages"] > 0 and "pages" not in spawned
     assert 0 < marks["forked"] < marks["framework_imported"] < marks["first_step"] \
         < marks["rank_written"] <= marks["exited"]
     assert spawned["lifecycle"]["torch_imported"] < spawned["lifecycle"]["framework_imported"]
@@ -184,3 +186,20 @@ def test_a_forked_child_has_its_own_session_before_it_copies_pages(tmp_path, mon
     assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 1
     ids = json.loads(seen.read_text())
     assert ids["sid"] == ids["pid"]
+
+
+def test_a_host_where_forked_memory_would_differ_spawns(tmp_path, monkeypatch):
+    """A server that reports it cannot give children a spawned process's memory (no
+    MADV_POPULATE_WRITE, no pagemap) is given up: the cell is spawned, nothing is lost."""
+    class Unfit:
+        def __init__(self, env):
+            raise forkserver.ServerUnfit("a forked cell would not have a spawned process's "
+                                         "memory here: madvise(MADV_POPULATE_WRITE) failed")
+
+    monkeypatch.setattr(process, "_fork_failed", [])
+    monkeypatch.setattr(process, "ForkServer", Unfit)
+    record = _run(tmp_path, tiny_cell("linear", steps=2, warmup=1, window=1), "fork",
+                  monkeypatch)
+    assert (record["status"], record["launch"]) == ("ok", "spawn")
+    assert "pages" not in record
+
