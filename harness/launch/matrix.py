@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from harness.config import CellConfig, Scenario
 from harness.launch.eta import Eta
+from harness.launch.process import server_starts
 from harness.launch.runner import SINGLE_NODE, Launch, run_cell
 from harness.launch.stopping import Plan, StepTimes, Stop, decide, group_of, member_of
 from harness.measure.environment import capture_host
@@ -259,6 +260,7 @@ def execute(cells: list[CellConfig], run_dir: Path, repetitions: Repetitions,
     extra = {"plan": run_plan} if run_plan is not None else {}
     _manifest(run_dir, name, plans, m.stops, m.environment, started_at=started, state="running",
               order_seed=order_seed, **extra)
+    servers_before = len(server_starts())
     t0, state = time.perf_counter(), "finished"
     try:
         for rep in range(max((p.repetitions for p in plans.values()), default=0)):
@@ -283,6 +285,8 @@ def execute(cells: list[CellConfig], run_dir: Path, repetitions: Repetitions,
             "statuses": {k: v for k, v in m.counts.items() if v},
             "wall_s": time.perf_counter() - t0,
             "cell_process_wall_s": m.walls,
+            # fork servers this run started, outside every cell's process_wall_s
+            "fork_servers": server_starts()[servers_before:],
         }
         _manifest(run_dir, name, plans, m.stops, m.environment, started_at=started,
                   order_seed=order_seed, **extra, **summary)

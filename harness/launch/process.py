@@ -36,6 +36,10 @@ KILL_GRACE_S = 5.0
 _servers: dict[tuple[tuple[str, str], ...], ForkServer] = {}
 MAX_SERVERS = 2
 _fork_failed: list[str] = []  # why forking was given up for this process, once it was
+# Every fork server this process started: when, in how many seconds, with how many threads.
+# A server starts before a cell's clock (``ready_server``), so its start is in no cell's
+# ``process_wall_s``: the matrix writes these into its manifest instead.
+_server_starts: list[dict[str, object]] = []
 
 
 def launch_path() -> str:
@@ -107,9 +111,39 @@ def _server(env: dict[str, str]) -> ForkServer:
     if server is None:
         while len(_servers) >= MAX_SERVERS:
             _servers.pop(next(iter(_servers))).close()
-        server = ForkServer(env)
+        server = _start_server(env)
     _servers[key] = server  # the most recently used last
     return server
+
+
+def _start_server(env: dict[str, str]) -> ForkServer:
+    started_at, t0 = time.time(), time.perf_counter()
+    server = ForkServer(env)
+    _server_starts.append({"started_at": started_at, "start_s": time.perf_counter() - t0,
+                           "import_torch_s": server.import_torch_s,
+                           "threads": env.get("OMP_NUM_THREADS")})
+    return server
+
+
+def server_starts() -> list[dict[str, object]]:
+    """The fork servers this process has started so far (the oldest first)."""
+    return [dict(start) for start in _server_starts]
+
+
+def ready_server(cfg: CellConfig, server_env: dict[str, str]) -> None:
+    """Start the fork server ``cfg`` will be forked by, if it is not running yet: called
+    before the cell's clock starts, so that no cell's time includes a server's start. A
+    server that cannot start is given up here as it would be in ``run_process``."""
+    if path_for(cfg) != FORK:
+        return
+    try:
+        _server(server_env)
+    except KeyboardInterrupt:
+        close_servers()
+        raise
+    except (ServerDied, subprocess.TimeoutExpired, OSError, ValueError) as exc:
+        _servers.pop(_env_key(server_env), None)
+        _give_up_forking(f"the fork server failed ({exc})")
 
 
 def close_servers() -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 from harness.analyse.aggregate import aggregate, partial_summary, warnings_for
 from harness.config import CellConfig, CompileMode, Scenario
-from harness.launch.process import SPAWN_TIME_ENV, run_process
+from harness.launch.process import SPAWN_TIME_ENV, ready_server, run_process
 from harness.results import SCHEMA_VERSION, Status, record_path, write_json_atomic
 
 INDUCTOR_CACHE_ENV = "TORCHINDUCTOR_CACHE_DIR"  # inductor's cache root (Triton's below it)
@@ -316,6 +316,7 @@ def run_cell(
     cache = compile_cache(cfg, run_dir)
     if cache is not None:
         record["compile_cache"] = {"dir": str(cache), "state": cache_state(cache)}
+    ready_server(cfg, child_env(cfg))  # a fork server's start is no cell's time
     start = time.perf_counter()
     worker_cfg, outcome = cfg, None
     if cfg.features.resume_at and not cfg.features.resume_from:

@@ -203,3 +203,31 @@ def test_a_host_where_forked_memory_would_differ_spawns(tmp_path, monkeypatch):
     assert (record["status"], record["launch"]) == ("ok", "spawn")
     assert "pages" not in record
 
+
+def test_a_fork_servers_start_is_in_the_manifest_not_in_a_cells_time(tmp_path, monkeypatch):
+    """A server that takes ``SLOW_S`` longer to start: that time stays out of the first
+    cell's ``process_wall_s`` (so out of the fixed cost, the ETA and the cost cache), and
+    the manifest records the start once."""
+    from harness.launch.matrix import execute
+
+    slow_s = 2.0
+
+    class SlowServer(forkserver.ForkServer):
+        def __init__(self, env):
+            time.sleep(slow_s)
+            super().__init__(env)
+
+    monkeypatch.setenv(LAUNCH_ENV, "fork")
+    monkeypatch.setattr(process, "_fork_failed", [])
+    monkeypatch.setattr(process, "_servers", {})
+    monkeypatch.setattr(process, "ForkServer", SlowServer)
+    try:
+        summary = execute([tiny_cell("linear", steps=2, warmup=1, window=1)], tmp_path, 1,
+                          progress=False)
+    finally:
+        process.close_servers()
+    [cell_wall] = summary["cell_process_wall_s"]
+    assert cell_wall <= summary["wall_s"] - slow_s
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    [start] = manifest["fork_servers"]
+    assert start["start_s"] >= slow_s and start["threads"] == "1"
