@@ -29,6 +29,7 @@ from harness.config import CellConfig, CompileMode, Paradigm, Precision, Profile
 from harness.selection import (
     InputError,
     cells_from_args,
+    check_batches,
     check_workloads,
     enum_values,
     fitting_cells,
@@ -204,6 +205,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         validate_cells(cells)  # all of it before the batch-size lookup imports torch
         if args.batch_size is None:
             cells = with_default_batches(cells)
+        check_batches(cells)
         uncut = dict.fromkeys(cells, run_plan)
         run, listing = plan_run(uncut, {}, budget, args.out,
                                 probe=args.plan or budget is not None,
@@ -226,6 +228,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         except SuiteError as exc:
             raise InputError(str(exc)) from None
         cells = fitting_cells(suite.cells)
+        check_batches(cells)
         strict = budget is not None  # the user's budget is a limit; the suite's, a target
         if budget is None and not args.rigorous:
             budget = suite.budget_min

@@ -127,7 +127,7 @@ def specs_from_args(args: argparse.Namespace) -> list[StudySpec]:
 def run(args: argparse.Namespace) -> int:
     """Validate, run every study (resuming those the storage holds), render, summarise."""
     from harness.search.storage import StorageError, check, default_storage
-    from harness.selection import InputError, with_default_batches
+    from harness.selection import InputError, check_batches, with_default_batches
 
     specs = specs_from_args(args)
     storage = args.storage or default_storage(args.out)
@@ -138,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size is None:
         cells = with_default_batches([s.cell for s in specs])
         specs = [s.replace(cell=c) for s, c in zip(specs, cells)]
+    check_batches([s.cell for s in specs])
     specs = [s.replace(storage=storage) for s in specs]
     print(f"hpo folder: {args.out}  ({len(specs)} studies of {args.trials} trials; storage "
           f"{_shown(storage)})", file=sys.stderr)

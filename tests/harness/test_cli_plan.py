@@ -187,3 +187,23 @@ def test_plan_on_a_suite_whose_only_cell_cannot_run_here_exits_2(small, tmp_path
     proc, _ = _cli("suite", str(path), "--plan", env_cache=cache, cwd=tmp_path)
     assert proc.returncode == 2
     assert "no cell fits this machine: mlp_tiny_plain_minimal_fp32_w4096_b8" in proc.stderr
+
+
+@pytest.mark.parametrize("command", [["run"], ["run", "--plan"]])
+def test_a_batch_its_dataset_cannot_fill_is_refused_before_anything_runs(tmp_path, command):
+    cache = tmp_path / "costs.json"
+    proc, _ = _cli(*command, "--workload", "linear", "--size", "tiny", "--batch-size", "300",
+                   "--out", str(tmp_path / "run"), env_cache=cache, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "error: linear at size 'tiny' has 256 training samples, 256 per rank over 1: fewer "
+        "than one batch of 300; the largest batch that fits is 256 (--batch-size 256)"]
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_tiny_resnet_plans_with_its_presets_batch(tmp_path):
+    """What a new user tries first: the tiny preset carries a batch its 64 images fill."""
+    proc, _ = _cli("run", "--workload", "resnet18", "--size", "tiny", "--plan",
+                   env_cache=tmp_path / "costs.json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "resnet18_tiny_" in proc.stdout and "_b8" in proc.stdout
