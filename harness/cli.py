@@ -169,10 +169,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if hasattr(args, "launch"):  # run and suite: refused before any heavy import
             _choose_launch_path(args.launch)
+        if args.command in STARTS_PROCESSES:
+            _refuse_compromised()
         return _dispatch(args)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+
+
+STARTS_PROCESSES = {"run", "suite", "hpo", "gpu-check"}  # cells import frameworks
+
+
+def _refuse_compromised() -> None:
+    from harness.supply_chain import installed_problem
+
+    problem = installed_problem()
+    if problem:
+        raise InputError(problem)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
