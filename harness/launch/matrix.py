@@ -176,7 +176,8 @@ class _Matrix:
         self.bar.set_postfix_str(self.eta.text(), refresh=False)
         self.bar.update(processes(cell))
         if record["status"] != Status.OK.value:
-            self.bar.write(f"[{record['status']}] {cell.key} r{rep}: {record.get('message')}")
+            path = record_path(self.run_dir, cell.key, rep, self.launch.node_rank)
+            self.bar.write(failure_line(cell, rep, record, path))
 
     def round(self, rep: int) -> None:
         for position, cell in enumerate(round_order(self.cells, self.order_seed, rep)):
@@ -214,6 +215,20 @@ class _Matrix:
         for cell in self.cells:
             if self.plans[cell].attribution:
                 self.run(cell.replace(profiler=True), PROFILE_REPETITION)
+
+
+TERMINAL_CHARS = 200
+
+
+def failure_line(cell: CellConfig, rep: int, record: dict[str, Any], path: Path) -> str:
+    """A failed repetition on one terminal line, between the progress bar's updates: the
+    message's first line, clipped (a dynamo error's message is a 30-line traceback); the
+    whole of it stays in the record (``path``) and the report's Failures section."""
+    lines = str(record.get("message") or "").strip().splitlines()
+    line = f"[{record['status']}] {cell.key} r{rep}: {lines[0].strip() if lines else ''}"
+    if len(line) > TERMINAL_CHARS:
+        line = line[:TERMINAL_CHARS - 1] + "…"
+    return line + (f" (all of it in {path})" if len(lines) > 1 or line.endswith("…") else "")
 
 
 def processes(cell: CellConfig) -> int:
