@@ -65,9 +65,28 @@ def compile_cache(cfg: CellConfig, run_dir: Path) -> Path | None:
     return run_dir / "compile-cache" / cfg.replace(profiler=False).key
 
 
-def cache_state(cache: Path) -> str:
-    """``cold`` (nothing compiled into it yet) or ``warm``, before the cell starts."""
-    return "warm" if cache.is_dir() and any(cache.iterdir()) else "cold"
+def folder_state(cache: Path) -> str:
+    """``empty`` or ``filled``: the cache folder before the cell starts. Not its state: a
+    shared folder is filled by other cells, a killed compile leaves a partial one."""
+    return "filled" if cache.is_dir() and any(cache.iterdir()) else "empty"
+
+
+SHARING_ENVS = (SHARED_CACHE_ENV, "TRITON_CACHE_DIR")  # caches several cells write into
+
+
+def compile_cache_entry(cache: Path, folder: str, compiled: dict[str, Any] | None
+                        ) -> dict[str, Any]:
+    """A compiled record's ``compile_cache``: its folder, whether other cells share the
+    cache, and its state from the process's own hit and miss counters
+    (``harness.measure.compilation.cache_state``); where none were counted (a process that
+    failed before compiling) the state is the folder's (empty: cold, filled: warm)."""
+    from harness.measure.compilation import cache_state
+
+    state = cache_state((compiled or {}).get("cache"))
+    shared = [name for name in SHARING_ENVS if os.environ.get(name)]
+    return {"dir": str(cache), "folder": folder, "shared_by": shared,
+            "state": state or ("warm" if folder == "filled" else "cold"),
+            "state_from": "counters" if state else "folder"}
 
 
 @dataclass(frozen=True)
@@ -314,8 +333,7 @@ def run_cell(
         **(tags or {}),
     }
     cache = compile_cache(cfg, run_dir)
-    if cache is not None:
-        record["compile_cache"] = {"dir": str(cache), "state": cache_state(cache)}
+    folder = folder_state(cache) if cache is not None else None
     ready_server(cfg, child_env(cfg))  # a fork server's start is no cell's time
     start = time.perf_counter()
     worker_cfg, outcome = cfg, None
@@ -340,6 +358,9 @@ def run_cell(
     else:
         record["log_tail"] = _tail(outcome.log_path)
         record["partial"] = partial_summary(outcome.ranks)  # what it measured before it failed
+    if cache is not None and folder is not None:
+        compiled = (record.get("measurements") or record.get("partial") or {}).get("compile")
+        record["compile_cache"] = compile_cache_entry(cache, folder, compiled)
     _note_pages(record, outcome.ranks)
     if not keep_files:
         _clean_work(work)
