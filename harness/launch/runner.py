@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.analyse.aggregate import aggregate, partial_summary, warnings_for
+from harness.analyse.aggregate import aggregate, cache_state, partial_summary, warnings_for
 from harness.config import CellConfig, CompileMode, Scenario
 from harness.launch.process import SPAWN_TIME_ENV, ready_server, run_process
 from harness.results import SCHEMA_VERSION, Status, record_path, write_json_atomic
@@ -78,10 +78,8 @@ def compile_cache_entry(cache: Path, folder: str, compiled: dict[str, Any] | Non
                         ) -> dict[str, Any]:
     """A compiled record's ``compile_cache``: its folder, whether other cells share the
     cache, and its state from the process's own hit and miss counters
-    (``harness.measure.compilation.cache_state``); where none were counted (a process that
+    (``harness.analyse.aggregate.cache_state``); where none were counted (a process that
     failed before compiling) the state is the folder's (empty: cold, filled: warm)."""
-    from harness.measure.compilation import cache_state
-
     state = cache_state((compiled or {}).get("cache"))
     shared = [name for name in SHARING_ENVS if os.environ.get(name)]
     return {"dir": str(cache), "folder": folder, "shared_by": shared,

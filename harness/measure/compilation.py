@@ -11,7 +11,7 @@
   (``torch._dynamo.config.recompile_limit``) runs eagerly from then on and is counted under
   ``unimplemented``, so an endlessly recompiling workload ends, with its count.
 - the inductor cache: FX graph and AOTAutograd cache hits and misses (a warm cache hits);
-  ``cache_state`` turns them into the repetition's cache state.
+  ``harness.analyse.aggregate.cache_state`` turns them into the repetition's cache state.
 - host-device syncs per step (CUDA only): counted with torch's sync debug mode over the second
   half of the warm-up (after the compile, before the clock), so that a per-step ``.item()``
   (Ignite's default output, Lightning's DDP broadcast) shows as a number, not only as a slower
@@ -78,20 +78,6 @@ class CompileResult:
     cache: dict[str, int] = field(default_factory=dict)  # inductor / AOTAutograd hits, misses
     cpp_compiler: str | None = None
     syncs_per_step: float | None = None  # CUDA only: the second half of the warm-up
-
-
-def cache_state(cache: dict[str, int] | None) -> str | None:
-    """How warm the inductor cache was for this process, from its own hit and miss counters
-    (``CompileResult.cache``): ``cold`` (every graph compiled), ``warm`` (every graph found),
-    ``partial`` (some of each: a shared cache that held another cell's graphs, or the
-    leftovers of a repetition killed mid-compile), None where nothing was looked up."""
-    if not cache:
-        return None
-    hits = sum(v for k, v in cache.items() if k.endswith("_hit"))
-    misses = sum(v for k, v in cache.items() if k.endswith("_miss"))
-    if hits and misses:
-        return "partial"
-    return "warm" if hits else "cold" if misses else None
 
 
 def _clip(reason: str) -> str:

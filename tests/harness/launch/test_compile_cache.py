@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from harness.analyse.aggregate import cache_state
 from harness.launch.runner import SHARED_CACHE_ENV, compile_cache_entry, folder_state
-from harness.measure.compilation import cache_state
 
 COLD = {"inductor_hit": 0, "inductor_miss": 3, "aot_autograd_hit": 0, "aot_autograd_miss": 2}
 WARM = {"inductor_hit": 3, "inductor_miss": 0, "aot_autograd_hit": 2, "aot_autograd_miss": 0}
