@@ -18,6 +18,7 @@ from typing import Any
 import psutil
 
 PACKAGES = ("torch", "pytorch-lightning", "pytorch-ignite", "numpy", "nvidia-ml-py",
+            "lightning",  # the unified package: optuna-integration's Lightning callback uses it
             "torchvision", "transformers",  # these two build the real-model workloads
             "optuna", "optuna-integration",  # the hyper-parameter search
             "onnx", "onnxscript", "onnxruntime", "onnxruntime-gpu")  # export and predict
