@@ -231,3 +231,13 @@ def test_a_fork_servers_start_is_in_the_manifest_not_in_a_cells_time(tmp_path, m
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     [start] = manifest["fork_servers"]
     assert start["start_s"] >= slow_s and start["threads"] == "1"
+
+
+def test_the_reports_header_gives_the_fork_servers_start():
+    from reports.meta import launch_text
+
+    forked = [{"launch": "fork"}] * 3
+    text = launch_text(forked, [{"start_s": 3.14, "threads": "1"}])
+    assert text == ("3 forked by a fork server that imported torch once (their process wall "
+                    "time excludes it: 1 started in 3.1 s)")
+    assert launch_text(forked, None).endswith("(their process wall time excludes it)")
