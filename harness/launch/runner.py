@@ -288,6 +288,17 @@ def _resume_from_first_leg(cfg: CellConfig, work: Path, launch: Launch, cache: P
     return cfg.replace(features=dataclasses.replace(cfg.features, resume_from=str(path))), None
 
 
+def _ready(cfg: CellConfig, work: Path) -> Outcome | None:
+    """Start the fork server ``cfg`` needs before its clock; the outcome of a Ctrl-C meanwhile
+    (recorded as any interrupted cell is), else None."""
+    try:
+        ready_server(cfg, child_env(cfg))
+    except KeyboardInterrupt:
+        return Outcome(Status.INTERRUPTED, {"message": "interrupted by the user (Ctrl-C)"}, [],
+                       work / "log.txt", interrupted=True, launch="fork")
+    return None
+
+
 def _note_pages(record: dict[str, Any], ranks: list[dict[str, Any]]) -> None:
     """A forked cell's count of the fork server's pages it made its own; a warning where some
     stayed shared (its memory and import figures are then not a spawned process's)."""
@@ -332,10 +343,9 @@ def run_cell(
     }
     cache = compile_cache(cfg, run_dir)
     folder = folder_state(cache) if cache is not None else None
-    ready_server(cfg, child_env(cfg))  # a fork server's start is no cell's time
+    worker_cfg, outcome = cfg, _ready(cfg, work)  # a fork server's start is no cell's time
     start = time.perf_counter()
-    worker_cfg, outcome = cfg, None
-    if cfg.features.resume_at and not cfg.features.resume_from:
+    if outcome is None and cfg.features.resume_at and not cfg.features.resume_from:
         worker_cfg, outcome = _resume_from_first_leg(cfg, work, launch, cache)
         record["resumed_from"] = worker_cfg.features.resume_from or None
     if outcome is None:
