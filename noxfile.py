@@ -1,5 +1,5 @@
-"""Sessions: `nox -s tests`, `nox -s lint`, `nox -s bench-cpu`, `nox -s bench-gpu`,
-`nox -s hpo`, ...
+"""Sessions: `nox -s tests`, `nox -s lint`, `nox -s docs`, `nox -s bench-cpu`,
+`nox -s bench-gpu`, `nox -s hpo`, ...
 
 Arguments after `--` pass through to the command each session runs, e.g.
 `nox -s bench-cpu -- --workload mlp --repetitions 3 --out runs/mine`;
@@ -38,6 +38,9 @@ _REFUSED = _supply_chain().releases_problem(VERSIONS)
 if _REFUSED:  # a compromised release is never installed, whatever the session
     raise SystemExit(f"noxfile: {_REFUSED}")
 RELEASES = [(fw, pkg, release) for fw, (pkg, releases) in VERSIONS.items() for release in releases]
+# the `docs` extra's pinned MkDocs and theme: `nox -s docs` installs them, not the project
+DOCS_REQUIREMENTS = tomllib.loads(Path("pyproject.toml").read_text())[
+    "project"]["optional-dependencies"]["docs"]
 
 
 def install_cpu(session: nox.Session, extras: str = "") -> None:
@@ -53,10 +56,19 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Ruff over everything, mypy over the public packages."""
+    """Ruff over everything, mypy over the public packages, the layers' import contracts."""
     install_cpu(session, "[lint]")
     session.run("ruff", "check", ".")
     session.run("mypy")
+    session.run("lint-imports", "--no-cache")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the manual (docs/) into build/docs, failing on any warning or broken link."""
+    session.install(*DOCS_REQUIREMENTS)  # the manual needs no torch: the extra's pins alone
+    session.run("mkdocs", "build", "--strict", "--config-file", "docs/mkdocs.yml",
+                *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})  # Material's banner, no warning
 
 
 @nox.session(name="bench-cpu")
@@ -157,7 +169,7 @@ def compare(session: nox.Session) -> None:
 @nox.session(name="bench-micro")
 def bench_micro(session: nox.Session) -> None:
     """pytest-benchmark: training steps per workload and paradigm, the trackers' own cost
-    (then the README's tracker figures, from benchmarks/figures.py)."""
+    (then the manual's tracker figures, from benchmarks/figures.py)."""
     install_cpu(session, "[test]")
     session.run("pytest", "benchmarks", "--benchmark-enable", "--benchmark-autosave",
                 "--benchmark-json=.benchmarks/last-run.json", "-p", "no:cacheprovider",

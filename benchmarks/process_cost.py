@@ -139,13 +139,17 @@ def figures(records: dict[str, list[dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="a folder for the runs")
     parser.add_argument("--repetitions", type=int, default=2,
                         help="processes per paradigm and path (default 2: 6 per path)")
     parser.add_argument("--steps", type=int, default=20, help="measured steps per cell")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     load_before = os.getloadavg()
     records = measure(args.out, args.repetitions, args.steps)
     host = capture_host()

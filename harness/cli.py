@@ -24,26 +24,25 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.arguments import build_parser, choices
-from harness.config import CellConfig, CompileMode, Paradigm, Precision, Profile, Scenario
-from harness.selection import (
+from harness.commands.arguments import build_parser
+from harness.commands.exits import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_REPORT_FAILED
+from harness.commands.selection import (
     InputError,
     cells_from_args,
     check_batches,
     check_workloads,
+    choices,
     enum_values,
     fitting_cells,
     validate_cells,
     with_default_batches,
 )
+from harness.config import CellConfig, CompileMode, Paradigm, Precision, Profile, Scenario
 
 if TYPE_CHECKING:
-    from harness.launch.plan import RunPlan, Table
-    from harness.launch.stopping import Plan
+    from harness.analyse.stopping import Plan
+    from harness.plan.plan import RunPlan, Table
 
-EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
-EXIT_REPORT_FAILED = 3  # measured and stored, but the report failed
 
 
 def budget_minutes(value: str | None) -> float | None:
@@ -66,7 +65,7 @@ def _run_dir(out: Path | None, name: str) -> Path:
 
 def _choose_launch_path(choice: str | None) -> None:
     """``--launch`` over ``PARADIGM_BENCH_LAUNCH``; a bad variable is refused."""
-    from harness.launch.process import LAUNCH_ENV, launch_path
+    from harness.process_env import LAUNCH_ENV, launch_path
 
     if choice:
         os.environ[LAUNCH_ENV] = choice
@@ -81,9 +80,9 @@ def plan_run(plans: dict[CellConfig, Plan], tables: dict[CellConfig, Table],
              budget: float | None, out: Path | None, studies: Sequence[Any] = (),
              probe: bool = True, node_rank: int = 0, strict: bool = True
              ) -> tuple[RunPlan, str]:
-    """``harness.launch.preflight.plan_run``, a budget too small as bad input."""
-    from harness.launch.plan import BudgetError
-    from harness.launch.preflight import plan_run as preflight
+    """``harness.plan.preflight.plan_run``, a budget too small as bad input."""
+    from harness.plan.plan import BudgetError
+    from harness.plan.preflight import plan_run as preflight
 
     try:
         return preflight(plans, tables, budget, out, studies, probe, node_rank, strict)
@@ -97,8 +96,8 @@ def _execute_and_report(run_plan: RunPlan, run_dir: Path, name: str,
     import time
 
     from harness.analyse.table import print_run_table
-    from harness.launch.matrix import execute
-    from harness.launch.preflight import print_start, record_costs, refitter
+    from harness.matrix.matrix import execute
+    from harness.plan.preflight import print_start, record_costs, refitter
 
     cells = list(run_plan.plans)
     print(f"run folder: {run_dir}", file=sys.stderr)
@@ -191,7 +190,7 @@ def _refuse_compromised() -> None:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "list":
         from harness.discovery import declared_names, declared_requirements, missing_libraries
-        from harness.training.features.config import describe
+        from harness.features import describe
 
         print("workloads: ", ", ".join(declared_names()))
         for name, requires in declared_requirements().items():  # found, not imported
@@ -206,7 +205,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         print("\n".join(describe()))
         return 0
     if args.command == "run":
-        from harness.launch.stopping import Plan
+        from harness.analyse.stopping import Plan
 
         budget = _budget_of(args)
         try:
@@ -228,7 +227,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             return 0
         return _execute_and_report(run, _run_dir(args.out, "run"), "run", args, uncut)
     if args.command == "suite":
-        from harness.launch.suite import SuiteError, load_suite
+        from harness.matrix.suite import SuiteError, load_suite
 
         budget = _budget_of(args)  # before the suite's workloads import torch
         if args.paradigm:
@@ -255,14 +254,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         code = _execute_and_report(run, run_dir, suite.name, args,
                                    {c: suite.plans[c] for c in cells}, suite.tables)
         if suite.studies and code != EXIT_INTERRUPTED:  # then the suite's [[hpo]] studies
-            from harness.search.command import run_suite_studies
+            from harness.commands.hpo import run_suite_studies
 
             code = run_suite_studies(suite.studies, run_dir / "hpo", not args.no_progress,
                                      not args.no_report) or code
             _render(run_dir, args)  # the report now links to the studies' page
         return code
     if args.command == "hpo":
-        from harness.search import command as hpo
+        from harness.commands import hpo
 
         return hpo.run(args)
     if args.command == "report":
@@ -295,7 +294,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"versions: {path}")
         return 0
     if args.command == "gpu-check":
-        from harness.launch import gpu_check
+        from harness.commands import gpu_check
 
         return gpu_check.run(args)
     raise AssertionError(args.command)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from harness.training.features import FeatureError, Features
+from harness.features import FeatureError, Features
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+$")
 """Names that reach file names and reports: workloads, sizes, suites."""

@@ -175,7 +175,7 @@ def header(manifest: dict[str, Any], records: list[dict[str, Any]], unreadable: 
 
 
 def plan_facts(manifest: dict[str, Any]) -> dict[str, Any]:
-    """The plan the run started with (``harness.launch.plan``): its estimate, its budget and
+    """The plan the run started with (``harness.plan.plan``): its estimate, its budget and
     what the budget cut, in words ("" / [] for a run recorded without a plan)."""
     plan = manifest.get("plan")
     if not isinstance(plan, dict):
@@ -183,7 +183,7 @@ def plan_facts(manifest: dict[str, Any]) -> dict[str, Any]:
     estimate = plan.get("estimate_s")
     budget = plan.get("budget_min")
     rough = plan.get("rough") or 0
-    from harness.launch.plan_text import minutes
+    from harness.plan.plan_text import minutes
 
     shown = minutes(estimate) if isinstance(estimate, int | float) else "—"
     if rough:

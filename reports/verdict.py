@@ -95,9 +95,18 @@ def rows_for(groups: list[Group]) -> list[VerdictRow]:
 def picture(rows: list[VerdictRow], key: str = "verdict") -> Markup:
     """The rows as one forest plot (inline SVG): a point and whisker per row, grouped by
     cell group, its reading on the right; empty when no row has a figure."""
+    fig = figure(rows)
+    if fig is None:
+        return Markup("")
+    return Markup(plots.to_svg(fig, key))  # matplotlib has XML-escaped every text
+
+
+def figure(rows: list[VerdictRow]) -> Figure | None:
+    """The forest plot as a matplotlib figure (the report's SVG, or a PNG for the manual);
+    None when no row has a figure. Draw it inside ``rc_context(plots.STYLE)``."""
     shown = [r for r in rows if not math.isnan(r.share)]
     if not shown:
-        return Markup("")
+        return None
     labels = list(dict.fromkeys(r.label for r in shown))
     ys: list[float] = []
     ticks: list[float] = []
@@ -115,7 +124,7 @@ def picture(rows: list[VerdictRow], key: str = "verdict") -> Markup:
         for r, row_y in zip(ordered, ys):
             _point(ax, r, row_y)
         _axes(ax, ordered, ys, ticks, labels)
-        return Markup(plots.to_svg(fig, key))  # matplotlib has XML-escaped every text
+    return fig
 
 
 def _distinct(labels: list[str]) -> list[str]:

@@ -26,10 +26,10 @@ def tiny_cell(workload: str, paradigm: Paradigm | str = Paradigm.PLAIN, **overri
 @pytest.fixture(autouse=True, scope="session")
 def _own_cost_cache(tmp_path_factory):
     """The runs tests start record their costs in a cache of the session's own, never in the
-    user's (``harness.launch.costs``); cell processes and CLI subprocesses inherit it."""
+    user's (``harness.plan.costs``); cell processes and CLI subprocesses inherit it."""
     import os
 
-    from harness.launch.costs import CACHE_ENV
+    from harness.plan.costs import CACHE_ENV
 
     before = os.environ.get(CACHE_ENV)
     os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("costs") / "costs.json")

@@ -5,7 +5,7 @@ written), then a linear head. Every time step reuses the same weights, which is 
 model sensitive to autocast's weight-cast cache: with the cache each weight is cast once per
 forward and its gradients are summed in the low-precision dtype; without it every step casts
 again and the gradients are summed in fp32. The harness runs one policy in all three paradigms
-(see ``harness.training.precision``); the parity tests use this workload to prove it.
+(see ``harness.precision``); the parity tests use this workload to prove it.
 
 Batches are dicts, ``{"tokens": (B, T) long, "label": (B,) long}``: the label says whether the
 sequence's mean token id lies above the middle of the vocabulary.

@@ -16,9 +16,9 @@ import pandas as pd
 
 from harness.analyse.ranks import CONFIDENCE, MIN_N_MEDIAN
 from harness.analyse.stats import Summary, mean_difference, mean_estimate, overhead
+from harness.analyse.stopping import adaptive_level
 from harness.config import Paradigm, Precision
-from harness.launch.stopping import adaptive_level
-from harness.training.features import Features
+from harness.features import Features
 
 GROUP_KEYS = ["workload", "size", "profile", "precision", "world_size", "nnodes", "batch_size",
               "device", "threads", "steps", "warmup", "window", "seed", "workers", "data",
@@ -63,7 +63,7 @@ def group_key(config: dict[str, Any]) -> tuple[Any, ...]:
 
 def plan_levels(manifest: dict[str, Any]) -> dict[tuple[Any, ...], float]:
     """Cell group -> the level of its intervals, for the groups that repeated "until the
-    interval is tight" (``harness.launch.stopping.Plan.level``); other groups use 95%."""
+    interval is tight" (``harness.analyse.stopping.Plan.level``); other groups use 95%."""
     out = {}
     for cell in manifest.get("cells") or []:
         if isinstance(cell, dict) and cell.get("until_ci_pct") is not None:

@@ -27,7 +27,7 @@ import pandas as pd
 
 from harness.analyse.analysis import GROUP_KEYS, by_repetition, timed
 from harness.analyse.stats import mean_difference
-from harness.training.features import FeatureError, Features
+from harness.features import FeatureError, Features
 
 NOT_COSTED = {"resume", "fault"}
 PROBES = "phase probes"

@@ -1,7 +1,7 @@
 """Predict records -> one row per record, and one per (cell group, path) with the overhead.
 
 A predict cell group is one config's prediction paths: the three paradigms' loops and the
-artifact runtimes (``harness.launch.stopping.group_of``). Each path's time per batch is held
+artifact runtimes (``harness.analyse.stopping.group_of``). Each path's time per batch is held
 against the plain loop's exactly as a training step is: the median of the paired differences
 of interleaved repetitions (paired by session and repetition) with the sign test's interval
 (``harness.analyse.stats.overhead``). The first batch's predictions are held against the plain

@@ -47,9 +47,9 @@ from harness.export.formats import (
     tolerance,
 )
 from harness.measure.parity import weights_digest
+from harness.precision import UnsupportedConfig
 from harness.training.data import build_val_loader, to_device
 from harness.training.features import checkpoints
-from harness.training.precision import UnsupportedConfig
 
 MESSAGE_CHARS = 800
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

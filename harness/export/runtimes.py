@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from harness.export.formats import Format, onnx_missing
-from harness.training.precision import UnsupportedConfig
+from harness.precision import UnsupportedConfig
 
 Runner = Callable[[Tensor], Any]  # a batch in, the artifact's output out
 

@@ -1,2 +1,2 @@
-"""Launch: cells into fresh processes (runner, worker), matrices of repetitions (matrix,
-stopping), suite files, device checks."""
+"""Launch: cells into fresh processes (runner, process, worker), the fork server and its
+shared pages, a failure's record status, the devices a cell asks for."""

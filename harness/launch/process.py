@@ -23,10 +23,15 @@ from typing import Protocol
 from harness.config import CellConfig
 from harness.launch.forkserver import ForkServer, ServerDied, signal_tree
 
-LAUNCH_ENV = "PARADIGM_BENCH_LAUNCH"
-SPAWN_TIME_ENV = "PARADIGM_BENCH_SPAWN_TIME"  # wall-clock time the cell process was started
-FORK, SPAWN = "fork", "spawn"
-LAUNCH_PATHS = (FORK, SPAWN)
+# the launch path's names live in the core (the host record reads them too); imported here
+# under their old home, which tests, benchmarks and users' scripts name
+from harness.process_env import FORK as FORK
+from harness.process_env import LAUNCH_ENV as LAUNCH_ENV
+from harness.process_env import LAUNCH_PATHS as LAUNCH_PATHS
+from harness.process_env import SPAWN as SPAWN
+from harness.process_env import SPAWN_TIME_ENV as SPAWN_TIME_ENV
+from harness.process_env import launch_path as launch_path
+
 KILL_GRACE_S = 5.0
 
 # One fork server per environment: torch and its libraries read some variables once, at import
@@ -40,14 +45,6 @@ _fork_failed: list[str] = []  # why forking was given up for this process, once 
 # A server starts before a cell's clock (``ready_server``), so its start is in no cell's
 # ``process_wall_s``: the matrix writes these into its manifest instead.
 _server_starts: list[dict[str, object]] = []
-
-
-def launch_path() -> str:
-    """The launch path for single-process cells: ``fork`` (default) or ``spawn``."""
-    value = os.environ.get(LAUNCH_ENV, FORK) or FORK
-    if value not in LAUNCH_PATHS:
-        raise ValueError(f"{LAUNCH_ENV}={value!r}: expected one of {', '.join(LAUNCH_PATHS)}")
-    return value
 
 
 def path_for(cfg: CellConfig) -> str:

@@ -24,7 +24,8 @@ from typing import Any
 
 from harness.analyse.aggregate import aggregate, cache_state, partial_summary, warnings_for
 from harness.config import CellConfig, CompileMode, Scenario
-from harness.launch.process import SPAWN_TIME_ENV, ready_server, run_process
+from harness.launch.process import ready_server, run_process
+from harness.process_env import SPAWN_TIME_ENV
 from harness.results import SCHEMA_VERSION, Status, record_path, write_json_atomic
 
 INDUCTOR_CACHE_ENV = "TORCHINDUCTOR_CACHE_DIR"  # inductor's cache root (Triton's below it)

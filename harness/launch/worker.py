@@ -37,7 +37,7 @@ from typing import Any  # noqa: E402
 
 from harness.config import CellConfig, Scenario  # noqa: E402
 from harness.launch.failures import classify  # noqa: E402
-from harness.launch.runner import SPAWN_TIME_ENV  # noqa: E402
+from harness.process_env import SPAWN_TIME_ENV  # noqa: E402
 from harness.results import Status, write_json_atomic  # noqa: E402
 
 TRACEBACK_TAIL_LINES = 30
@@ -51,10 +51,12 @@ PRELOADED_S = 0.0  # the fork server's spawn to ready (set in a forked child; 0 
 PAGES: dict[str, Any] | None = None  # a forked child's ``pages.Owned`` (None when spawned)
 # The harness modules ``prepare`` imports before the paradigm's timed import; the fork server
 # imports exactly these (and this module), so that a forked child's framework import starts
-# from the same loaded modules as a spawned one's.
-PREPARE_MODULES = ("harness.discovery", "harness.measure.memory", "harness.measure.phases",
-                   "harness.training.adapters", "harness.training.context",
-                   "harness.training.faults")
+# from the same loaded modules as a spawned one's. ``harness.measure.flops`` (counted after
+# the step; it loads torch.utils.flop_counter, which Lightning's import also loads) is among
+# them so that no paradigm's timed import pays for it.
+PREPARE_MODULES = ("harness.discovery", "harness.measure.flops", "harness.measure.memory",
+                   "harness.measure.phases", "harness.training.adapters",
+                   "harness.training.context", "harness.training.faults")
 
 
 def mark(name: str) -> None:

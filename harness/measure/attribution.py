@@ -105,7 +105,8 @@ def decide(code: CodeType | str, optimizer_step: CodeType | None) -> tuple[str, 
                 and getattr(code, "co_qualname", name).startswith(_DATA_WAIT_PROBE))):
         return "harness probe", None
     if ("/harness/training/adapters/" in path or path.endswith("harness/training/calibration.py")
-            or "/harness/training/features/" in path or _in_package(path, FRAMEWORK_PACKAGES)):
+            or "/harness/training/features/" in path or path.endswith("harness/features.py")
+            or _in_package(path, FRAMEWORK_PACKAGES)):
         return "framework", label(code)
     return None
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import psutil
 
+from harness.process_env import launch_path
+
 PACKAGES = ("torch", "pytorch-lightning", "pytorch-ignite", "numpy", "nvidia-ml-py",
             "lightning",  # the unified package: optuna-integration's Lightning callback uses it
             "torchvision", "transformers",  # these two build the real-model workloads
@@ -100,8 +102,6 @@ def capture_host() -> dict[str, Any]:
 def _launch_path() -> str:
     """How single-process cells start in this run: ``fork`` or ``spawn`` (torchrun groups
     are always spawned; each record's ``launch`` says what its process took)."""
-    from harness.launch.process import launch_path
-
     return launch_path()
 
 

@@ -24,7 +24,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from harness.config import Precision
-from harness.training.precision import AmpPolicy
+from harness.precision import AmpPolicy
 from harness.workload import Workload
 
 # Dense peak TFLOP/s from the vendors' data sheets: (name fragment, fp32, bf16/fp16 tensor,

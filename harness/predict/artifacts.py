@@ -16,9 +16,9 @@ import torch
 from harness.export import runtimes
 from harness.export.cell import message
 from harness.export.formats import FILE_NAMES, TORCH_CALLS, Format, onnx_missing
+from harness.precision import UnsupportedConfig
 from harness.predict.context import Prediction
 from harness.training.data import to_device
-from harness.training.precision import UnsupportedConfig
 
 FORMATS = {"torchscript": Format.TORCHSCRIPT, "onnxruntime": Format.ONNX,
            "exported-program": Format.EXPORTED_PROGRAM}

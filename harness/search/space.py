@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from harness.training.precision import UnsupportedConfig
+from harness.precision import UnsupportedConfig
 from harness.workload import Workload
 
 LR_SCALE = "lr_scale"

@@ -26,8 +26,8 @@ import os
 from typing import Any
 
 from harness.config import CellConfig, ConfigError, Paradigm
+from harness.features import FeatureError, Features
 from harness.search.spec import SpecError, StudySpec
-from harness.training.features import FeatureError, Features
 
 STUDY_KEYS = {"trials": "trials", "sampler": "sampler", "sampler_seed": "sampler_seed",
               "pruner": "pruner", "pruner_startup_trials": "pruner_startup_trials",

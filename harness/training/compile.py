@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from harness.config import CellConfig, CompileMode, CompileStyle, Paradigm
-from harness.training.precision import UnsupportedConfig
+from harness.precision import UnsupportedConfig
 
 
 def check_supported(cfg: CellConfig, device: torch.device) -> None:

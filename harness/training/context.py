@@ -32,10 +32,10 @@ from harness.measure.memory import IdleMemory, MemoryTracker
 from harness.measure.parity import LossRecorder
 from harness.measure.phases import PhaseTimer
 from harness.measure.timing import StepTimer
+from harness.precision import AmpPolicy, UnsupportedConfig
 from harness.training.compile import check_supported, uses_cuda_graphs
 from harness.training.data import build_loader, build_val_loader, device_resident, epoch_sampler
 from harness.training.features.logs import missing_backends
-from harness.training.precision import AmpPolicy, UnsupportedConfig
 from harness.workload import Workload
 
 # Passed verbatim to torch's DistributedDataParallel by every paradigm (fairness rule 9).

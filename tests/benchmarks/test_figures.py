@@ -1,5 +1,6 @@
-"""The README's tracker figures are generated (benchmarks/figures.py), never typed: the block
-in the README is the rendering of the inputs stored beside it, and the arithmetic is right."""
+"""The manual's tracker figures are generated (benchmarks/figures.py), never typed: the block
+on its measurement page is the rendering of the inputs stored beside it, and the arithmetic is
+right."""
 
 from __future__ import annotations
 
@@ -25,9 +26,9 @@ def _run(**medians: float) -> dict:
         for key, name in figures.NAMES.items()]}
 
 
-def test_the_readme_block_is_the_rendering_of_its_inputs():
-    found = figures.read_block((ROOT / "README.md").read_text())
-    assert found is not None, "README.md has no generated tracker-figures block"
+def test_the_manual_block_is_the_rendering_of_its_inputs():
+    found = figures.read_block(figures.PAGE.read_text())
+    assert found is not None, f"{figures.PAGE} has no generated tracker-figures block"
     inputs, paragraph = found
     assert paragraph == figures.render(inputs)
 
@@ -75,7 +76,8 @@ def test_the_readme_is_rewritten_in_place_and_a_partial_run_is_refused(tmp_path,
     assert "not in this run" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("path", ["benchmarks/test_training_steps.py", "README.md"])
+@pytest.mark.parametrize("path", ["benchmarks/test_training_steps.py", "README.md",
+                                  "docs/pages/measurement.md"])
 def test_framework_time_is_defined_with_the_data_wait(path):
     from harness.analyse.analysis import FRAMEWORK_TIME
 

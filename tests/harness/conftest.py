@@ -7,7 +7,7 @@ import zlib
 import numpy as np
 import pytest
 
-import harness.launch.matrix as matrix
+import harness.matrix.matrix as matrix
 from harness.results import SCHEMA_VERSION, record_path, write_json_atomic
 
 

@@ -102,7 +102,7 @@ def test_list_and_help_name_every_feature_setting_from_the_dataclass(capsys):
     import dataclasses
 
     from harness import cli
-    from harness.training.features import FEATURE_FIELDS, Features
+    from harness.features import FEATURE_FIELDS, Features
 
     assert cli.main(["list"]) == 0
     listing = capsys.readouterr().out

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.launch.costs import (
+from harness.matrix.suite import load_suite
+from harness.plan.costs import (
     CellCost,
     CostCache,
     HostCosts,
@@ -20,7 +21,6 @@ from harness.launch.costs import (
     shape_of,
     startup_key,
 )
-from harness.launch.suite import load_suite
 from harness.results import SCHEMA_VERSION, record_path, write_json_atomic
 
 HEAVY = {"torch", "pytorch_lightning", "lightning", "ignite", "numpy", "scipy", "pandas"}
@@ -206,8 +206,8 @@ def test_a_tiny_real_model_gets_a_batch_its_dataset_fills(workload):
     """What a new user tries first (``run --workload resnet18 --size tiny``): the cells the
     command line makes pass the check that would refuse them (in-process: a ``--plan`` here
     would probe the host for minutes)."""
-    from harness.arguments import build_parser
-    from harness.selection import cells_from_args, check_batches, with_default_batches
+    from harness.commands.arguments import build_parser
+    from harness.commands.selection import cells_from_args, check_batches, with_default_batches
 
     args = build_parser().parse_args(["run", "--workload", workload, "--size", "tiny"])
     cells = with_default_batches(cells_from_args(args))

@@ -13,7 +13,7 @@ from harness.config import (
     Profile,
     Scenario,
 )
-from harness.training.features import Features
+from harness.features import Features
 
 
 def test_round_trip_and_stable_key():

@@ -13,7 +13,7 @@ from packaging.requirements import Requirement
 
 from harness import supply_chain
 from harness.cli import main
-from harness.launch.suite import load_suite
+from harness.matrix.suite import load_suite
 
 ROOT = Path(__file__).resolve().parents[2]
 BAD = ("2.6.2", "2.6.3")

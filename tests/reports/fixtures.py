@@ -1,4 +1,4 @@
-"""Fabricated run folders, in the shape harness.launch.runner and harness.launch.matrix write them.
+"""Fabricated run folders, in the shape harness.launch.runner and harness.matrix.matrix write them.
 
 Nothing here trains: records are built from a few numbers with a seeded generator, so tests
 that render reports stay fast and deterministic. ``fake_record`` mirrors

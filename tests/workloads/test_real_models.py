@@ -26,7 +26,7 @@ from harness.launch.runner import run_cell
 from harness.launch.worker import run
 from harness.measure.flops import count_step_flops, count_step_flops_on_meta
 from harness.measure.parity import weights_digest
-from harness.training.precision import AmpPolicy
+from harness.precision import AmpPolicy
 from tests.conftest import PARADIGMS, tiny_cell
 
 ROOT = Path(__file__).resolve().parents[2]

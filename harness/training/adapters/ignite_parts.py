@@ -31,8 +31,8 @@ from ignite.handlers import Checkpoint, DiskSaver, EarlyStopping, ProgressBar
 from ignite.metrics import Metric
 from ignite.utils import convert_tensor
 
+from harness.features import LogBackend
 from harness.training.context import RunContext
-from harness.training.features.config import LogBackend
 from harness.training.features.logs import METRIC, mlflow_tracking_uri
 
 CHECKPOINT_NAME = "step={global_step:06d}.{ext}"

@@ -20,11 +20,11 @@ from torch import nn
 
 from harness.config import Precision, Profile
 from harness.measure.phases import PhaseTimer
+from harness.precision import LIGHTNING_PRECISION, UnsupportedConfig
 from harness.training.adapters.lightning_parts import WorkloadModule, callbacks, feature_loggers
 from harness.training.compile import compiled, compiles_lightning_module, model_region
 from harness.training.context import DDP_KWARGS, RunContext
 from harness.training.features.logs import METRIC
-from harness.training.precision import LIGHTNING_PRECISION, UnsupportedConfig
 
 DDP_SYNC = "lightning_ddp_sync_s"
 

@@ -24,9 +24,9 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from torch import Tensor, nn
 
+from harness.features import LogBackend
 from harness.training.calibration import busy_wait
 from harness.training.context import RunContext
-from harness.training.features.config import LogBackend
 from harness.training.features.logs import mlflow_tracking_uri
 
 VAL_PREFIX = "val_"

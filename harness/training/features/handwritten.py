@@ -21,9 +21,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from harness.features import Features, LogBackend
 from harness.training.data import to_device
 from harness.training.features.checkpoints import plain_checkpoint_name
-from harness.training.features.config import Features, LogBackend
 from harness.training.features.logs import METRIC, mlflow_tracking_uri
 from harness.workload import Workload
 

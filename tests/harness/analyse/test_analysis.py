@@ -60,7 +60,7 @@ def test_an_adaptively_stopped_group_reports_its_intervals_at_the_plans_level():
     """The report's interval for a group that ran "until the interval is tight" is the one
     the stop rule used: at the plan's per-look level (95% over every look), not at 95%."""
     from harness.analyse.analysis import plan_levels
-    from harness.launch.stopping import Plan
+    from harness.analyse.stopping import Plan
 
     records = [fake_record(cell("mlp", p), rep, 1e-3 * (1.2 if p == "lightning" else 1.0),
                            noise=0.05) for rep in range(12) for p in ("plain", "lightning")]

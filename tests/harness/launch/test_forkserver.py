@@ -16,8 +16,8 @@ import pytest
 
 from harness.config import Paradigm
 from harness.launch import forkserver, process
-from harness.launch.process import LAUNCH_ENV
 from harness.launch.runner import child_env, run_cell
+from harness.process_env import LAUNCH_ENV
 from tests.conftest import FIXTURES, PARADIGMS, tiny_cell
 
 PROBE = str(FIXTURES / "fork_probe.py")
@@ -67,7 +67,8 @@ def test_a_forked_cell_starts_its_framework_import_from_what_a_spawned_one_has(
         tmp_path, monkeypatch):
     """No paradigm in the server; the same modules loaded when the framework import starts
     (a spawned worker is ``__main__``, a forked one ``harness.launch.worker`` beside the
-    server's ``__main__``; the server adds standard library modules it uses, nothing else)."""
+    server's ``__main__``; the server adds its own shared-pages module and the standard
+    library modules it uses, nothing else)."""
     spawned = _probe(tmp_path, monkeypatch, "spawn")
     forked = _probe(tmp_path, monkeypatch, "fork")
     for seen in (spawned, forked):
@@ -75,7 +76,8 @@ def test_a_forked_cell_starts_its_framework_import_from_what_a_spawned_one_has(
         assert not seen["cuda_initialized"]
         assert seen["lightning_env"] == []
         assert seen["sid"] == seen["pid"]  # its own session: killpg ends its tree
-    extra = set(forked["modules"]) - set(spawned["modules"]) - {"harness.launch.worker"}
+    extra = (set(forked["modules"]) - set(spawned["modules"])
+             - {"harness.launch.worker", "harness.launch.pages"})
     assert not {m for m in extra if m.split(".")[0] not in sys.stdlib_module_names}, extra
     assert set(spawned["modules"]) <= set(forked["modules"])
     assert forked["cwd"] == spawned["cwd"].replace("/spawn/", "/fork/")
@@ -208,7 +210,7 @@ def test_a_fork_servers_start_is_in_the_manifest_not_in_a_cells_time(tmp_path, m
     """A server that takes ``SLOW_S`` longer to start: that time stays out of the first
     cell's ``process_wall_s`` (so out of the fixed cost, the ETA and the cost cache), and
     the manifest records the start once."""
-    from harness.launch.matrix import execute
+    from harness.matrix.matrix import execute
 
     slow_s = 2.0
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.launch.matrix import execute
 from harness.launch.process import LAUNCH_ENV, LAUNCH_PATHS
 from harness.launch.runner import run_cell
+from harness.matrix.matrix import execute
 from harness.results import load_run
 from tests.conftest import FIXTURES, tiny_cell
 

@@ -27,9 +27,9 @@ def test_a_cuda_cell_without_cuda_is_an_error_that_a_resume_runs_again():
 
 def test_lightning_has_no_harness_callback_to_dispatch_to():
     # a pl.Callback probe would make Lightning dispatch every per-step callback hook to it
+    from harness.features import Features
     from harness.training.adapters import lightning_parts
     from harness.training.context import Extensions, RunContext
-    from harness.training.features import Features
 
     ctx = RunContext.__new__(RunContext)  # callbacks() reads only these two
     object.__setattr__(ctx, "features", Features())
@@ -44,7 +44,7 @@ def test_a_loss_that_cannot_run_on_meta_is_counted_on_the_real_model(capsys):
 
     from harness.config import Precision
     from harness.launch.worker import step_flops
-    from harness.training.precision import AmpPolicy
+    from harness.precision import AmpPolicy
     from workloads.linear import Linear
 
     class ItemInLoss(Linear):

@@ -5,7 +5,7 @@ import torch
 
 from harness.config import Precision
 from harness.measure.flops import count_step_flops, peak_flops
-from harness.training.precision import AmpPolicy
+from harness.precision import AmpPolicy
 from workloads.linear import Linear
 
 

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from harness.analyse.predictions import predict_frame, predict_table
+from harness.analyse.stopping import group_of, member_of
 from harness.config import ConfigError, Scenario
-from harness.launch.stopping import group_of, member_of
 from tests.conftest import tiny_cell
 from tests.harness.scenarios import in_process
 

@@ -7,8 +7,8 @@ import optuna
 import pytest
 import torch
 
+from harness.precision import UnsupportedConfig
 from harness.search.space import LR_SCALE, LR_SCALE_RANGE, sample
-from harness.training.precision import UnsupportedConfig
 from workloads.linear import Linear
 from workloads.mlp import MLP
 

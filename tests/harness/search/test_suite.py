@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.launch.suite import SuiteError, load_suite
+from harness.matrix.suite import SuiteError, load_suite
 
 SUITE = """
 name = "with-hpo"
@@ -75,7 +75,7 @@ def test_the_shipped_suites_hold_a_study_at_one_and_two_workers(name):
 
 def test_a_suite_runs_its_studies_after_its_cells_into_its_hpo_folder(tmp_path, monkeypatch):
     import harness.cli as cli
-    import harness.search.command as command
+    import harness.commands.hpo as command
 
     calls = []
     monkeypatch.setattr(cli, "_execute_and_report", lambda cells, run_dir, *a: calls.append(

@@ -9,9 +9,9 @@ from torch._inductor.exc import InvalidCxxCompiler
 
 from harness.config import CompileMode, CompileStyle, Paradigm
 from harness.launch.failures import classify
+from harness.precision import UnsupportedConfig
 from harness.results import Status
 from harness.training import compile as compile_
-from harness.training.precision import UnsupportedConfig
 from tests.conftest import tiny_cell
 
 CPU = torch.device("cpu")

@@ -5,6 +5,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from harness.config import DataPath
+from harness.precision import UnsupportedConfig
 from harness.training.context import placed
 from harness.training.data import (
     EpochBatchSampler,
@@ -17,7 +18,6 @@ from harness.training.data import (
     epoch_sampler,
     set_loader_epoch,
 )
-from harness.training.precision import UnsupportedConfig
 from tests.conftest import tiny_cell
 
 

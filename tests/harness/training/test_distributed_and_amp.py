@@ -46,7 +46,7 @@ def test_the_shared_autocast_policy_is_lightnings_and_the_cache_matters():
     same for all three, and on a recurrent model the cache changes the trained weights."""
     from pytorch_lightning.plugins.precision import MixedPrecision
 
-    from harness.training.precision import AUTOCAST_CACHE
+    from harness.precision import AUTOCAST_CACHE
     from workloads.rnn import RNN
 
     assert MixedPrecision("bf16-mixed", "cpu").autocast_context_manager()._cache_enabled is \

@@ -1,0 +1,308 @@
+"""Run a matrix of cells: interleaved repetitions, adaptive stops, resume, progress, Ctrl-C.
+
+Repetitions are interleaved (rep 0 of every cell, then rep 1, ...; within a rep the paradigms
+of one config follow each other), so slow drift of the machine hits every paradigm alike. The
+paradigms' order inside each round is shuffled with a seed written to the manifest (and reused
+when the folder is resumed), so that no paradigm always runs first, on a cooler machine or
+after a warmer page cache. Each record names its session (one execution of the matrix) and its
+place in the round; the statistics pair repetitions by (session, repetition).
+Each cell has a ``Plan`` (``harness.analyse.stopping``): a number of repetitions, optionally
+"until the overhead interval is tight", and optionally one profiling repetition, run after the timed
+ones. A run folder holds ``manifest.json`` and ``cells/<key>__r<rep>.json``; running into an
+existing folder resumes it: records that are ``ok`` or ``unsupported`` are kept, everything
+else (missing, error, oom, timeout, crashed, interrupted) is run again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import math
+import random
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from harness.analyse.stopping import Plan, StepTimes, Stop, decide, group_of, member_of
+from harness.config import CellConfig, Scenario
+from harness.launch.process import server_starts
+from harness.launch.runner import SINGLE_NODE, Launch, run_cell
+from harness.measure.environment import capture_host
+from harness.plan.eta import Eta
+from harness.results import (
+    SCHEMA_VERSION,
+    SchemaError,
+    Status,
+    read_record,
+    record_path,
+    write_json_atomic,
+)
+
+FINAL_STATUSES = {Status.OK.value, Status.UNSUPPORTED.value}
+PROFILE_REPETITION = 0
+
+Repetitions = int | Mapping[CellConfig, Plan | int]
+
+
+def plans_of(cells: list[CellConfig], repetitions: Repetitions) -> dict[CellConfig, Plan]:
+    """Every cell's plan, from one count for all or a count or plan per cell."""
+    def as_plan(cell: CellConfig, value: Plan | int) -> Plan:
+        out = value if isinstance(value, Plan) else Plan(int(value))
+        # a profiling repetition profiles training steps: export and predict cells have none
+        return out if cell.scenario is Scenario.TRAIN else dataclasses.replace(
+            out, attribution=False)
+
+    if isinstance(repetitions, int):
+        return {c: Plan(repetitions) for c in cells}
+    return {c: as_plan(c, repetitions[c]) for c in cells}
+
+
+def plan(cells: list[CellConfig], repetitions: Repetitions) -> list[tuple[CellConfig, int]]:
+    """Every (cell, repetition) that may run, repetition-major so that repetitions interleave
+    (adaptive cells may stop earlier); profiling repetitions are not included."""
+    plans = plans_of(cells, repetitions)
+    rounds = max((p.repetitions for p in plans.values()), default=0)
+    return [(cell, rep) for rep in range(rounds) for cell in cells
+            if rep < plans[cell].repetitions]
+
+
+def _record(run_dir: Path, cell: CellConfig, rep: int, node_rank: int) -> dict[str, Any] | None:
+    path = record_path(run_dir, cell.key, rep, node_rank)
+    if not path.exists():
+        return None
+    try:
+        return read_record(path)
+    except SchemaError:
+        return None
+
+
+def is_done(run_dir: Path, cell: CellConfig, rep: int, node_rank: int = 0) -> bool:
+    record = _record(run_dir, cell, rep, node_rank)
+    return record is not None and record["status"] in FINAL_STATUSES
+
+
+def _step_times(run_dir: Path, members: list[CellConfig], rounds: int, node_rank: int
+                ) -> StepTimes:
+    """Each paradigm's successful step times over the first ``rounds`` repetitions, keyed by
+    (session, repetition) as the statistics pair them."""
+    out: StepTimes = {}
+    for cell in members:
+        for rep in range(rounds):
+            record = _record(run_dir, cell, rep, node_rank)
+            step = ((record or {}).get("measurements") or {}).get("step_time_s")
+            if record and record["status"] == Status.OK.value and step and math.isfinite(step):
+                key = (str(record.get("session") or ""), rep)
+                out.setdefault(member_of(cell), {})[key] = step
+    return out
+
+
+def _manifest(run_dir: Path, name: str, plans: dict[CellConfig, Plan],
+              stops: dict[CellConfig, Stop], environment: dict[str, Any], **extra: Any) -> None:
+    def entry(cell: CellConfig, p: Plan) -> dict[str, Any]:
+        stop = stops.get(group_of(cell))
+        return {**cell.to_dict(), "repetitions": p.repetitions, "until_ci_pct": p.until_ci_pct,
+                "min_repetitions": p.min_repetitions, "attribution": p.attribution,
+                "stop": stop.to_dict() if stop else None}
+
+    write_json_atomic(run_dir / "manifest.json", {
+        "schema_version": SCHEMA_VERSION,
+        "suite": name,
+        "repetitions": max((p.repetitions for p in plans.values()), default=0),
+        "cells": [entry(c, p) for c, p in plans.items()],
+        "environment": environment,
+        **extra,
+    })
+
+
+def _previous_order_seed(run_dir: Path) -> int | None:
+    """The order seed of the run being resumed, so that its rounds keep their order."""
+    try:
+        seed = json.loads((run_dir / "manifest.json").read_text()).get("order_seed")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return seed if isinstance(seed, int) else None
+
+
+def round_order(cells: list[CellConfig], seed: int, rep: int) -> list[CellConfig]:
+    """``cells`` with the members of each cell group (the paradigms of one config) shuffled,
+    the same way for the same seed and round; groups keep their places."""
+    rng = random.Random(f"{seed}:{rep}")
+    groups: dict[CellConfig, list[CellConfig]] = {}
+    for cell in cells:
+        groups.setdefault(group_of(cell), []).append(cell)
+    out = []
+    for members in groups.values():
+        out += rng.sample(members, len(members))
+    return out
+
+
+class _Matrix:
+    """The state of one execution: plans, stops, progress, counts."""
+
+    def __init__(self, cells: list[CellConfig], run_dir: Path, plans: dict[CellConfig, Plan],
+                 launch: Launch, bar: Any, order_seed: int,
+                 eta: Eta[tuple[CellConfig, int]]) -> None:
+        self.cells, self.run_dir, self.plans, self.launch, self.bar = cells, run_dir, plans, \
+            launch, bar
+        self.order_seed, self.eta = order_seed, eta
+        self.session = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+        self.environment = capture_host()
+        self.stops: dict[CellConfig, Stop] = {}
+        self.groups: dict[CellConfig, list[CellConfig]] = {}
+        for cell in cells:
+            self.groups.setdefault(group_of(cell), []).append(cell)
+        self.walls: list[float] = []
+        self.skipped = 0
+        self.counts = dict.fromkeys((s.value for s in Status), 0)
+
+    def run(self, cell: CellConfig, rep: int, position: int | None = None) -> None:
+        if is_done(self.run_dir, cell, rep, self.launch.node_rank):
+            self.skipped += 1
+            self.eta.drop((cell, rep))
+            self.bar.update(processes(cell))
+            return
+        self.bar.set_postfix_str(f"{self.eta.text()}, {cell.workload}/{member_of(cell)} r{rep}",
+                                 refresh=False)
+        record = run_cell(cell, self.run_dir, rep, self.environment, self.launch,
+                          tags={"session": self.session, "position_in_round": position})
+        self.counts[record["status"]] += 1
+        self.walls.append(record["process_wall_s"])
+        self.eta.ran((cell, rep), record["process_wall_s"])
+        self.bar.set_postfix_str(self.eta.text(), refresh=False)
+        self.bar.update(processes(cell))
+        if record["status"] != Status.OK.value:
+            path = record_path(self.run_dir, cell.key, rep, self.launch.node_rank)
+            self.bar.write(failure_line(cell, rep, record, path))
+
+    def round(self, rep: int) -> None:
+        for position, cell in enumerate(round_order(self.cells, self.order_seed, rep)):
+            if rep < self.plans[cell].repetitions and group_of(cell) not in self.stops:
+                self.run(cell, rep, position)
+        for group, members in self.groups.items():
+            if group in self.stops:
+                continue
+            plan = self.plans[members[0]]
+            times = _step_times(self.run_dir, members, rep + 1, self.launch.node_rank)
+            stop = decide(plan, rep + 1, times)
+            if stop:
+                self.stops[group] = stop
+                left = [(m, r) for m in members
+                        for r in range(rep + 1, self.plans[m].repetitions)]
+                for key in left:
+                    self.eta.drop(key)
+                self.bar.total -= sum(processes(m) for m, _ in left)
+                self.bar.refresh()
+
+    def refit(self, plans: Mapping[CellConfig, Plan]) -> None:
+        """Lower cells' repetitions to ``plans`` (never raise them): the processes dropped
+        leave the ETA and the progress bar's total."""
+        for cell, new in plans.items():
+            old = self.plans.get(cell)
+            if old is None or new.repetitions >= old.repetitions:
+                continue
+            for rep in range(new.repetitions, old.repetitions):
+                self.eta.drop((cell, rep))
+            self.bar.total -= (old.repetitions - new.repetitions) * processes(cell)
+            self.plans[cell] = new
+        self.bar.refresh()
+
+    def profile(self) -> None:
+        for cell in self.cells:
+            if self.plans[cell].attribution:
+                self.run(cell.replace(profiler=True), PROFILE_REPETITION)
+
+
+TERMINAL_CHARS = 200
+
+
+def failure_line(cell: CellConfig, rep: int, record: dict[str, Any], path: Path) -> str:
+    """A failed repetition on one terminal line, between the progress bar's updates: the
+    message's first line, clipped (a dynamo error's message is a 30-line traceback); the
+    whole of it stays in the record (``path``) and the report's Failures section."""
+    lines = str(record.get("message") or "").strip().splitlines()
+    line = f"[{record['status']}] {cell.key} r{rep}: {lines[0].strip() if lines else ''}"
+    if len(line) > TERMINAL_CHARS:
+        line = line[:TERMINAL_CHARS - 1] + "…"
+    return line + (f" (all of it in {path})" if len(lines) > 1 or line.endswith("…") else "")
+
+
+def processes(cell: CellConfig) -> int:
+    """Processes one repetition starts: a resumed cell's first leg, then its resume."""
+    return 2 if cell.features.resume_at else 1
+
+
+def execute(cells: list[CellConfig], run_dir: Path, repetitions: Repetitions,
+            name: str = "adhoc", progress: bool = True, launch: Launch = SINGLE_NODE,
+            order_seed: int | None = None,
+            estimates: Mapping[tuple[CellConfig, int], float] | None = None,
+            run_plan: dict[str, Any] | None = None,
+            refit: Callable[[float], tuple[dict[CellConfig, Plan], dict[str, Any]]] | None = None,
+            ) -> dict[str, Any]:
+    """Run what is not done yet; return a summary. Re-raises KeyboardInterrupt after saving.
+
+    ``order_seed`` fixes the paradigms' order in each round (every node of a multi-node run
+    must pass the same); by default a resumed folder keeps its seed and a new one draws one.
+    ``estimates`` (seconds per (cell, repetition), ``harness.plan.plan``) drive the
+    progress display's ETA; ``run_plan`` (the plan's estimate and a budget's cuts) goes
+    into the manifest for the report's header. ``refit`` (a budget planned from rough
+    figures, ``harness.plan.preflight.refitter``) is called after the first round with the
+    seconds run so far, every cell then measured once here; the plans it returns lower the
+    repetitions still to run, and its manifest entry replaces ``run_plan``.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if order_seed is None:
+        order_seed = _previous_order_seed(run_dir)
+    if order_seed is None:
+        order_seed = random.SystemRandom().randrange(2**31)
+    plans = plans_of(cells, repetitions)
+    total = sum((p.repetitions + p.attribution) * processes(c) for c, p in plans.items())
+    if estimates is None:  # no plan: every process counts as the mean of those finished
+        estimates = {**{(c, r): 0.0 for c, p in plans.items() for r in range(p.repetitions)},
+                     **{(c.replace(profiler=True), PROFILE_REPETITION): 0.0
+                        for c, p in plans.items() if p.attribution}}
+    eta = Eta(estimates)
+    bar = tqdm(total=total, desc=name, unit="process", disable=not progress, file=sys.stderr,
+               dynamic_ncols=True, postfix=eta.text(),
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} processes "
+                          "[{elapsed}{postfix}]")
+    m = _Matrix(cells, run_dir, plans, launch, bar, order_seed, eta)
+    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    extra = {"plan": run_plan} if run_plan is not None else {}
+    _manifest(run_dir, name, plans, m.stops, m.environment, started_at=started, state="running",
+              order_seed=order_seed, **extra)
+    servers_before = len(server_starts())
+    t0, state = time.perf_counter(), "finished"
+    try:
+        for rep in range(max((p.repetitions for p in plans.values()), default=0)):
+            if rep >= max(p.repetitions for p in plans.values()):
+                break  # a refit lowered every cell below this round
+            m.round(rep)
+            if rep == 0 and refit is not None:
+                refitted, entry = refit(time.perf_counter() - t0)
+                m.refit(refitted)
+                extra = {"plan": entry}
+        m.profile()
+    except KeyboardInterrupt:
+        state = "interrupted"
+        m.counts[Status.INTERRUPTED.value] += 1
+        raise
+    finally:
+        bar.close()
+        summary = {
+            "state": state,
+            "ran": len(m.walls),
+            "skipped_done": m.skipped,
+            "statuses": {k: v for k, v in m.counts.items() if v},
+            "wall_s": time.perf_counter() - t0,
+            "cell_process_wall_s": m.walls,
+            # fork servers this run started, outside every cell's process_wall_s
+            "fork_servers": server_starts()[servers_before:],
+        }
+        _manifest(run_dir, name, plans, m.stops, m.environment, started_at=started,
+                  order_seed=order_seed, **extra, **summary)
+    return summary

@@ -1,0 +1,232 @@
+"""What a run will do and cost before it starts: its processes, their estimate, a budget.
+
+``build_plan`` lists every cell repetition still to run (a resumed folder's finished records
+are left out, as the matrix leaves them), the profiling repetitions, resumed cells' first
+legs and torchrun ranks, and estimates each from the host's measured figures
+(``harness.plan.estimate``). ``fit_budget`` shrinks the plan to a wall-time budget by
+lowering repetitions table by table (``Table.priority``: the lowest is cut first; among
+equals, the later table), never below the fewest its statistic needs (``fewest``) and never
+by dropping a cell. ``python -m harness run|suite --plan`` prints it (``harness.launch.
+plan_text``); a run records it in its manifest, and the report's header states the cuts.
+
+Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.analyse.ranks import MIN_N_MEDIAN
+from harness.analyse.stopping import Plan
+from harness.config import CellConfig, Scenario
+from harness.plan.costs import HostCosts
+from harness.plan.estimate import Estimate, estimate
+from harness.results import SchemaError, Status, read_record, record_path
+
+MIN_N_MEAN = 3  # as harness.analyse.stats: the fewest with a t interval of a mean difference
+PROFILE_REPETITION = 0  # as harness.matrix.matrix
+FINAL_STATUSES = {Status.OK.value, Status.UNSUPPORTED.value}
+
+
+class BudgetError(ValueError):
+    """A budget that cannot hold the fewest repetitions of every cell; names the smallest."""
+
+    def __init__(self, budget_min: float, smallest_min: int) -> None:
+        super().__init__(
+            f"a budget of {budget_min:g} min cannot hold the fewest repetitions every cell "
+            f"needs: the smallest budget that can is {smallest_min} min (--budget "
+            f"{smallest_min}), or lift the budget with --rigorous")
+        self.smallest_min = smallest_min
+
+
+@dataclass(frozen=True)
+class Table:
+    """Where a cell's plan came from: a suite's ``[[matrix]]`` table (1-based), its priority
+    (higher is cut later) and the ``min_repetitions`` it sets, if it does."""
+
+    index: int = 1
+    priority: int = 0
+    min_repetitions: int | None = None
+
+    @property
+    def label(self) -> str:
+        return "the command line's cells" if self.index == 0 else f"[[matrix]] #{self.index}"
+
+
+COMMAND_LINE = Table(index=0)  # ``run``'s cells (and a suite cell no table claims): one table
+
+
+def fewest(plan: Plan, table: Table = COMMAND_LINE) -> int:
+    """The fewest repetitions a budget may leave a cell: an adaptive cell its
+    ``min_repetitions``; a table that sets ``min_repetitions``, that; otherwise the fewest
+    that keep the interval its count gave it (6: the paired overhead's order-statistic
+    interval, ``MIN_N_MEDIAN``; 3: the t interval of the mean difference); a table asking
+    for fewer keeps its own count."""
+    if plan.until_ci_pct is not None:
+        return min(plan.min_repetitions, plan.repetitions)
+    if table.min_repetitions is not None:
+        return min(table.min_repetitions, plan.repetitions)
+    if plan.repetitions >= MIN_N_MEDIAN:
+        return MIN_N_MEDIAN
+    return min(plan.repetitions, MIN_N_MEAN)
+
+
+def with_repetitions(plan: Plan, repetitions: int) -> Plan:
+    return dataclasses.replace(plan, repetitions=repetitions,
+                               min_repetitions=min(plan.min_repetitions, repetitions))
+
+
+def is_done(run_dir: Path | None, cell: CellConfig, rep: int, node_rank: int = 0) -> bool:
+    """As ``harness.matrix.matrix.is_done`` (which imports the runner, and so torch)."""
+    if run_dir is None:
+        return False
+    path = record_path(run_dir, cell.key, rep, node_rank)
+    try:
+        return path.exists() and read_record(path)["status"] in FINAL_STATUSES
+    except (SchemaError, OSError, ValueError, KeyError):
+        return False
+
+
+@dataclass(frozen=True)
+class Process:
+    """One repetition still to run: a timed one, or a profiling one (``cell.profiler``)."""
+
+    cell: CellConfig
+    repetition: int
+    estimate: Estimate
+
+    @property
+    def launches(self) -> int:
+        """Processes it starts: two for a resumed cell (its first leg, then the resume)."""
+        return 2 if self.cell.features.resume_at else 1
+
+
+@dataclass(frozen=True)
+class Cut:
+    table: Table
+    cells: int
+    before: int
+    after: int
+
+    def text(self) -> str:
+        rank = "" if self.table == COMMAND_LINE else f"priority {self.table.priority}, "
+        return (f"{self.table.label} ({rank}{self.cells} cells): "
+                f"repetitions {self.before} -> {self.after}")
+
+
+@dataclass
+class RunPlan:
+    """The processes a run will start, their estimate, and what a budget cut."""
+
+    plans: dict[CellConfig, Plan]
+    processes: list[Process]
+    skipped_done: int = 0
+    budget_min: float | None = None
+    cuts: list[Cut] = field(default_factory=list)
+    studies_s: float = 0.0  # the ``[[hpo]]`` studies' estimate: held against the budget, never cut
+    short_of_budget_min: int | None = None  # a suite's budget not held here: the smallest that is
+
+    @property
+    def seconds(self) -> float:
+        return sum(p.estimate.seconds for p in self.processes)
+
+    def estimates(self) -> dict[tuple[CellConfig, int], float]:
+        return {(p.cell, p.repetition): p.estimate.seconds for p in self.processes}
+
+    def to_manifest(self) -> dict[str, Any]:
+        return {"estimate_s": self.seconds, "processes": len(self.processes),
+                "skipped_done": self.skipped_done, "budget_min": self.budget_min,
+                "cuts": [c.text() for c in self.cuts], "studies_s": self.studies_s,
+                "short_of_budget_min": self.short_of_budget_min,
+                "rough": sum(not p.estimate.step.measured for p in self.processes)}
+
+
+@dataclass(frozen=True)
+class _CellRuns:
+    """A cell's repetitions at its full plan, each a Process or None where already done."""
+
+    timed: list[Process | None]
+    profiling: list[Process | None]  # [] without attribution
+
+    def take(self, repetitions: int) -> tuple[list[Process], int]:
+        chosen = self.timed[:repetitions] + self.profiling
+        todo = [p for p in chosen if p is not None]
+        return todo, len(chosen) - len(todo)
+
+
+def _runs(cell: CellConfig, plan: Plan, host: HostCosts, run_dir: Path | None,
+          node_rank: int = 0) -> _CellRuns:
+    def process(c: CellConfig, rep: int) -> Process | None:
+        if is_done(run_dir, c, rep, node_rank):
+            return None
+        return Process(c, rep, estimate(c, host, rep))
+
+    profiled = plan.attribution and cell.scenario is Scenario.TRAIN
+    return _CellRuns([process(cell, rep) for rep in range(plan.repetitions)],
+                     [process(cell.replace(profiler=True), PROFILE_REPETITION)] if profiled
+                     else [])
+
+
+def _select(plans: Mapping[CellConfig, Plan], runs: Mapping[CellConfig, _CellRuns]) -> RunPlan:
+    processes, skipped = [], 0
+    for cell, plan in plans.items():
+        todo, done = runs[cell].take(plan.repetitions)
+        processes += todo
+        skipped += done
+    return RunPlan(dict(plans), processes, skipped)
+
+
+def build_plan(plans: Mapping[CellConfig, Plan], host: HostCosts, run_dir: Path | None = None,
+               node_rank: int = 0) -> RunPlan:
+    """Every process still to run for ``plans`` (this node's finished records in ``run_dir``
+    left out)."""
+    return _select(plans, {c: _runs(c, p, host, run_dir, node_rank) for c, p in plans.items()})
+
+
+def _cut_order(cells: Iterable[CellConfig], tables: Mapping[CellConfig, Table]) -> list[Table]:
+    """The tables of ``cells``, the first to cut first (``run``'s cells are one table)."""
+    return sorted({tables.get(c, COMMAND_LINE) for c in cells},
+                  key=lambda t: (t.priority, -t.index))
+
+
+def fit_budget(plans: Mapping[CellConfig, Plan], tables: Mapping[CellConfig, Table],
+               host: HostCosts, budget_min: float, run_dir: Path | None = None,
+               node_rank: int = 0, studies_s: float = 0.0, strict: bool = True) -> RunPlan:
+    """The plan within ``budget_min`` minutes, ``studies_s`` of them kept for the run's
+    studies: each table in cut order lowered, one repetition at a time, until the estimate
+    fits or the table is at its fewest. When every table at its fewest still does not fit,
+    raises BudgetError (``strict``: a budget the user asked for) or returns the plan at its
+    fewest with ``short_of_budget_min`` set (a suite's own budget, on a host slower than its
+    author's)."""
+    budget_s = 60 * budget_min - studies_s
+    runs = {c: _runs(c, p, host, run_dir, node_rank) for c, p in plans.items()}
+    current = dict(plans)
+    cuts: list[Cut] = []
+    for table in _cut_order(plans, tables):
+        if _select(current, runs).seconds <= budget_s:
+            break
+        members = [c for c in current if tables.get(c, COMMAND_LINE) == table]
+        top = max(current[c].repetitions for c in members)
+        low = min(fewest(plans[c], table) for c in members)
+        for cap in range(top - 1, low - 1, -1):
+            for c in members:
+                reps = max(fewest(plans[c], table), min(plans[c].repetitions, cap))
+                current[c] = with_repetitions(plans[c], reps)
+            if _select(current, runs).seconds <= budget_s:
+                break
+        after = max(current[c].repetitions for c in members)
+        if after < top:
+            cuts.append(Cut(table, len(members), top, after))
+    run = _select(current, runs)
+    run.budget_min, run.cuts, run.studies_s = budget_min, cuts, studies_s
+    if run.seconds > budget_s:
+        smallest = max(1, math.ceil((run.seconds + studies_s) / 60))
+        if strict:
+            raise BudgetError(budget_min, smallest)
+        run.short_of_budget_min = smallest
+    return run

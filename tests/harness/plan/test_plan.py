@@ -1,0 +1,222 @@
+"""The run plan: processes left to run, and a budget that lowers repetitions table by table
+(lowest priority first), never below a table's fewest, never dropping a cell."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from harness.analyse.stopping import Plan
+from harness.config import CellConfig, Paradigm, Scenario
+from harness.features import Features
+from harness.plan.costs import CellCost, HostCosts, cost_key, shape_of
+from harness.plan.plan import (
+    BudgetError,
+    Table,
+    build_plan,
+    fewest,
+    fit_budget,
+)
+from harness.results import SCHEMA_VERSION, record_path, write_json_atomic
+
+PARADIGMS = list(Paradigm)
+
+
+def cells(workload: str, **settings) -> list[CellConfig]:
+    return [CellConfig(workload, p, size="tiny", batch_size=8, steps=90, warmup=10,
+                       window=10, **settings) for p in PARADIGMS]
+
+
+def host_of(all_cells: list[CellConfig], seconds: float = 10.0) -> HostCosts:
+    """Every cell measured: ``seconds`` a repetition (1 s of steps and the rest overhead)."""
+    profiled = [c.replace(profiler=True) for c in all_cells if c.scenario is Scenario.TRAIN]
+    return HostCosts(cells={cost_key(c): CellCost(shape_of(c), [0.01], [seconds - 1.0])
+                            for c in all_cells + profiled})
+
+
+@pytest.mark.parametrize("plan, table, expected", [
+    (Plan(30, until_ci_pct=4, min_repetitions=12), Table(), 12),
+    (Plan(10), Table(min_repetitions=2), 2),
+    (Plan(10), Table(), 6),  # the paired overhead's interval
+    (Plan(6), Table(), 6),
+    (Plan(4), Table(), 3),  # the mean difference's t interval
+    (Plan(2), Table(), 2),  # a table asking for fewer keeps its own count
+    (Plan(1), Table(min_repetitions=3), 1),
+])
+def test_the_fewest_repetitions_a_table_keeps(plan, table, expected):
+    assert fewest(plan, table) == expected
+
+
+def test_the_plan_counts_timed_and_profiling_repetitions():
+    train = cells("mlp")
+    predict = cells("tabular", scenario=Scenario.PREDICT)
+    plans = {**dict.fromkeys(train, Plan(3, attribution=True)),
+             **dict.fromkeys(predict, Plan(2, attribution=True))}
+    run = build_plan(plans, host_of(train + predict))
+    assert len(run.processes) == 3 * 4 + 3 * 2  # no profiling repetition without training
+    assert sum(p.cell.profiler for p in run.processes) == 3
+    assert run.seconds == pytest.approx(10.0 * len(run.processes))
+
+
+def test_a_resumed_folder_plans_only_what_is_left(tmp_path):
+    mlp = cells("mlp")
+    for cell in mlp:
+        for rep, status in ((0, "ok"), (1, "error")):  # an error is run again
+            write_json_atomic(record_path(tmp_path, cell.key, rep),
+                              {"schema_version": SCHEMA_VERSION, "status": status})
+    run = build_plan(dict.fromkeys(mlp, Plan(3)), host_of(mlp), tmp_path)
+    assert run.skipped_done == 3
+    assert sorted({p.repetition for p in run.processes}) == [1, 2]
+    assert run.seconds == pytest.approx(6 * 10.0)
+
+
+def test_a_resumed_cell_starts_two_processes_a_repetition():
+    resumed = cells("mlp", features=Features(resume_at=20))
+    run = build_plan(dict.fromkeys(resumed, Plan(1)), host_of(resumed))
+    assert sum(p.launches for p in run.processes) == 6
+
+
+def _suite():
+    a, b, c = cells("linear"), cells("mlp"), cells("gpt")
+    plans = {**dict.fromkeys(a, Plan(5)), **dict.fromkeys(b, Plan(5)),
+             **dict.fromkeys(c, Plan(30, until_ci_pct=4, min_repetitions=8))}
+    tables = {**dict.fromkeys(a, Table(1, priority=1)), **dict.fromkeys(b, Table(2)),
+              **dict.fromkeys(c, Table(3, priority=5))}
+    return a, b, c, plans, tables, host_of(a + b + c)
+
+
+def test_a_fitting_budget_cuts_nothing():
+    *_, plans, tables, host = _suite()
+    full = build_plan(plans, host)
+    run = fit_budget(plans, tables, host, full.seconds / 60)
+    assert run.cuts == [] and run.plans == plans
+
+
+def test_the_lowest_priority_is_cut_first_and_only_as_far_as_needed():
+    a, b, c, plans, tables, host = _suite()
+    full = build_plan(plans, host).seconds  # (5 + 5 + 30) x 3 cells x 10 s = 1200 s
+    run = fit_budget(plans, tables, host, (full - 30) / 60)  # one round of one table less
+    assert [cut.table.index for cut in run.cuts] == [2]  # priority 0
+    assert {run.plans[x].repetitions for x in b} == {4}
+    assert all(run.plans[x] == plans[x] for x in a + c)
+    assert run.seconds <= full - 30
+
+
+def test_cuts_go_down_the_priorities_and_stop_at_each_tables_fewest():
+    _, _, c, plans, tables, host = _suite()
+    budget_s = 3 * 10.0 * (3 + 3 + 20)  # b and a at their fewest (3), c cut to 20
+    run = fit_budget(plans, tables, host, budget_s / 60)
+    assert [cut.table.index for cut in run.cuts] == [2, 1, 3]
+    assert [(cut.before, cut.after) for cut in run.cuts] == [(5, 3), (5, 3), (30, 20)]
+    assert run.plans[c[0]].until_ci_pct == 4 and run.plans[c[0]].min_repetitions == 8
+    assert set(run.plans) == set(plans)  # no cell dropped
+    assert run.to_manifest()["cuts"][0] == "[[matrix]] #2 (priority 0, 3 cells): " \
+                                           "repetitions 5 -> 3"
+
+
+def test_among_equal_priorities_the_later_table_is_cut_first():
+    a, b = cells("linear"), cells("mlp")
+    plans = dict.fromkeys(a + b, Plan(5))
+    tables = {**dict.fromkeys(a, Table(1)), **dict.fromkeys(b, Table(2))}
+    run = fit_budget(plans, tables, host_of(a + b), 3 * 10.0 * 9 / 60)
+    assert [cut.table.index for cut in run.cuts] == [2]
+
+
+def test_the_command_lines_cells_are_one_table_a_budget_cuts():
+    mlp = cells("mlp")
+    plans = dict.fromkeys(mlp, Plan(8))
+    run = fit_budget(plans, {}, host_of(mlp), 3 * 10.0 * 6 / 60)  # two rounds less
+    assert {run.plans[x].repetitions for x in mlp} == {6}
+    assert [cut.text() for cut in run.cuts] == [
+        "the command line's cells (3 cells): repetitions 8 -> 6"]
+
+
+def test_a_budget_below_every_tables_fewest_names_the_smallest_that_fits():
+    *_, plans, tables, host = _suite()
+    smallest_s = 3 * 10.0 * (3 + 3 + 8)
+    with pytest.raises(BudgetError) as caught:
+        fit_budget(plans, tables, host, 1.0)
+    assert caught.value.smallest_min == math.ceil(smallest_s / 60)
+    assert f"smallest budget that can is {math.ceil(smallest_s / 60)} min" in str(caught.value)
+    fit_budget(plans, tables, host, caught.value.smallest_min)  # and that one is accepted
+
+
+def test_the_studies_estimate_is_held_against_the_budget():
+    *_, plans, tables, host = _suite()
+    full = build_plan(plans, host).seconds
+    assert fit_budget(plans, tables, host, full / 60).cuts == []
+    run = fit_budget(plans, tables, host, full / 60, studies_s=30.0)  # a round less for them
+    assert [cut.table.index for cut in run.cuts] == [2] and run.seconds <= full - 30
+    assert run.to_manifest()["studies_s"] == 30.0
+
+
+def test_a_suites_own_budget_not_held_here_runs_every_table_at_its_fewest():
+    *_, plans, tables, host = _suite()
+    smallest_s = 3 * 10.0 * (3 + 3 + 8)
+    run = fit_budget(plans, tables, host, 1.0, strict=False)
+    assert run.seconds == pytest.approx(smallest_s)
+    assert run.short_of_budget_min == math.ceil(smallest_s / 60)
+    assert run.to_manifest()["short_of_budget_min"] == run.short_of_budget_min
+    assert fit_budget(plans, tables, host, 60.0, strict=False).short_of_budget_min is None
+
+
+def test_the_run_line_says_what_is_rough_and_when_nothing_is_known():
+    from harness.plan.plan_text import one_line
+
+    mlp = cells("mlp")
+    plans = dict.fromkeys(mlp, Plan(2))
+    measured = build_plan(plans, host_of(mlp))
+    assert one_line(measured, 3) == ("plan: 3 cells, 6 cell processes; estimated 1 min 00 s "
+                                     "(every figure measured here)")
+    bare = build_plan(plans, HostCosts())
+    assert "no estimate: nothing measured on this host yet" in one_line(bare, 3)
+    borrowed = build_plan(plans, HostCosts(startup_s={"plain/w1/cpu": [2.0]},
+                                           torch_import_s=1.0))
+    assert "6 of 6 processes estimated roughly, 6 with a part not measured yet" in \
+        one_line(borrowed, 3)
+
+
+def test_a_run_records_its_plan_in_the_manifest(tmp_path, fake_runs):
+    import json
+
+    from harness.matrix.matrix import execute
+
+    mlp = cells("mlp")
+    plans = dict.fromkeys(mlp, Plan(2))
+    run = fit_budget(plans, dict.fromkeys(mlp, Table()), host_of(mlp), 100)
+    execute(mlp, tmp_path, run.plans, progress=False, estimates=run.estimates(),
+            run_plan=run.to_manifest())
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["plan"] == {"estimate_s": 60.0, "processes": 6, "skipped_done": 0,
+                                "budget_min": 100, "cuts": [], "rough": 0, "studies_s": 0.0,
+                                "short_of_budget_min": None}
+    assert len(fake_runs) == 6
+
+
+def test_a_budget_planned_from_rough_figures_is_fitted_again_after_the_first_round(
+        tmp_path, fake_runs, monkeypatch):
+    """A new host: the plan's start-up is the torch import (0.01 s) and nothing is cut; the
+    first round measures 1 s a process, so the second plan cuts what the budget cannot hold."""
+    import json
+
+    from harness.matrix.matrix import execute
+    from harness.plan.preflight import refitter
+
+    monkeypatch.setenv("PARADIGM_BENCH_COST_CACHE", str(tmp_path / "costs.json"))
+    monkeypatch.setenv("PARADIGM_BENCH_LAUNCH", "spawn")  # as the fake records say
+    mlp = cells("mlp")
+    plans, tables = dict.fromkeys(mlp, Plan(6)), dict.fromkeys(mlp, Table(min_repetitions=2))
+    rough = HostCosts(torch_import_s=0.01)
+    run = fit_budget(plans, tables, rough, 0.11)  # 6.6 s; 18 processes of 0.01 s fit
+    assert run.cuts == [] and len(run.processes) == 18
+    out = tmp_path / "run"
+    refit = refitter(run, plans, tables, out, since=0.0)
+    assert refit is not None
+    execute(mlp, out, run.plans, progress=False, estimates=run.estimates(),
+            run_plan=run.to_manifest(), refit=refit)
+    assert len(fake_runs) == 9  # 3 after the first round, then 2 more rounds fit the 6.6 s left
+    plan = json.loads((out / "manifest.json").read_text())["plan"]
+    assert plan["refit"]["cuts"] == ["[[matrix]] #1 (priority 0, 3 cells): repetitions 6 -> 3"]
+    assert refitter(fit_budget(plans, tables, host_of(mlp), 100), plans, tables, out, 0.0) \
+        is None  # measured figures: nothing to fit again
