@@ -133,7 +133,7 @@ _WRITER = """
 import sys, time
 from pathlib import Path
 from harness.plan import costs
-from tests.harness.launch.test_costs import CELL, record
+from tests.harness.plan.test_costs import CELL, record
 
 path, first, start_at = Path(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
 save = costs.save_cache
