@@ -10,6 +10,7 @@ Arguments after `--` pass through to the command each session runs, e.g.
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import shutil
 import subprocess
 import tomllib
@@ -24,6 +25,18 @@ CPU_CONSTRAINTS = ["-c", "constraints-cpu.txt"]  # the local CPU build of torch,
 # framework -> (distribution, releases): the releases `versions` measures, as data
 VERSIONS = {framework: (spec["package"], spec["releases"]) for framework, spec in
             tomllib.loads(Path("benchmarks/versions.toml").read_text()).items()}
+
+
+def _supply_chain():  # by its path: importing the harness package would do more than this
+    spec = importlib.util.spec_from_file_location("supply_chain", "harness/supply_chain.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_REFUSED = _supply_chain().releases_problem(VERSIONS)
+if _REFUSED:  # a compromised release is never installed, whatever the session
+    raise SystemExit(f"noxfile: {_REFUSED}")
 RELEASES = [(fw, pkg, release) for fw, (pkg, releases) in VERSIONS.items() for release in releases]
 # the `docs` extra's pinned MkDocs and theme: `nox -s docs` installs them, not the project
 DOCS_REQUIREMENTS = tomllib.loads(Path("pyproject.toml").read_text())[

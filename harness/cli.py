@@ -30,6 +30,7 @@ from harness.commands.exits import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_REPORT
 from harness.commands.selection import (
     InputError,
     cells_from_args,
+    check_batches,
     check_workloads,
     choices,
     enum_values,
@@ -170,10 +171,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if hasattr(args, "launch"):  # run and suite: refused before any heavy import
             _choose_launch_path(args.launch)
+        if args.command in STARTS_PROCESSES:
+            _refuse_compromised()
         return _dispatch(args)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+
+
+STARTS_PROCESSES = {"run", "suite", "hpo", "gpu-check"}  # cells import frameworks
+
+
+def _refuse_compromised() -> None:
+    from harness.supply_chain import installed_problem
+
+    problem = installed_problem()
+    if problem:
+        raise InputError(problem)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -206,6 +220,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         validate_cells(cells)  # all of it before the batch-size lookup imports torch
         if args.batch_size is None:
             cells = with_default_batches(cells)
+        check_batches(cells)
         uncut = dict.fromkeys(cells, run_plan)
         run, listing = plan_run(uncut, {}, budget, args.out,
                                 probe=args.plan or budget is not None,
@@ -228,6 +243,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         except SuiteError as exc:
             raise InputError(str(exc)) from None
         cells = fitting_cells(suite.cells)
+        if not args.plan:  # a suite's --plan imports no torch (its cells name their batches)
+            check_batches(cells)
         strict = budget is not None  # the user's budget is a limit; the suite's, a target
         if budget is None and not args.rigorous:
             budget = suite.budget_min

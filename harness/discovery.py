@@ -139,10 +139,27 @@ def import_requirements(cls: type[Workload]) -> None:
         importlib.import_module(module)
 
 
-def default_batch_size(spec: str) -> int:
-    """The per-process batch size a workload asks for when a cell names none."""
+def default_batch_size(spec: str, size: str = "default") -> int:
+    """The per-process batch size a workload asks for at ``size`` when a cell names none."""
     check_spec(spec)  # a typo fails here, before the import that resolve() needs
-    return resolve(spec).default_batch_size
+    return resolve(spec).batch_size_for(size)
+
+
+def batch_misfit(spec: str, size: str, batch_size: int, world_size: int) -> str | None:
+    """Why one batch of ``batch_size`` per process cannot be drawn from the workload's
+    training set at ``size`` split over ``world_size`` ranks, naming the largest batch that
+    fits; None when it fits or the workload cannot say without building its data."""
+    workload = resolve(spec).from_size(size)
+    samples = workload.train_samples()
+    if samples is None:
+        return None
+    per_rank = samples // world_size
+    if per_rank >= batch_size:
+        return None
+    fits = (f"the largest batch that fits is {per_rank} (--batch-size {per_rank})" if per_rank
+            else "no batch fits at this world size")
+    return (f"{spec} at size {size!r} has {samples} training samples, {per_rank} per rank over "
+            f"{world_size}: fewer than one batch of {batch_size}; {fits}")
 
 
 def check_spec(spec: str) -> None:

@@ -50,7 +50,9 @@ class Workload(ABC):
 
     Subclasses set ``name`` and implement the four abstract methods. ``sizes`` maps a preset
     name to the keyword arguments of ``__init__``; ``tiny`` keeps CPU tests fast and
-    ``default`` is the realistic size.
+    ``default`` is the realistic size. A preset may also carry ``batch_size``: the
+    per-process batch a cell of that size gets when it names none (a small preset's dataset
+    may hold fewer samples than ``default_batch_size``); it is not passed to ``__init__``.
     """
 
     name: ClassVar[str]
@@ -77,7 +79,21 @@ class Workload(ABC):
             raise ValueError(
                 f"workload {cls.name!r} has no size {size!r}; valid: {', '.join(cls.sizes)}"
             )
-        return cls(**cls.sizes[size])
+        return cls(**{k: v for k, v in cls.sizes[size].items() if k != "batch_size"})
+
+    @classmethod
+    def batch_size_for(cls, size: str) -> int:
+        """The per-process batch size of a cell of this size that names none: the preset's
+        ``batch_size``, else ``default_batch_size``."""
+        return int(cls.sizes.get(size, {}).get("batch_size", cls.default_batch_size))
+
+    def train_samples(self) -> int | None:
+        """How many samples the training dataset holds, known without building it, so that a
+        batch larger than it is refused before anything runs; None where unknown (then the
+        cell finds out when it builds its loader). Default: a ``samples`` attribute, which
+        every built-in workload has."""
+        samples = getattr(self, "samples", None)
+        return samples if isinstance(samples, int) else None
 
     @abstractmethod
     def build_model(self) -> nn.Module:

@@ -71,6 +71,7 @@ def _row(r: pd.Series) -> dict[str, Any]:
         "graphs_differ": bool(r["graphs_differ"]),
         "late": number(r.get("late_compile_s")) > 0,
         "reasons": [f"{n}x {reason}" for reason, n in (r["break_reasons"] or {}).items()],
+        "shared_by": text(r.get("cache_shared_by")),
     }
 
 
@@ -134,5 +135,7 @@ def section(cells: pd.DataFrame, records: pd.DataFrame) -> dict[str, Any]:
     figure = (Markup(plots.overhead_by_step("compiled-overhead", "Overhead share by step time",
                                             series)) if series else Markup(""))
     # Markup: matplotlib has XML-escaped every text in the SVG (see reports.plots).
+    shared = sorted({r for r in rows.get("cache_shared_by", pd.Series(dtype=str)) if r}) \
+        if len(rows) else []
     return {"tables": _tables(rows) if len(rows) else [], "failures": failures(records),
-            "figure": figure}
+            "figure": figure, "shared_cache": ", ".join(shared)}

@@ -169,7 +169,7 @@ def header(manifest: dict[str, Any], records: list[dict[str, Any]], unreadable: 
         "repetitions": repetitions,
         "statuses": statuses,
         "warnings": warnings,
-        "launch": launch_text(records),
+        "launch": launch_text(records, manifest.get("fork_servers")),
         **plan_facts(manifest),
     }
 
@@ -213,14 +213,19 @@ def plan_facts(manifest: dict[str, Any]) -> dict[str, Any]:
             "weakened": weakened}
 
 
-def launch_text(records: list[dict[str, Any]]) -> str:
+def launch_text(records: list[dict[str, Any]], servers: Any = None) -> str:
     """How the cell processes started: forked by the fork server, or spawned (records from
-    before the fork server have no ``launch`` and were spawned)."""
+    before the fork server have no ``launch`` and were spawned); ``servers``, the manifest's
+    ``fork_servers``: when the last invocation started each, outside every cell's time."""
     counts = Counter(r.get("launch") or "spawn" for r in records)
     parts = []
+    starts = [float(s["start_s"]) for s in servers or [] if isinstance(s, dict)
+              and isinstance(s.get("start_s"), int | float)]
+    started = (f": {len(starts)} started in {', '.join(f'{s:.1f}' for s in starts)} s"
+               if starts else "")
     if counts["fork"]:
         parts.append(f"{counts['fork']} forked by a fork server that imported torch once "
-                     "(their process wall time excludes it)")
+                     f"(their process wall time excludes it{started})")
     if counts["spawn"]:
         parts.append(f"{counts['spawn']} spawned, each importing torch itself")
     return "; ".join(parts) or "—"

@@ -17,8 +17,8 @@ class ResNet18(ResNet50):
     requires = {"torchvision": "paradigm-bench[vision]"}  # a literal here: `harness list` reads it
     arch: ClassVar[str] = "resnet18"
     sizes = {
-        "tiny": dict(image=16, classes=10, samples=64, lr=0.1 * 8 / 256),
-        "small": dict(image=32, classes=10, samples=512, lr=0.1 * 16 / 256),
+        "tiny": dict(image=16, classes=10, samples=64, lr=0.1 * 8 / 256, batch_size=8),
+        "small": dict(image=32, classes=10, samples=512, lr=0.1 * 16 / 256, batch_size=16),
         "default": dict(image=224, classes=1000, samples=2048, channels_last=True),
     }
     default_batch_size = 256

@@ -34,8 +34,9 @@ class ResNet50(Workload):
     item_name = "images"
     arch: ClassVar[str] = "resnet50"  # the torchvision.models builder
     sizes = {
-        "tiny": dict(image=16, classes=10, samples=64, lr=0.1 * 8 / 256),  # a batch of 8
-        "small": dict(image=32, classes=10, samples=512, lr=0.1 * 16 / 256),  # the cpu suite's
+        # the learning rate scaled to each preset's batch (the small one is the cpu suite's)
+        "tiny": dict(image=16, classes=10, samples=64, lr=0.1 * 8 / 256, batch_size=8),
+        "small": dict(image=32, classes=10, samples=512, lr=0.1 * 16 / 256, batch_size=16),
         # about 4.1 G multiply-adds per image forward (torchvision's model card), so about
         # 3 x 2 x 4.1 G = 25 GFLOP per image per training step (24.3 G as counted, the first
         # convolution needing no input gradient), 6.2 TFLOP per batch of 256

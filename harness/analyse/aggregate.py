@@ -221,6 +221,20 @@ def warnings_for(measurements: dict[str, Any], cfg: CellConfig,
     return out
 
 
+def cache_state(cache: dict[str, int] | None) -> str | None:
+    """How warm the inductor cache was for this process, from its own hit and miss counters
+    (``CompileResult.cache``): ``cold`` (every graph compiled), ``warm`` (every graph found),
+    ``partial`` (some of each: a shared cache that held another cell's graphs, or the
+    leftovers of a repetition killed mid-compile), None where nothing was looked up."""
+    if not cache:
+        return None
+    hits = sum(v for k, v in cache.items() if k.endswith("_hit"))
+    misses = sum(v for k, v in cache.items() if k.endswith("_miss"))
+    if hits and misses:
+        return "partial"
+    return "warm" if hits else "cold" if misses else None
+
+
 def compile_warnings(compiled: dict[str, Any] | None) -> list[str]:
     """A compile among the measured steps (its time is in the step time), the recompile
     limit reached (the frame fell back to eager)."""

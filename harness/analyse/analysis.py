@@ -145,7 +145,9 @@ def _compile_columns(record: dict[str, Any]) -> dict[str, Any]:
             "compile_after_warmup_s": late.get("compile_s", math.nan),
             "syncs_per_step": compiled.get("syncs_per_step"),
             "break_reasons": compiled.get("break_reasons"),
-            "cache_state": (record.get("compile_cache") or {}).get("state")}
+            "cache_state": (record.get("compile_cache") or {}).get("state"),
+            "cache_shared_by": ", ".join((record.get("compile_cache") or {}).get("shared_by")
+                                         or [])}
 
 
 def timed(records: pd.DataFrame) -> pd.DataFrame:

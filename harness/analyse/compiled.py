@@ -10,8 +10,10 @@ that, as in any group. This module adds what crosses groups:
   (``overhead_frac``) and the in-process framework time over the probed steps' time, eager
   and compiled;
 - compile time from dynamo's own counters per repetition, split by the state of the inductor
-  cache when the repetition started: ``cold`` (an empty cache: everything compiled, C++ or
-  Triton included) and ``warm`` (the cache filled by an earlier repetition);
+  cache, read from the repetition's own cache hit and miss counters: ``cold`` (every graph
+  compiled, C++ or Triton included), ``warm`` (every graph found) and ``partial`` (some of
+  each); whether the cache was shared with other cells (``PARADIGM_BENCH_COMPILE_CACHE``,
+  ``TRITON_CACHE_DIR``), so that a warm compile may have found another paradigm's graphs;
 - what the first step costs on top of the eager cell's first step (the lazy compile as the
   user waits for it), per cache state;
 - graphs, graph breaks and recompilations (the most any repetition counted), host-device
@@ -101,6 +103,8 @@ def compiled_rows(cells: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
                "syncs_per_step": _median(mine["syncs_per_step"]),
                "late_compile_s": _most(mine["compile_after_warmup_s"]),
                "break_reasons": next((r for r in mine["break_reasons"] if r), {}),
+               # a cache other cells wrote into: a warm compile may be another paradigm's
+               "cache_shared_by": next((s for s in mine["cache_shared_by"] if s), ""),
                **compile_costs(mine)}
         if eager is not None:
             out.update(eager_step_s=eager["step_time_s"],

@@ -36,6 +36,7 @@ from harness.commands.exits import EXIT_INTERRUPTED
 from harness.commands.selection import (
     InputError,
     cells_from_args,
+    check_batches,
     validate_cells,
     with_default_batches,
 )
@@ -178,6 +179,7 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size is None:
         cells = with_default_batches([s.cell for s in specs])
         specs = [s.replace(cell=c) for s, c in zip(specs, cells)]
+    check_batches([s.cell for s in specs])
     specs = [s.replace(storage=storage) for s in specs]
     print(f"hpo folder: {args.out}  ({len(specs)} studies of {args.trials} trials; storage "
           f"{_shown(storage)})", file=sys.stderr)

@@ -1,7 +1,8 @@
 """The cells a command line asks for: the product of its choices (``cells_from_args``),
 checked before anything heavy imports (``validate_cells`` for ``run``, ``fitting_cells`` for a
 suite), then given their workloads' default batch sizes (``with_default_batches``, which does
-import torch). Anything wrong is an ``InputError``: one line, exit code 2, nothing runs.
+import torch) and checked against their datasets (``check_batches``). Anything wrong is an
+``InputError``: one line, exit code 2, nothing runs.
 """
 
 from __future__ import annotations
@@ -144,7 +145,21 @@ def with_default_batches(cells: list[CellConfig]) -> list[CellConfig]:
     """Each cell with its workload's default batch size (imports the workloads, so torch)."""
     from harness.discovery import default_batch_size
 
-    return [c.replace(batch_size=default_batch_size(c.workload)) for c in cells]
+    return [c.replace(batch_size=default_batch_size(c.workload, c.size)) for c in cells]
+
+
+def check_batches(cells: Sequence[CellConfig]) -> None:
+    """Refuse a cell whose batch its dataset cannot fill (imports the workloads, so torch):
+    it would only end ``error`` after its process started."""
+    from harness.discovery import batch_misfit
+
+    for key in dict.fromkeys((c.workload, c.size, c.batch_size, c.world_size) for c in cells):
+        try:
+            problem = batch_misfit(*key)
+        except ValueError as exc:  # a size the workload does not have
+            raise InputError(str(exc)) from None
+        if problem:
+            raise InputError(problem)
 
 
 def _absolute_if_file(spec: str) -> str:

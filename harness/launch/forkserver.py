@@ -34,7 +34,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from harness.launch.pages import ResidentPages, make_own, resident_pages
+from harness.launch.pages import ResidentPages, make_own, resident_pages, unfit
 
 PRELOAD_ENV = "PARADIGM_BENCH_PRELOAD"  # a warm server's paradigm, imported before any fork
 STARTUP_TIMEOUT_S = 300.0  # importing torch on a cold, loaded machine
@@ -69,9 +69,10 @@ def _child(request: dict[str, Any], control: int, reply: int, preloaded_s: float
     worker.mark("forked")
     code = 1
     try:
-        make_own(pages)  # a spawned worker's memory state: the same RSS, no copy-on-write
-        worker.mark("pages_mapped")  # the fork server's pages are now this child's own
-        os.setsid()  # its own session: the runner's killpg ends it and everything it starts
+        # its own session first: from here on the runner's and the server's killpg end it
+        # and everything it starts (before it, no process group carries its pid)
+        os.setsid()
+        _own_pages(pages)
         signal.signal(signal.SIGINT, signal.default_int_handler)  # the server ignores it
         os.close(control)
         os.close(reply)
@@ -97,6 +98,35 @@ def _child(request: dict[str, Any], control: int, reply: int, preloaded_s: float
         worker.exit_now(code)
 
 
+def signal_tree(pid: int, signum: int) -> None:
+    """Send ``signum`` to the session ``pid`` leads, or to ``pid`` alone where no process
+    group carries its number (a forked child before its ``setsid``); nothing if it is gone."""
+    try:
+        os.killpg(pid, signum)
+    except ProcessLookupError:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+
+def _own_pages(pages: ResidentPages) -> None:
+    """Give this child a spawned worker's memory state (the same RSS, no copy-on-write) and
+    say how far that went: ``worker.PAGES`` goes into its rank file, and only a complete
+    copy is marked ``pages_mapped``."""
+    from harness.launch import worker
+
+    owned = make_own(pages)
+    worker.PAGES = owned.to_json()
+    if owned.complete:
+        worker.mark("pages_mapped")  # the fork server's pages are now this child's own
+        return
+    worker.mark("pages_incomplete")
+    print(f"[harness] warning: {owned.failed} of {owned.pages + owned.failed} pages of the fork "
+          f"server stayed shared ({owned.problem}): this cell's memory and import figures are "
+          f"not a spawned process's", file=sys.stderr)
+
+
 def _wait_child(pid: int, control: int) -> int | None:
     """The child's return code; None if the control pipe closed first (the child is killed)."""
     try:
@@ -111,7 +141,7 @@ def _wait_child(pid: int, control: int) -> int | None:
         while True:
             events = dict(poller.poll(None if pidfd is not None else POLL_MS))
             if events.get(control, 0) & select.POLLHUP:
-                os.killpg(pid, signal.SIGKILL)  # the runner is gone: leave nothing behind
+                signal_tree(pid, signal.SIGKILL)  # the runner is gone: leave nothing behind
                 os.waitpid(pid, 0)
                 return None
             done, status = os.waitpid(pid, os.WNOHANG)
@@ -149,7 +179,7 @@ def serve(spawned_at: float) -> None:
     pages = resident_pages()
     preloaded_s = time.time() - spawned_at
     _send(reply, {"ready": True, "pid": os.getpid(), "import_torch_s": worker.IMPORT_TORCH_S,
-                  "preloaded_s": preloaded_s})
+                  "preloaded_s": preloaded_s, "unfit": unfit(pages)})
     buffer = bytearray()
     while line := _read_line(control, buffer):
         request = json.loads(line)
@@ -172,6 +202,10 @@ class ServerDied(RuntimeError):
     """The fork server ended (or never got ready): the caller falls back to spawning."""
 
 
+class ServerUnfit(ServerDied):
+    """Forked children could not be given a spawned process's memory on this host."""
+
+
 class ForkServer:
     """One running fork server, started with the environment its children's libraries see
     at load time (``runner.child_env`` of the cells it serves: the same thread settings)."""
@@ -186,6 +220,10 @@ class ForkServer:
         except BaseException:  # not ready in time, or Ctrl-C: it must not linger
             self.close()
             raise
+        if ready.get("unfit"):
+            self.close()
+            raise ServerUnfit(f"a forked cell would not have a spawned process's memory here: "
+                              f"{ready['unfit']}")
         self.pid: int = ready["pid"]
         self.import_torch_s: float = ready["import_torch_s"]
         self.preloaded_s: float = ready["preloaded_s"]

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from harness.config import CellConfig
-from harness.launch.forkserver import PRELOAD_ENV, ForkServer, ServerDied
+from harness.launch.forkserver import PRELOAD_ENV, ForkServer, ServerDied, signal_tree
 
 # the launch path's names live in the core (the host record reads them too); imported here
 # under their old home, which tests, benchmarks and users' scripts name
@@ -44,6 +44,10 @@ KILL_GRACE_S = 5.0
 _servers: dict[tuple[tuple[str, str], ...], ForkServer] = {}
 MAX_SERVERS = 6
 _fork_failed: list[str] = []  # why forking was given up for this process, once it was
+# Every fork server this process started: when, in how many seconds, with how many threads.
+# A server starts before a cell's clock (``ready_server``), so its start is in no cell's
+# ``process_wall_s``: the matrix writes these into its manifest instead.
+_server_starts: list[dict[str, object]] = []
 
 
 def path_for(cfg: CellConfig) -> str:
@@ -74,12 +78,14 @@ def kill_group(proc: Child) -> None:
     The final SIGKILL goes to the group even when the leader exited in time, so that no
     rank or DataLoader worker that ignored SIGTERM outlives it.
     """
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired, ServerDied):
+    signal_tree(proc.pid, signal.SIGTERM)
+    try:
         proc.wait(timeout=KILL_GRACE_S)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
+    except (subprocess.TimeoutExpired, ServerDied):
+        signal_tree(proc.pid, signal.SIGKILL)  # the leader too: it has not been reaped
+    else:  # the leader is reaped (its pid may be reused): its group only
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(ServerDied):
         proc.wait()
 
@@ -89,7 +95,7 @@ def _end_leftovers(proc: Child) -> None:
     interpreter's teardown (``worker.exit_now``), which would have joined its DataLoader
     workers, and nothing of a cell may outlive it."""
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGKILL)  # the group only: the pid itself has been reaped
 
 
 def _env_key(env: dict[str, str]) -> tuple[tuple[str, str], ...]:
@@ -106,9 +112,46 @@ def _server(env: dict[str, str]) -> ForkServer:
     if server is None:
         while len(_servers) >= MAX_SERVERS:
             _servers.pop(next(iter(_servers))).close()
-        server = ForkServer(env)
+        server = _start_server(env)
     _servers[key] = server  # the most recently used last
     return server
+
+
+def _start_server(env: dict[str, str]) -> ForkServer:
+    started_at, t0 = time.time(), time.perf_counter()
+    server = ForkServer(env)
+    _server_starts.append({"started_at": started_at, "start_s": time.perf_counter() - t0,
+                           "import_torch_s": server.import_torch_s,
+                           "threads": env.get("OMP_NUM_THREADS")})
+    return server
+
+
+def server_starts() -> list[dict[str, object]]:
+    """The fork servers this process has started so far (the oldest first)."""
+    return [dict(start) for start in _server_starts]
+
+
+def _server_env(cfg: CellConfig, server_env: dict[str, str], warm: bool) -> dict[str, str]:
+    """The environment of the server ``cfg`` forks from: a warm one imports its paradigm."""
+    return {**server_env, PRELOAD_ENV: cfg.paradigm.value} if warm else server_env
+
+
+def ready_server(cfg: CellConfig, server_env: dict[str, str], warm: bool = False) -> None:
+    """Start the fork server ``cfg`` will be forked by, if it is not running yet: called
+    before the cell's clock starts, so that no cell's time includes a server's start (nor a
+    warm server's import of its paradigm). A server that cannot start is given up here as it
+    would be in ``run_process``."""
+    if path_for(cfg) != FORK:
+        return
+    server_env = _server_env(cfg, server_env, warm)
+    try:
+        _server(server_env)
+    except KeyboardInterrupt:
+        close_servers()
+        raise
+    except (ServerDied, subprocess.TimeoutExpired, OSError, ValueError) as exc:
+        _servers.pop(_env_key(server_env), None)
+        _give_up_forking(f"the fork server failed ({exc})")
 
 
 def close_servers() -> None:
@@ -153,8 +196,7 @@ def _fork(cfg: CellConfig, argv: list[str], env: dict[str, str], server_env: dic
     except (ServerDied, subprocess.TimeoutExpired, OSError, ValueError) as exc:
         _servers.pop(_env_key(server_env), None)
         if "proc" in locals():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)  # the orphan of a server that died
+            signal_tree(proc.pid, signal.SIGKILL)  # the orphan of a server that died
         _give_up_forking(f"the fork server failed ({exc})")
         return None
     exited_at = time.time()
@@ -175,8 +217,7 @@ def run_process(cfg: CellConfig, cmd: list[str], env: dict[str, str],
     """
     if path_for(cfg) == FORK:
         worker_argv = cmd[cmd.index("harness.launch.worker") + 1:]
-        if warm:
-            server_env = {**server_env, PRELOAD_ENV: cfg.paradigm.value}
+        server_env = _server_env(cfg, server_env, warm)
         exit_ = _fork(cfg, worker_argv, env, server_env, cwd, log_path)
         if exit_ is not None:
             return dataclasses.replace(exit_, start=WARM if warm else COLD)

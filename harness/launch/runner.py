@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.analyse.aggregate import aggregate, partial_summary, warnings_for
+from harness.analyse.aggregate import aggregate, cache_state, partial_summary, warnings_for
 from harness.config import CellConfig, CompileMode, Scenario
-from harness.launch.process import run_process
+from harness.launch.process import ready_server, run_process
 from harness.process_env import SPAWN_TIME_ENV
 from harness.results import SCHEMA_VERSION, Status, record_path, write_json_atomic
 
@@ -66,9 +66,26 @@ def compile_cache(cfg: CellConfig, run_dir: Path) -> Path | None:
     return run_dir / "compile-cache" / cfg.replace(profiler=False).key
 
 
-def cache_state(cache: Path) -> str:
-    """``cold`` (nothing compiled into it yet) or ``warm``, before the cell starts."""
-    return "warm" if cache.is_dir() and any(cache.iterdir()) else "cold"
+def folder_state(cache: Path) -> str:
+    """``empty`` or ``filled``: the cache folder before the cell starts. Not its state: a
+    shared folder is filled by other cells, a killed compile leaves a partial one."""
+    return "filled" if cache.is_dir() and any(cache.iterdir()) else "empty"
+
+
+SHARING_ENVS = (SHARED_CACHE_ENV, "TRITON_CACHE_DIR")  # caches several cells write into
+
+
+def compile_cache_entry(cache: Path, folder: str, compiled: dict[str, Any] | None
+                        ) -> dict[str, Any]:
+    """A compiled record's ``compile_cache``: its folder, whether other cells share the
+    cache, and its state from the process's own hit and miss counters
+    (``harness.analyse.aggregate.cache_state``); where none were counted (a process that
+    failed before compiling) the state is the folder's (empty: cold, filled: warm)."""
+    state = cache_state((compiled or {}).get("cache"))
+    shared = [name for name in SHARING_ENVS if os.environ.get(name)]
+    return {"dir": str(cache), "folder": folder, "shared_by": shared,
+            "state": state or ("warm" if folder == "filled" else "cold"),
+            "state_from": "counters" if state else "folder"}
 
 
 @dataclass(frozen=True)
@@ -274,6 +291,31 @@ def _resume_from_first_leg(cfg: CellConfig, work: Path, launch: Launch, cache: P
     return cfg.replace(features=dataclasses.replace(cfg.features, resume_from=str(path))), None
 
 
+def _ready(cfg: CellConfig, work: Path, warm: bool) -> Outcome | None:
+    """Start the fork server ``cfg`` needs before its clock; the outcome of a Ctrl-C meanwhile
+    (recorded as any interrupted cell is), else None."""
+    try:
+        ready_server(cfg, child_env(cfg), warm)
+    except KeyboardInterrupt:
+        return Outcome(Status.INTERRUPTED, {"message": "interrupted by the user (Ctrl-C)"}, [],
+                       work / "log.txt", interrupted=True, launch="fork")
+    return None
+
+
+def _note_pages(record: dict[str, Any], ranks: list[dict[str, Any]]) -> None:
+    """A forked cell's count of the fork server's pages it made its own; a warning where some
+    stayed shared (its memory and import figures are then not a spawned process's)."""
+    pages = ranks[0].get("pages") if ranks else None
+    if not pages:
+        return
+    record["pages"] = pages
+    if pages.get("failed") or pages.get("problem"):
+        record.setdefault("warnings", []).append(
+            f"forked: {pages['failed']} of the fork server's pages stayed shared "
+            f"({pages['problem']}); peak RSS and the framework import are not a spawned "
+            f"process's (--launch spawn measures without this)")
+
+
 def run_cell(
     cfg: CellConfig, run_dir: Path, repetition: int, environment: dict[str, Any],
     launch: Launch = SINGLE_NODE, keep_files: bool = False, tags: dict[str, Any] | None = None,
@@ -307,11 +349,10 @@ def run_cell(
         **(tags or {}),
     }
     cache = compile_cache(cfg, run_dir)
-    if cache is not None:
-        record["compile_cache"] = {"dir": str(cache), "state": cache_state(cache)}
+    folder = folder_state(cache) if cache is not None else None
+    worker_cfg, outcome = cfg, _ready(cfg, work, warm)  # a server's start: no cell's time
     start = time.perf_counter()
-    worker_cfg, outcome = cfg, None
-    if cfg.features.resume_at and not cfg.features.resume_from:
+    if outcome is None and cfg.features.resume_at and not cfg.features.resume_from:
         worker_cfg, outcome = _resume_from_first_leg(cfg, work, launch, cache, warm)
         record["resumed_from"] = worker_cfg.features.resume_from or None
     if outcome is None:
@@ -333,6 +374,10 @@ def run_cell(
     else:
         record["log_tail"] = _tail(outcome.log_path)
         record["partial"] = partial_summary(outcome.ranks)  # what it measured before it failed
+    if cache is not None and folder is not None:
+        compiled = (record.get("measurements") or record.get("partial") or {}).get("compile")
+        record["compile_cache"] = compile_cache_entry(cache, folder, compiled)
+    _note_pages(record, outcome.ranks)
     if not keep_files:
         _clean_work(work)
     write_json_atomic(record_path(run_dir, cfg.key, repetition, launch.node_rank), record)

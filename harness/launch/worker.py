@@ -48,6 +48,7 @@ LIFECYCLE: dict[str, float] = {"interpreter_started": _WALL0,
                                "torch_imported": _WALL0 + IMPORT_TORCH_S,
                                "harness_imported": time.time()}
 PRELOADED_S = 0.0  # the fork server's spawn to ready (set in a forked child; 0 when spawned)
+PAGES: dict[str, Any] | None = None  # a forked child's ``pages.Owned`` (None when spawned)
 # The harness modules ``prepare`` imports before the paradigm's timed import; the fork server
 # imports exactly these (and this module), so that a forked child's framework import starts
 # from the same loaded modules as a spawned one's. ``harness.measure.flops`` (counted after
@@ -382,6 +383,8 @@ def main(argv: list[str]) -> int:
         if "ctx" in cell and getattr(cell["ctx"], "probe", None) is not None:
             out["partial"] = partial(cell["ctx"])  # nothing measured before the failure is lost
     mark("measured")
+    if PAGES is not None:
+        out["pages"] = PAGES
     out["lifecycle"] = lifecycle()  # the runner adds when the file was written and the exit
     write_json_atomic(out_dir / f"rank{rank}.json", out)
     return code

@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from harness.analyse.stopping import Plan, StepTimes, Stop, decide, group_of, member_of
 from harness.config import CellConfig, Scenario
+from harness.launch.process import server_starts
 from harness.launch.runner import SINGLE_NODE, Launch, run_cell
 from harness.measure.environment import capture_host
 from harness.plan.eta import Eta
@@ -180,7 +181,8 @@ class _Matrix:
         self.bar.set_postfix_str(self.eta.text(), refresh=False)
         self.bar.update(processes(cell))
         if record["status"] != Status.OK.value:
-            self.bar.write(f"[{record['status']}] {cell.key} r{rep}: {record.get('message')}")
+            path = record_path(self.run_dir, cell.key, rep, self.launch.node_rank)
+            self.bar.write(failure_line(cell, rep, record, path))
 
     def round(self, rep: int) -> None:
         for position, cell in enumerate(round_order(self.cells, self.order_seed, rep)):
@@ -231,6 +233,20 @@ class _Matrix:
                 self.run(cell.replace(profiler=True), PROFILE_REPETITION)
 
 
+TERMINAL_CHARS = 200
+
+
+def failure_line(cell: CellConfig, rep: int, record: dict[str, Any], path: Path) -> str:
+    """A failed repetition on one terminal line, between the progress bar's updates: the
+    message's first line, clipped (a dynamo error's message is a 30-line traceback); the
+    whole of it stays in the record (``path``) and the report's Failures section."""
+    lines = str(record.get("message") or "").strip().splitlines()
+    line = f"[{record['status']}] {cell.key} r{rep}: {lines[0].strip() if lines else ''}"
+    if len(line) > TERMINAL_CHARS:
+        line = line[:TERMINAL_CHARS - 1] + "…"
+    return line + (f" (all of it in {path})" if len(lines) > 1 or line.endswith("…") else "")
+
+
 def processes(cell: CellConfig) -> int:
     """Processes one repetition starts: a resumed cell's first leg, then its resume."""
     return 2 if cell.features.resume_at else 1
@@ -275,6 +291,7 @@ def execute(cells: list[CellConfig], run_dir: Path, repetitions: Repetitions,
     extra = {"plan": run_plan} if run_plan is not None else {}
     _manifest(run_dir, name, plans, m.stops, m.environment, started_at=started, state="running",
               order_seed=order_seed, **extra)
+    servers_before = len(server_starts())
     t0, state = time.perf_counter(), "finished"
     try:
         rep = 0
@@ -299,6 +316,8 @@ def execute(cells: list[CellConfig], run_dir: Path, repetitions: Repetitions,
             "statuses": {k: v for k, v in m.counts.items() if v},
             "wall_s": time.perf_counter() - t0,
             "cell_process_wall_s": m.walls,
+            # fork servers this run started, outside every cell's process_wall_s
+            "fork_servers": server_starts()[servers_before:],
         }
         _manifest(run_dir, name, plans, m.stops, m.environment, started_at=started,
                   order_seed=order_seed, **extra, **summary)

@@ -101,7 +101,8 @@ def _expand(entry: dict[str, Any], cores: int) -> list[CellConfig]:
         if settings.get("threads", "auto") == "auto":
             settings["threads"] = max(1, cores // settings.get("world_size", 1))
         if "batch_size" not in settings:
-            settings["batch_size"] = default_batch_size(settings["workload"])
+            settings["batch_size"] = default_batch_size(settings["workload"],
+                                                        settings.get("size", "default"))
         if "timeout" in settings:
             settings["timeout_s"] = settings.pop("timeout")
         cells.append(CellConfig.from_dict(settings))

@@ -10,7 +10,8 @@
   (``torch._dynamo.utils.guard_failures``); a frame that reached the recompile limit
   (``torch._dynamo.config.recompile_limit``) runs eagerly from then on and is counted under
   ``unimplemented``, so an endlessly recompiling workload ends, with its count.
-- the inductor cache: FX graph and AOTAutograd cache hits and misses (a warm cache hits).
+- the inductor cache: FX graph and AOTAutograd cache hits and misses (a warm cache hits);
+  ``harness.analyse.aggregate.cache_state`` turns them into the repetition's cache state.
 - host-device syncs per step (CUDA only): counted with torch's sync debug mode over the second
   half of the warm-up (after the compile, before the clock), so that a per-step ``.item()``
   (Ignite's default output, Lightning's DDP broadcast) shows as a number, not only as a slower

@@ -20,6 +20,7 @@ import psutil
 from harness.process_env import launch_path
 
 PACKAGES = ("torch", "pytorch-lightning", "pytorch-ignite", "numpy", "nvidia-ml-py",
+            "lightning",  # the unified package: optuna-integration's Lightning callback uses it
             "torchvision", "transformers",  # these two build the real-model workloads
             "optuna", "optuna-integration",  # the hyper-parameter search
             "onnx", "onnxscript", "onnxruntime", "onnxruntime-gpu")  # export and predict

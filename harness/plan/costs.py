@@ -13,7 +13,10 @@ The plan (``harness.plan.plan``) estimates a run from these figures, never from 
   torch and each paradigm's import on top of it (together a lower bound on the overhead, used
   before any cell has run here).
 
-Every finished (or interrupted) run adds its records (``update_from_records``). The file is
+Every finished (or interrupted) run adds its records (``update_from_records``), under a lock
+(``locked``: ``flock`` on ``costs.json.lock`` beside the file) held from the load to the save,
+so that two runs on one host (two terminals, a suite and ``nox -s hpo``, two nodes sharing a
+home) never lose each other's figures. The file is
 versioned JSON, one entry per host fingerprint (CPU model, cores, torch version, GPUs), at
 ``~/.cache/paradigm-bench/costs.json`` or where ``PARADIGM_BENCH_COST_CACHE`` says. Nothing
 here imports torch.
@@ -21,12 +24,14 @@ here imports torch.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import json
 import math
 import os
 import statistics
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -210,6 +215,48 @@ def _host_from(data: dict[str, Any]) -> HostCosts:
         torch_import_s=None if torch_import is None else float(torch_import))
 
 
+@contextlib.contextmanager
+def locked(path: Path | None = None) -> Iterator[None]:
+    """Hold the cache's lock (an exclusive ``flock`` on a file beside it) for a load, an
+    update and a save. Where the lock file cannot be made (a read-only home) nothing is
+    locked: the save then fails quietly too."""
+    path = path or cache_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def update_cache(change: Callable[[CostCache], None], path: Path | None = None) -> CostCache:
+    """Load the cache, ``change`` it and save it, under the lock; the cache as saved."""
+    with locked(path):
+        cache = load_cache(path)
+        change(cache)
+        save_cache(cache, path)
+    return cache
+
+
+def with_changes(current: HostCosts, before: HostCosts, after: HostCosts) -> HostCosts:
+    """``current`` (the host's figures as the file holds them now) with what changed from
+    ``before`` to ``after`` (what this process measured meanwhile): another run's figures
+    saved in between are kept."""
+    changed: dict[str, Any] = {}
+    for name in (f.name for f in dataclasses.fields(HostCosts)):
+        old, new, now = getattr(before, name), getattr(after, name), getattr(current, name)
+        if isinstance(new, dict):
+            changed[name] = {**now, **{k: v for k, v in new.items() if old.get(k) != v}}
+        elif new != old:
+            changed[name] = new
+    return dataclasses.replace(current, **changed)
+
+
 def load_cache(path: Path | None = None) -> CostCache:
     path = path or cache_path()
     try:
@@ -290,8 +337,10 @@ def update_host(host: HostCosts, records: Iterable[dict[str, Any]]) -> HostCosts
 
 
 def record_run(records: Iterable[dict[str, Any]], path: Path | None = None) -> None:
-    """Add a run's records to this host's figures in the cache file."""
-    cache = load_cache(path)
-    fingerprint = host_fingerprint()
-    cache.hosts[fingerprint] = update_host(cache.host(fingerprint), records)
-    save_cache(cache, path)
+    """Add a run's records to this host's figures in the cache file (under its lock)."""
+    fingerprint, records = host_fingerprint(), list(records)
+
+    def add(cache: CostCache) -> None:
+        cache.hosts[fingerprint] = update_host(cache.host(fingerprint), records)
+
+    update_cache(add, path)

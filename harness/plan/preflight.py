@@ -15,11 +15,13 @@ from typing import Any
 from harness.analyse.stopping import Plan
 from harness.config import CellConfig
 from harness.plan.costs import (
+    CostCache,
     host_fingerprint,
     load_cache,
     record_run,
-    save_cache,
+    update_cache,
     update_host,
+    with_changes,
 )
 from harness.plan.estimate import probe_missing, study_seconds
 from harness.plan.plan import RunPlan, Table, build_plan, fit_budget
@@ -41,9 +43,11 @@ def plan_run(plans: dict[CellConfig, Plan], tables: dict[CellConfig, Table],
     before = cache.host(fingerprint)
     cells = [*plans, *(s.cell for s in studies)]
     host = probe_missing(before, cells) if probe else before
-    if host != before:
-        cache.hosts[fingerprint] = host
-        save_cache(cache)
+    if host != before:  # the probe's figures, onto whatever another run saved meanwhile
+        def add(cache: CostCache) -> None:
+            cache.hosts[fingerprint] = with_changes(cache.host(fingerprint), before, host)
+
+        update_cache(add)
     resumed = out if out is not None and out.is_dir() else None
     studies_s = sum(study_seconds(s, host) for s in studies)
     run = (build_plan(plans, host, resumed, node_rank) if budget is None

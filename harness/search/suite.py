@@ -61,7 +61,8 @@ def studies_from_tables(tables: list[dict[str, Any]], device: str | None = None
                 settings = {**cell, "workload": workload, "precision": precision,
                             "paradigm": paradigm}
                 if "batch_size" not in settings:
-                    settings["batch_size"] = default_batch_size(workload)
+                    settings["batch_size"] = default_batch_size(
+                        workload, settings.get("size", "default"))
                 if settings.get("threads", "auto") == "auto":  # the cores, shared by workers
                     settings["threads"] = max(1, (os.cpu_count() or 1) // workers)
                 out.append(StudySpec(CellConfig.from_dict(settings), workers=workers, **study))

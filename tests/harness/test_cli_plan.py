@@ -187,3 +187,29 @@ def test_plan_on_a_suite_whose_only_cell_cannot_run_here_exits_2(small, tmp_path
     proc, _ = _cli("suite", str(path), "--plan", env_cache=cache, cwd=tmp_path)
     assert proc.returncode == 2
     assert "no cell fits this machine: mlp_tiny_plain_minimal_fp32_w4096_b8" in proc.stderr
+
+
+@pytest.mark.parametrize("command", [["run"], ["run", "--plan"]])
+def test_a_batch_its_dataset_cannot_fill_is_refused_before_anything_runs(tmp_path, command):
+    cache = tmp_path / "costs.json"
+    proc, _ = _cli(*command, "--workload", "linear", "--size", "tiny", "--batch-size", "300",
+                   "--out", str(tmp_path / "run"), env_cache=cache, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "error: linear at size 'tiny' has 256 training samples, 256 per rank over 1: fewer "
+        "than one batch of 300; the largest batch that fits is 256 (--batch-size 256)"]
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("workload", ["resnet18", "resnet50", "bert-base", "gpt2"])
+def test_a_tiny_real_model_gets_a_batch_its_dataset_fills(workload):
+    """What a new user tries first (``run --workload resnet18 --size tiny``): the cells the
+    command line makes pass the check that would refuse them (in-process: a ``--plan`` here
+    would probe the host for minutes)."""
+    from harness.commands.arguments import build_parser
+    from harness.commands.selection import cells_from_args, check_batches, with_default_batches
+
+    args = build_parser().parse_args(["run", "--workload", workload, "--size", "tiny"])
+    cells = with_default_batches(cells_from_args(args))
+    check_batches(cells)  # raises InputError where a batch does not fit
+    assert {c.batch_size for c in cells} == {8 if workload.startswith("resnet") else 32}

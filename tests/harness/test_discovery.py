@@ -27,3 +27,26 @@ def test_a_missing_library_makes_the_cell_unsupported():
         import_requirements(NeedsAbsentLibrary)  # type: ignore[arg-type]
     assert classify(caught.value) is Status.UNSUPPORTED
     assert "pip install 'paradigm-bench[absent]'" in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50", "bert-base", "gpt2", "linear", "mlp",
+                                  "cnn", "gpt", "rnn", "tabular"])
+@pytest.mark.parametrize("size", ["tiny", "small"])
+def test_every_presets_batch_fits_its_dataset(name, size):
+    from harness.discovery import batch_misfit, resolve
+
+    cls = resolve(name)
+    if size not in cls.sizes:
+        pytest.skip(f"{name} has no {size} preset")
+    assert cls.from_size(size).train_samples() is not None
+    assert batch_misfit(name, size, cls.batch_size_for(size), 1) is None
+
+
+def test_a_batch_too_large_names_the_largest_that_fits():
+    from harness.discovery import batch_misfit
+
+    assert batch_misfit("resnet18", "tiny", 256, 1) == (
+        "resnet18 at size 'tiny' has 64 training samples, 64 per rank over 1: fewer than one "
+        "batch of 256; the largest batch that fits is 64 (--batch-size 64)")
+    assert batch_misfit("resnet18", "tiny", 8, 4) is None
+    assert "no batch fits" in batch_misfit("resnet18", "tiny", 8, 128)

@@ -30,3 +30,16 @@ def test_compiled_section_shows_before_and_after_compile_costs_and_the_known_fai
 def test_a_run_without_compiled_cells_says_how_to_get_them(tmp_path):
     section = _section(render_run(standard_run(tmp_path / "run")).read_text())
     assert "No compiled cells in this run" in section and "<svg" not in section
+
+
+def test_the_section_says_when_paradigms_shared_one_compile_cache(tmp_path):
+    records = compiled_records()
+    for record in records:
+        if "compile_cache" in record:
+            record["compile_cache"]["shared_by"] = ["PARADIGM_BENCH_COMPILE_CACHE"]
+    section = _section(render_run(write_run(tmp_path / "run", records)).read_text())
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", section))
+    assert "These compiled cells shared one compile cache ( PARADIGM_BENCH_COMPILE_CACHE )" \
+        in text
+    unshared = _section(render_run(write_run(tmp_path / "own", compiled_records())).read_text())
+    assert "shared one compile cache" not in unshared

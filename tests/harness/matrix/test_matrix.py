@@ -55,3 +55,31 @@ def test_scenario_cells_get_no_profiling_repetition():
     plans = matrix.plans_of([train, predict], {train: Plan(2, attribution=True),
                                                predict: Plan(2, attribution=True)})
     assert plans[train].attribution and not plans[predict].attribution
+
+
+def test_a_failed_cell_is_one_line_on_the_terminal(tmp_path, monkeypatch, capsys):
+    """Lightning issue 21836's dynamo error: its message is a traceback. The terminal gets
+    its first line; the record keeps all of it (the report's Failures section reads it)."""
+    from harness.results import SCHEMA_VERSION, record_path, write_json_atomic
+    from tests.reports.compile_fixtures import ISSUE_21836
+
+    cell = tiny_cell("linear", "lightning", compile="default")
+
+    def failing(cell, run_dir, rep, environment, launch=None, tags=None):
+        record = {"schema_version": SCHEMA_VERSION, "key": cell.key, "repetition": rep,
+                  "config": cell.to_dict(), "status": "error", "process_wall_s": 1.0,
+                  "message": ISSUE_21836, "traceback_tail": ISSUE_21836, **(tags or {})}
+        write_json_atomic(record_path(run_dir, cell.key, rep), record)
+        return record
+
+    monkeypatch.setattr(matrix, "run_cell", failing)
+    matrix.execute([cell], tmp_path, 1, progress=True)
+    captured = capsys.readouterr()
+    err = captured.out + captured.err  # tqdm.write goes to stdout, the bar to stderr
+    [line] = [x for x in err.replace("\r", "\n").splitlines() if x.startswith("[error]")]
+    assert line.startswith(f"[error] {cell.key} r0: rank 0: InternalTorchDynamoError: "
+                           "AttributeError: 'method' object has no attribute '__dict__'")
+    assert "from user code" not in err and "module.py" not in err
+    assert line.endswith(f"(all of it in {record_path(tmp_path, cell.key, 0)})")
+    [record] = load_run(tmp_path)
+    assert record["message"] == ISSUE_21836

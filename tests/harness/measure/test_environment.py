@@ -9,6 +9,7 @@ def test_host_environment_has_every_required_field():
     assert set(REQUIRED) <= set(env)
     assert env["packages"]["torch"] and env["packages"]["pytorch-lightning"]
     assert env["packages"]["pytorch-ignite"]
+    assert "lightning" in env["packages"]  # the unified package, None where not installed
     assert env["cpu"] and env["cpu_count"] >= 1 and env["python"].count(".") == 2
     assert isinstance(env["git_commit"], str) and len(env["git_commit"]) == 40
     assert isinstance(env["git_dirty"], bool)

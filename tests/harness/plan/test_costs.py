@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -23,6 +24,7 @@ from harness.plan.costs import (
     startup_key,
     steps_in,
     update_host,
+    with_changes,
 )
 
 CELL = CellConfig("mlp", Paradigm.LIGHTNING, size="tiny", batch_size=8, steps=40, warmup=10,
@@ -123,3 +125,50 @@ def test_a_run_updates_this_hosts_entry(tmp_path, monkeypatch):
     record_run([record(CELL, 7.0, 0.02)])
     host = load_cache().host(host_fingerprint())
     assert host.cells[cost_key(CELL, "fork")].overhead_s == pytest.approx([4.0, 6.0])
+
+
+# Each writer adds its own cells, one run at a time; the save is slowed so that, without the
+# lock, the other writer's load falls inside every window between a load and its save.
+_WRITER = """
+import sys, time
+from pathlib import Path
+from harness.plan import costs
+from tests.harness.plan.test_costs import CELL, record
+
+path, first, start_at = Path(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+save = costs.save_cache
+
+def slow_save(cache, p=None):
+    time.sleep(0.02)
+    save(cache, p)
+
+costs.save_cache = slow_save
+time.sleep(max(start_at - time.time(), 0))  # both writers start together
+for batch in range(first, first + 10):
+    costs.record_run([record(CELL.replace(batch_size=batch), 5.0, 0.02)], path)
+"""
+
+
+def test_two_runs_updating_at_once_lose_no_figures(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    path, start_at = tmp_path / "costs.json", time.time() + 3
+    writers = [subprocess.Popen([sys.executable, "-c", _WRITER, str(path), str(first),
+                                 str(start_at)]) for first in (1, 101)]
+    assert [w.wait(timeout=120) for w in writers] == [0, 0]
+    cells = load_cache(path).host(host_fingerprint()).cells
+    wanted = {cost_key(CELL.replace(batch_size=b), "fork") for b in [*range(1, 11),
+                                                                   *range(101, 111)]}
+    assert set(cells) == wanted
+
+
+def test_a_probe_saved_late_keeps_what_another_run_saved_meanwhile():
+    other = CELL.replace(batch_size=99)
+    before = HostCosts(torch_import_s=2.0)
+    probed = dataclasses.replace(before, torch_import_s=2.5, flop_rate={"cpu": 1e10})
+    meanwhile = update_host(before, [record(other, 5.0, 0.02)])  # saved by another run
+    merged = with_changes(meanwhile, before, probed)
+    assert merged.torch_import_s == 2.5 and merged.flop_rate == {"cpu": 1e10}
+    assert cost_key(other, "fork") in merged.cells
