@@ -43,19 +43,9 @@ def create_app(predict: Predictor, spec: InputSpec) -> FastAPI:
 
 
 def noop_app(spec: InputSpec) -> FastAPI:
-    """The generator's ceiling: the same stack and body checks, no model (a fixed answer)."""
+    """The generator's ceiling: the same stack, body checks and parsing, no model (a fixed
+    answer), so that what it measures is the client and the HTTP path, not a model."""
     import torch
 
-    fixed = answer(torch.zeros(1, 1))
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    app.add_middleware(BodyLimit, max_bytes=spec.max_body_bytes)
-
-    @app.get("/health")
-    async def health() -> dict[str, str]:
-        return HEALTHY
-
-    @app.post("/predict")
-    async def predict_endpoint(request: PredictRequest) -> dict[str, Any]:
-        return fixed
-
-    return app
+    fixed = torch.zeros(1, 1)
+    return create_app(lambda _: fixed, spec)

@@ -81,6 +81,11 @@ def probe_cell() -> CellConfig:
     return cuda_cell("linear", "plain")
 
 
+def warm_start_cell() -> CellConfig:
+    """Lightning forked cold and warm (from a server that imported it) on the GPU."""
+    return cuda_cell("linear", "lightning", steps=8)
+
+
 def all_cells() -> list[CellConfig]:
     return [*parity_cells().values(), *record_cells().values(), *compile_cells().values(),
-            predict_cell(), probe_cell()]
+            predict_cell(), probe_cell(), warm_start_cell()]

@@ -148,7 +148,11 @@ def test_a_paradigm_whose_framework_is_missing_is_unsupported_with_the_install_c
     from harness.results import Status
     from harness.training.adapters import import_paradigm_module
 
-    monkeypatch.setitem(sys.modules, "ignite", None)  # as on a host without Ignite
+    # as on a host without Ignite: its submodules too, which earlier tests may have imported
+    # (``from ignite.engine import Engine`` finds a cached submodule without its parent)
+    for name in [m for m in sys.modules if m == "ignite" or m.startswith("ignite.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, "ignite", None)
     monkeypatch.delitem(sys.modules, module, raising=False)
     with pytest.raises(NotImplementedError, match="pip install pytorch-ignite") as exc:
         import_paradigm_module(module, Paradigm.IGNITE)

@@ -17,6 +17,7 @@ from harness.plan.estimate import Source, estimate
 from harness.process_env import LAUNCH_ENV
 from harness.results import read_record, record_path
 from tests.conftest import FIXTURES, tiny_cell
+from tests.harness import gpu_cells
 
 PROBE = f"{FIXTURES / 'fork_probe.py'}:ModuleProbe"
 
@@ -81,7 +82,7 @@ def test_a_warm_cuda_child_gets_its_own_context_and_trains_as_a_cold_one(tmp_pat
     if not torch.cuda.is_available():
         pytest.skip("needs CUDA")
     monkeypatch.setenv(LAUNCH_ENV, "fork")
-    cfg = tiny_cell("linear", Paradigm.LIGHTNING, steps=8, device="cuda")
+    cfg = gpu_cells.warm_start_cell()
     cold = run_cell(cfg, tmp_path / "cold", 0, environment={})
     warm = run_cell(cfg, tmp_path / "warm", 0, environment={}, warm=True)
     assert (cold["status"], warm["status"]) == ("ok", "ok"), warm.get("message")

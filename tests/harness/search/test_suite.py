@@ -66,7 +66,7 @@ def test_a_bad_hpo_table_is_refused_with_its_number(tmp_path, table, message):
         load_suite(_suite(tmp_path, text))
 
 
-@pytest.mark.parametrize("name", ["cpu", "gpu"], ids=["cpu-suite", "gpu-suite"])
+@pytest.mark.parametrize("name", ["cpu-full", "gpu"], ids=["cpu-full-suite", "gpu-suite"])
 def test_the_shipped_suites_hold_a_study_at_one_and_two_workers(name):
     suite = load_suite(Path("benchmarks/suites") / f"{name}.toml")
     assert {s.workers for s in suite.studies} == {1, 2}
