@@ -65,7 +65,7 @@ def test_a_failed_cell_is_one_line_on_the_terminal(tmp_path, monkeypatch, capsys
 
     cell = tiny_cell("linear", "lightning", compile="default")
 
-    def failing(cell, run_dir, rep, environment, launch=None, tags=None):
+    def failing(cell, run_dir, rep, environment, launch=None, tags=None, warm=False):
         record = {"schema_version": SCHEMA_VERSION, "key": cell.key, "repetition": rep,
                   "config": cell.to_dict(), "status": "error", "process_wall_s": 1.0,
                   "message": ISSUE_21836, "traceback_tail": ISSUE_21836, **(tags or {})}
