@@ -23,7 +23,8 @@ from typing import Any
 import optuna
 
 from harness.config import CellConfig
-from harness.launch.worker import on_device, prepare, train
+from harness.launch.readout import on_device
+from harness.launch.worker import prepare, train
 from harness.search import pruning, space
 from harness.search.clock import TimedTrial, TrialClock
 from harness.search.spec import METRIC

@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from harness.launch.worker import configure_process, on_device
+from harness.launch.readout import on_device
+from harness.launch.worker import configure_process
 from tests.conftest import tiny_cell
 
 
@@ -43,7 +44,7 @@ def test_a_loss_that_cannot_run_on_meta_is_counted_on_the_real_model(capsys):
     from types import SimpleNamespace
 
     from harness.config import Precision
-    from harness.launch.worker import step_flops
+    from harness.launch.readout import step_flops
     from harness.precision import AmpPolicy
     from workloads.linear import Linear
 
