@@ -117,7 +117,9 @@ def _execute_and_report(run_plan: RunPlan, run_dir: Path, name: str,
     try:
         summary = execute(cells, run_dir, run_plan.plans, name, progress=not args.no_progress,
                           launch=launch, order_seed=seed, estimates=run_plan.estimates(),
-                          run_plan=run_plan.to_manifest(), refit=refit)
+                          run_plan=run_plan.to_manifest(), refit=refit,
+                          budget_s=None if run_plan.budget_min is None
+                          else run_plan.budget_min * 60 - run_plan.studies_s)
     except KeyboardInterrupt:
         record_costs(run_dir, since)
         print(f"\ninterrupted: finished cells are kept in {run_dir}; run the same command "

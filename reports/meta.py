@@ -275,5 +275,26 @@ def stop_texts(manifest: dict[str, Any]) -> dict[tuple[Any, ...], str]:
             text_ = (f"ran the maximum n={stop['repetitions']}: CI {reached}, target "
                      f"{target:g}%")
         out[key, cell["paradigm"]] = f"{text_} ({level})" if level else text_
+    for cell in manifest.get("cells") or []:  # lever 4's further rounds, where they ran
+        extended = (manifest.get("extension") or {}).get(cell.get("key"))
+        if isinstance(extended, dict):
+            key = (group_key(cell), cell["paradigm"])
+            out[key] = "; ".join(filter(None, [out.get(key), extension_text(extended)]))
     return out
+
+
+EXTENSION_REASONS = {
+    "target": "its framework-time excess read within the target (or as a bound)",
+    "most_repetitions": "its most repetitions reached",
+    "budget": "the budget left no room for another round",
+}
+
+
+def extension_text(entry: dict[str, Any]) -> str:
+    """A member's further rounds (``harness.matrix.matrix._Matrix.extend``) in words."""
+    pairs, planned = entry.get("pairs"), entry.get("planned")
+    reason = EXTENSION_REASONS.get(str(entry.get("stopped_by")), text(entry.get("stopped_by")))
+    if isinstance(pairs, int) and isinstance(planned, int) and pairs > planned:
+        return f"then further rounds to {pairs} pairs with the plain loop, until {reason}"
+    return f"no further rounds: {reason}"
 

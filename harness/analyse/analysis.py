@@ -15,7 +15,13 @@ import numpy as np
 import pandas as pd
 
 from harness.analyse.ranks import CONFIDENCE, MIN_N_MEDIAN
-from harness.analyse.stats import Summary, mean_difference, mean_estimate, overhead
+from harness.analyse.stats import (
+    Summary,
+    mean_difference,
+    mean_estimate,
+    overhead,
+    speed_normalised_difference,
+)
 from harness.analyse.stopping import adaptive_level
 from harness.config import Paradigm, Precision
 from harness.features import Features
@@ -223,9 +229,23 @@ def _framework(row: dict[str, Any], p: pd.DataFrame, base: pd.DataFrame) -> None
     row.update(framework_ci=est.ci, framework_method=est.method)
     base_fw = by_repetition(base, "framework_s")
     if base_fw and row["paradigm"] != BASELINE:
-        d = mean_difference(by_repetition(p, "framework_s"), base_fw)
+        raw = mean_difference(by_repetition(p, "framework_s"), base_fw)
+        d = speed_normalised_difference(with_compute(p), with_compute(base))
+        if d.ci is None:  # records without phase times: the raw difference
+            d = raw
         row.update(framework_excess_s=d.value, framework_excess_ci=d.ci,
-                   framework_excess_method=d.method)
+                   framework_excess_method=d.method, framework_excess_raw_s=raw.value,
+                   framework_excess_raw_ci=raw.ci)
+
+
+def with_compute(frame: pd.DataFrame) -> dict[tuple[str, int], tuple[float, float]]:
+    """(framework time, compute time) per repetition, keyed as ``by_repetition``: compute is
+    forward + backward + optimizer, the work every paradigm does alike."""
+    fw = by_repetition(frame, "framework_s")
+    compute = by_repetition(frame.assign(compute_s=frame["forward_s"].astype(float)
+                                         + frame["backward_s"].astype(float)
+                                         + frame["optimizer_s"].astype(float)), "compute_s")
+    return {k: (fw[k], compute[k]) for k in fw if compute.get(k, 0.0) > 0}
 
 
 def cells_frame(records: pd.DataFrame, levels: dict[tuple[Any, ...], float] | None = None

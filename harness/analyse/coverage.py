@@ -34,6 +34,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from harness.analyse.ranks import CONFIDENCE
+from harness.analyse.stopping import Extension
 
 Sampler = Callable[[np.random.Generator, int], list[np.ndarray]]  # one run: each group's n
 T, POOLED = "t", "pooled"
@@ -154,6 +155,77 @@ def run_differences(frame: pd.DataFrame, column: str) -> Differences:
     return out
 
 
+@dataclass(frozen=True)
+class PairedRows:
+    """One (group, paradigm)'s paired repetitions as rows of (framework time, compute time)
+    for the paradigm, then for the plain loop: the speed-normalised estimator's data."""
+
+    label: str
+    aa: bool
+    rows: np.ndarray  # shape (n, 4)
+
+
+def run_pairs(frame: pd.DataFrame, fewest: int = 10) -> list[PairedRows]:
+    """A run's groups with phase times, as ``PairedRows``, those with ``fewest`` pairs or
+    more: a bootstrap from fewer resamples a handful of values, whose ties make any
+    interval look worse than it is (a group of 3 pairs resampled at n = 3 has no spread in a
+    ninth of its draws)."""
+    from harness.analyse.analysis import BASELINE, GROUP_KEYS, timed, with_compute
+
+    out = []
+    for _, g in timed(frame).groupby(GROUP_KEYS, dropna=False, sort=True):
+        plain = with_compute(g[g["paradigm"] == BASELINE])
+        for paradigm in sorted(set(g["paradigm"]) - {BASELINE}):
+            own = with_compute(g[g["paradigm"] == paradigm])
+            keys = sorted(set(own) & set(plain))
+            if len(keys) >= fewest:
+                out.append(PairedRows(f"{g['workload'].iloc[0]}/{paradigm}",
+                                      paradigm == "plain-aa",
+                                      np.array([[*own[k], *plain[k]] for k in keys], float)))
+    return out
+
+
+def _speed_hits(group: PairedRows, rng: np.random.Generator, n: int,
+                extension: Extension | None) -> tuple[bool, int]:
+    """One simulated group: does the final interval hold the truth, and at how many pairs."""
+    from harness.analyse.stats import speed_normalised_interval
+
+    pool = group.rows
+
+    def draw(k: int) -> np.ndarray:
+        rows = pool[rng.integers(0, len(pool), k)]
+        if group.aa:  # exchangeable labels: swap the two processes of a random half
+            swap = rng.random(k) < 0.5
+            rows[swap] = rows[swap][:, [2, 3, 0, 1]]
+        return rows
+
+    truth = 0.0 if group.aa else speed_normalised_interval(pool[:, :2], pool[:, 2:])[0]
+    rows = draw(n)
+    while extension is not None and extension.needs_more(
+            {i: (r[0], r[1]) for i, r in enumerate(rows)},
+            {i: (r[2], r[3]) for i, r in enumerate(rows)}):
+        rows = np.vstack([rows, draw(1)])
+    value, half = speed_normalised_interval(rows[:, :2], rows[:, 2:])
+    return value - half <= truth <= value + half, len(rows)
+
+
+def speed_coverage(groups: Sequence[PairedRows], n: int, runs: int, seed: int = 0,
+                   extension: Extension | None = None) -> tuple[Coverage, float]:
+    """Coverage of the speed-normalised interval (a bootstrap from recorded pairs: the truth
+    is the estimate on all of them; zero for A/A pairs, resampled with swapped labels), and
+    the mean number of pairs the extension rule ended at."""
+    rng = np.random.default_rng(seed)
+    hits = np.zeros((runs, len(groups)), bool)
+    sizes = []
+    for i in range(runs):
+        for j, group in enumerate(groups):
+            hits[i, j], size = _speed_hits(group, rng, n, extension)
+            sizes.append(size)
+    method = "speed" if extension is None else f"speed+extend({extension.target_pct:g}%)"
+    return (Coverage(method, n, float(hits.mean()), float(hits.mean(axis=0).min()),
+                     int(hits.size)), float(np.mean(sizes)))
+
+
 def report(frame: pd.DataFrame, runs: int = 2000, seed: int = 0) -> list[str]:
     """Coverage of both methods at 3 to 6 repetitions, from a run's own records."""
     lines = []
@@ -167,6 +239,20 @@ def report(frame: pd.DataFrame, runs: int = 2000, seed: int = 0) -> list[str]:
         for n in range(3, 7):
             for method in (T, POOLED):
                 lines.append("  " + coverage(sampler, method, n, runs, seed).text())
+    return lines + speed_report(run_pairs(frame), runs, seed)
+
+
+def speed_report(groups: Sequence[PairedRows], runs: int, seed: int) -> list[str]:
+    """The speed-normalised framework excess's coverage, at fixed n and under lever 4's
+    extension rule (from 12 pairs, while over 10% of the estimate, up to 60)."""
+    if not groups:
+        return ["speed-normalised framework excess: no group with phase times"]
+    lines = [f"speed-normalised framework excess: {len(groups)} recorded pairs "
+             f"({', '.join(g.label for g in groups)})"]
+    for n in (3, 6, 12):
+        lines.append("  " + speed_coverage(groups, n, runs, seed)[0].text())
+    cov, size = speed_coverage(groups, 12, runs, seed, Extension(10, 60))
+    lines.append(f"  {cov.text()}; {size:.1f} pairs on average")
     return lines
 
 

@@ -262,6 +262,52 @@ def mean_difference(candidate: Samples, baseline: Samples) -> MeanDifference:
     return MeanDifference(value, (value - half, value + half), int(min(c.size, b.size)), T_WELCH)
 
 
+T_SPEED = "paired t, speed-normalised"
+
+
+def speed_normalised_difference(candidate: Mapping[Any, tuple[float, float]],
+                                baseline: Mapping[Any, tuple[float, float]]) -> MeanDifference:
+    """A per-process time (framework time) in excess of the baseline's, each process's time
+    first divided by its own compute time (forward + backward + optimizer), then read in
+    seconds at the baseline's mean compute time. Values are (time, compute) keyed by
+    repetition; only keys both have count (pairs), and below ``MIN_N_MEAN`` pairs there is no
+    interval.
+
+    Why: on a shared host a whole process runs faster or slower (frequency, a neighbour's
+    load, its memory layout); that moves its framework time and its compute time together,
+    and between two processes it is most of the noise of a difference of framework times. The
+    ratio cancels it inside each process. The estimate is the mean paired difference of the
+    ratios times the baseline's mean compute time; its interval is the delta method's
+    (both factors' sampling errors and their covariance, over the pairs) with Student's t at
+    n - 1 degrees of freedom. Its coverage is measured in ``harness.analyse.coverage``.
+
+    >>> base = {r: (0.5e-3 * (1 + r / 10), 4e-3 * (1 + r / 10)) for r in range(6)}
+    >>> cand = {r: (0.6e-3 * (1 + r / 10), 4e-3 * (1 + r / 10)) for r in range(6)}
+    >>> d = speed_normalised_difference(cand, base)  # +2.5% of compute, at 5 ms of it
+    >>> round(d.value * 1e6, 1), d.method
+    (125.0, 'paired t, speed-normalised')
+    """
+    keys = sorted(set(candidate) & set(baseline), key=repr)
+    if len(keys) < MIN_N_MEAN:
+        return MeanDifference(math.nan, None, len(keys), TOO_SMALL)
+    value, half = speed_normalised_interval(np.array([candidate[k] for k in keys], float),
+                                            np.array([baseline[k] for k in keys], float))
+    return MeanDifference(value, (value - half, value + half), len(keys), T_SPEED)
+
+
+def speed_normalised_interval(candidate: np.ndarray, baseline: np.ndarray,
+                              level: float = CONFIDENCE) -> tuple[float, float]:
+    """``speed_normalised_difference`` on paired rows of (time, compute): the estimate and
+    the interval's half-width (the coverage simulation calls it thousands of times)."""
+    share = candidate[:, 0] / candidate[:, 1] - baseline[:, 0] / baseline[:, 1]
+    compute = baseline[:, 1]
+    value = float(share.mean() * compute.mean())
+    # the linearised estimator, pair by pair (the delta method for a product of two means)
+    influence = compute.mean() * (share - share.mean()) + share.mean() * (compute - compute.mean())
+    n = len(share)
+    return value, float(sps.t.ppf((1 + level) / 2, n - 1) * influence.std(ddof=1) / math.sqrt(n))
+
+
 @dataclass(frozen=True)
 class Change:
     """How a cell moved between two runs (``after`` over ``before``)."""

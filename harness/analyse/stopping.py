@@ -19,6 +19,7 @@ it validates input, before numpy or scipy is imported.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,39 @@ from harness.config import CellConfig, Paradigm
 StepTimes = dict[str, dict[tuple[str, int], float]]
 
 RULE_CI, RULE_MAX = "ci", "max"
+
+
+@dataclass(frozen=True)
+class Extension:
+    """Lever 4 of issue 33: repetitions where they change a reading. After its planned
+    rounds, a group member whose framework-time excess is a sign (its interval excludes
+    zero) with a half-width over ``target_pct`` percent of the estimate runs further rounds,
+    paired with the plain loop, up to ``most`` repetitions or the run's budget. A bound (an
+    interval holding zero) is a reading already and is not extended. Stopping on the
+    interval's width keeps its coverage: ``harness.analyse.coverage`` simulates this rule
+    from recorded pairs."""
+
+    target_pct: float
+    most: int
+
+    def __post_init__(self) -> None:
+        if not self.target_pct > 0:
+            raise ValueError(f"until_excess must be > 0 (percent), got {self.target_pct}")
+
+    def needs_more(self, member: Mapping[Any, tuple[float, float]],
+                   plain: Mapping[Any, tuple[float, float]]) -> bool:
+        """Whether one more pair may change the member's reading: (framework, compute) times
+        keyed by repetition, as ``harness.analyse.analysis.with_compute`` gives them."""
+        from harness.analyse.stats import speed_normalised_difference
+
+        if len(set(member) & set(plain)) >= self.most:
+            return False
+        d = speed_normalised_difference(member, plain)
+        if d.ci is None:
+            return True
+        low, high = d.ci
+        is_sign = low > 0 or high < 0
+        return is_sign and (high - low) / 2 > self.target_pct / 100 * abs(d.value)
 
 
 @dataclass(frozen=True)
@@ -46,6 +80,7 @@ class Plan:
     # framework's import and give the start-up figures. The rest fork from a server that has
     # imported the paradigm already ("warm"). None: every repetition starts cold.
     cold_repetitions: int | None = None
+    extension: Extension | None = None
 
     def __post_init__(self) -> None:
         if self.repetitions < 1:
@@ -54,6 +89,9 @@ class Plan:
             raise ValueError(f"until_ci must be > 0 (percent), got {self.until_ci_pct}")
         if self.cold_repetitions is not None and self.cold_repetitions < 0:
             raise ValueError(f"cold_repetitions must be >= 0, got {self.cold_repetitions}")
+        if self.extension is not None and self.extension.most < self.repetitions:
+            raise ValueError(f"most_repetitions ({self.extension.most}) must be at least "
+                             f"repetitions ({self.repetitions})")
 
     def starts_cold(self, repetition: int) -> bool:
         """Whether this repetition pays the framework's import (a start-up measurement)."""

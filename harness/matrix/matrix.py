@@ -29,7 +29,7 @@ from typing import Any
 from tqdm import tqdm
 
 from harness.analyse.stopping import Plan, StepTimes, Stop, decide, group_of, member_of
-from harness.config import CellConfig, Scenario
+from harness.config import CellConfig, Paradigm, Scenario
 from harness.launch.process import server_starts
 from harness.launch.runner import SINGLE_NODE, Launch, run_cell
 from harness.measure.environment import capture_host
@@ -105,7 +105,8 @@ def _manifest(run_dir: Path, name: str, plans: dict[CellConfig, Plan],
               stops: dict[CellConfig, Stop], environment: dict[str, Any], **extra: Any) -> None:
     def entry(cell: CellConfig, p: Plan) -> dict[str, Any]:
         stop = stops.get(group_of(cell))
-        return {**cell.to_dict(), "repetitions": p.repetitions, "until_ci_pct": p.until_ci_pct,
+        return {**cell.to_dict(), "key": cell.key, "repetitions": p.repetitions,
+                "until_ci_pct": p.until_ci_pct,
                 "min_repetitions": p.min_repetitions, "attribution": p.attribution,
                 "stop": stop.to_dict() if stop else None}
 
@@ -157,6 +158,9 @@ class _Matrix:
         for cell in cells:
             self.groups.setdefault(group_of(cell), []).append(cell)
         self.walls: list[float] = []
+        self.cell_walls: dict[CellConfig, list[float]] = {}
+        self.extended: dict[str, dict[str, Any]] = {}
+        self.next_rep: dict[CellConfig, int] = {}  # a group's next repetition, extending
         self.skipped = 0
         self.counts = dict.fromkeys((s.value for s in Status), 0)
 
@@ -177,6 +181,7 @@ class _Matrix:
                           warm=warm)
         self.counts[record["status"]] += 1
         self.walls.append(record["process_wall_s"])
+        self.cell_walls.setdefault(cell, []).append(record["process_wall_s"])
         self.eta.ran((cell, rep), record["process_wall_s"])
         self.bar.set_postfix_str(self.eta.text(), refresh=False)
         self.bar.update(processes(cell))
@@ -227,6 +232,80 @@ class _Matrix:
             self.plans[cell] = new
         self.bar.refresh()
 
+    def extend(self, started: float, budget_s: float | None) -> None:
+        """Lever 4: after the planned rounds, further rounds for the group members whose
+        plan has an ``Extension`` and whose framework-time excess still needs pairs, each
+        paired with its group's plain loop, while the budget (``budget_s`` seconds from
+        ``started``) holds the round's expected time. Why each member stopped goes to the
+        manifest (``extension``)."""
+        members = [c for c in self.cells if self.plans[c].extension is not None
+                   and member_of(c) != Paradigm.PLAIN.value and group_of(c) in self.plans]
+        self.next_rep = {group_of(c): self._rounds_run(group_of(c)) for c in members}
+        while members:
+            wanted = [c for c in members if self._needs_more(c)]
+            for cell in set(members) - set(wanted):
+                self._extended(cell, "target" if self._pairs(cell) < self._most(cell)
+                               else "most_repetitions")
+            members = wanted
+            if not wanted:
+                return
+            batch = sorted({group_of(c) for c in wanted}, key=lambda g: g.key)
+            cells = [c for g in batch for c in [g, *[w for w in wanted if group_of(w) == g]]]
+            if budget_s is not None and (time.perf_counter() - started
+                                         + sum(self._expected_wall(c) for c in cells)) > budget_s:
+                for cell in wanted:
+                    self._extended(cell, "budget")
+                return
+            self.bar.total += sum(processes(c) for c in cells)
+            for position, cell in enumerate(random.Random(
+                    f"{self.order_seed}:extend:{len(self.walls)}").sample(cells, len(cells))):
+                self.run(cell, self.next_rep[group_of(cell)], position)
+            for group in batch:
+                self.next_rep[group] += 1
+
+    def _rounds_run(self, group: CellConfig) -> int:
+        """The next repetition index of a group: after its planned (or stopped) rounds."""
+        stop = self.stops.get(group)
+        planned = max(self.plans[m].repetitions for m in self.groups[group])
+        return stop.repetitions if stop else planned
+
+    def _excess_times(self, cell: CellConfig) -> dict[tuple[str, int], tuple[float, float]]:
+        """(framework, compute) seconds per step of every successful repetition, keyed as the
+        statistics pair them."""
+        out = {}
+        for rep in range(self.next_rep.get(group_of(cell), self.plans[cell].repetitions)):
+            record = _record(self.run_dir, cell, rep, self.launch.node_rank)
+            phases = ((record or {}).get("measurements") or {}).get("phases") or {}
+            if not record or record["status"] != Status.OK.value or "framework_s" not in phases:
+                continue
+            compute = sum(phases.get(k) or 0.0 for k in ("forward", "backward", "optimizer"))
+            if compute > 0:
+                out[(str(record.get("session") or ""), rep)] = (phases["framework_s"], compute)
+        return out
+
+    def _pairs(self, cell: CellConfig) -> int:
+        return len(set(self._excess_times(cell)) & set(self._excess_times(group_of(cell))))
+
+    def _most(self, cell: CellConfig) -> int:
+        extension = self.plans[cell].extension
+        assert extension is not None
+        return extension.most
+
+    def _needs_more(self, cell: CellConfig) -> bool:
+        extension = self.plans[cell].extension
+        assert extension is not None
+        return extension.needs_more(self._excess_times(cell),
+                                    self._excess_times(group_of(cell)))
+
+    def _expected_wall(self, cell: CellConfig) -> float:
+        walls = self.cell_walls.get(cell) or self.walls or [0.0]
+        return sum(walls) / len(walls)
+
+    def _extended(self, cell: CellConfig, reason: str) -> None:
+        planned = self.plans[cell].repetitions
+        self.extended[cell.key] = {"member": member_of(cell), "pairs": self._pairs(cell),
+                                   "planned": planned, "stopped_by": reason}
+
     def profile(self) -> None:
         for cell in self.cells:
             if self.plans[cell].attribution:
@@ -258,6 +337,7 @@ def execute(cells: list[CellConfig], run_dir: Path, repetitions: Repetitions,
             estimates: Mapping[tuple[CellConfig, int], float] | None = None,
             run_plan: dict[str, Any] | None = None,
             refit: Callable[[float], tuple[dict[CellConfig, Plan], dict[str, Any]]] | None = None,
+            budget_s: float | None = None,
             ) -> dict[str, Any]:
     """Run what is not done yet; return a summary. Re-raises KeyboardInterrupt after saving.
 
@@ -269,6 +349,8 @@ def execute(cells: list[CellConfig], run_dir: Path, repetitions: Repetitions,
     figures, ``harness.plan.preflight.refitter``) is called after the first round with the
     seconds run so far, every cell then measured once here; the plans it returns lower or
     raise the repetitions still to run, and its manifest entry replaces ``run_plan``.
+    ``budget_s`` (the seconds the run's cells may take) bounds the further rounds of plans
+    with an ``Extension``, run after the planned ones (``_Matrix.extend``).
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     if order_seed is None:
@@ -303,6 +385,7 @@ def execute(cells: list[CellConfig], run_dir: Path, repetitions: Repetitions,
                 extra = {"plan": entry}
             rep += 1
         m.profile()
+        m.extend(t0, budget_s)
     except KeyboardInterrupt:
         state = "interrupted"
         m.counts[Status.INTERRUPTED.value] += 1
@@ -318,6 +401,7 @@ def execute(cells: list[CellConfig], run_dir: Path, repetitions: Repetitions,
             "cell_process_wall_s": m.walls,
             # fork servers this run started, outside every cell's process_wall_s
             "fork_servers": server_starts()[servers_before:],
+            "extension": m.extended,
         }
         _manifest(run_dir, name, plans, m.stops, m.environment, started_at=started,
                   order_seed=order_seed, **extra, **summary)

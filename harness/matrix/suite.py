@@ -13,8 +13,12 @@ per-look level that keeps 95% over all the looks, ``harness.analyse.stopping``),
 ``min_repetitions``, ``attribution`` (one extra profiling repetition per cell, kept out of
 the timing), ``cold_repetitions`` (how many leading repetitions pay the framework's import and
 give the start-up figures; the rest fork from a server that imported the paradigm already;
-default: all), ``optional = true`` (a budget drops the whole table, named in the report,
-before it cuts any table below the repetitions its interval needs) and ``priority`` (an
+default: all), ``until_excess`` (lever 4: after the planned rounds, a paradigm whose
+framework-time excess is a sign with an interval wider than this many percent of it runs
+further rounds, paired with the plain loop, up to ``most_repetitions``, default twice
+``repetitions``, or the budget; ``harness.analyse.stopping.Extension``), ``optional = true``
+(a budget drops the whole table, named in the report, before it cuts any table below the
+repetitions its interval needs) and ``priority`` (an
 integer, default 0): under a ``budget`` (top-level, minutes;
 ``--budget`` overrides it, ``--rigorous`` lifts it) the tables of lowest priority lose
 repetitions first (``harness.plan.plan``). ``threads = "auto"`` gives each rank its
@@ -52,7 +56,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from harness.analyse.stopping import Plan
+from harness.analyse.stopping import Extension, Plan
 from harness.config import NAME_PATTERN, CellConfig, ConfigError
 from harness.discovery import default_batch_size
 from harness.plan.plan import Table
@@ -61,7 +65,8 @@ from harness.plan.plan import Table
 AXES = ["workload", "size", "batch_size", "world_size", "data", "profile", "features", "phases",
         "precision", "compile", "compile_style", "scenario", "paradigm"]
 DEFAULT_PARADIGMS = ["plain", "lightning", "ignite"]
-PLAN_KEYS = {"repetitions", "until_ci", "min_repetitions", "attribution", "cold_repetitions"}
+PLAN_KEYS = {"repetitions", "until_ci", "min_repetitions", "attribution", "cold_repetitions",
+             "until_excess", "most_repetitions"}
 TOP_LEVEL_KEYS = {"name", "description", "repetitions", "budget", "defaults", "matrix", "hpo",
                   "serve"}
 
@@ -235,7 +240,24 @@ def _plan(settings: dict[str, Any], override: int | None) -> Plan:
                     cold_repetitions=cold)
     return Plan(reps, until_ci_pct=settings.get("until_ci"),
                 min_repetitions=int(settings.get("min_repetitions", Plan(1).min_repetitions)),
-                attribution=bool(settings.get("attribution", False)), cold_repetitions=cold)
+                attribution=bool(settings.get("attribution", False)), cold_repetitions=cold,
+                extension=_extension(settings, reps))
+
+
+def _extension(settings: dict[str, Any], repetitions: int) -> Extension | None:
+    """``until_excess`` (percent) and ``most_repetitions``: lever 4's further rounds."""
+    target, most = settings.get("until_excess"), settings.get("most_repetitions")
+    if target is None:
+        if most is not None:
+            raise ValueError("most_repetitions needs until_excess (the rule that uses it)")
+        return None
+    if isinstance(target, bool) or not isinstance(target, int | float):
+        raise ValueError(f"until_excess must be a number (percent), got {target!r}")
+    if most is None:
+        most = 2 * repetitions
+    if isinstance(most, bool) or not isinstance(most, int):
+        raise ValueError(f"most_repetitions must be an integer, got {most!r}")
+    return Extension(float(target), most)
 
 
 def _merge(old: Plan | None, new: Plan) -> Plan:
@@ -246,7 +268,8 @@ def _merge(old: Plan | None, new: Plan) -> Plan:
                 until_ci_pct=old.until_ci_pct if new.until_ci_pct is None else new.until_ci_pct,
                 min_repetitions=max(old.min_repetitions, new.min_repetitions),
                 attribution=old.attribution or new.attribution,
-                cold_repetitions=_most_cold(old.cold_repetitions, new.cold_repetitions))
+                cold_repetitions=_most_cold(old.cold_repetitions, new.cold_repetitions),
+                extension=new.extension or old.extension)
 
 
 def _most_cold(a: int | None, b: int | None) -> int | None:

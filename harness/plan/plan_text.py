@@ -91,7 +91,9 @@ def _group_lines(run: RunPlan, tables: Mapping[CellConfig, Table]) -> list[str]:
             last = table
         todo = [p for c in cells for p in by_cell.get(c, [])]
         plan = run.plans[cells[0]]
-        reps = f"x{plan.repetitions}" + (" until CI" if plan.until_ci_pct else "")
+        reps = f"x{plan.repetitions}" + (" until CI" if plan.until_ci_pct else "") + (
+            f", then up to x{plan.extension.most} while an excess is wider than "
+            f"{plan.extension.target_pct:g}% (budget left)" if plan.extension else "")
         prof = " +1 profiling" if plan.attribution and cells[0].scenario is Scenario.TRAIN \
             else ""
         rough = " (rough)" if _rough(todo) else ""

@@ -58,3 +58,30 @@ def test_a_runs_aa_group_and_its_differences_come_from_the_records(tmp_path, fak
     assert labels == ["mlp/lightning", "mlp/plain-aa"] and aa == [False, True]
     assert all(d.size == 4 for d in diffs) and all(s > 0 for s in steps)
     assert main([str(tmp_path), "--runs", "20"]) == 0
+
+
+def _speed_rows(n: int, seed: int, excess: float) -> np.ndarray:
+    """Recorded-like pairs: each process at its own speed (scaling its framework and compute
+    times alike), the candidate ``excess`` of compute above the plain loop's 10%."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(n):
+        out = []
+        for share in (0.10 + excess, 0.10):
+            compute = 4e-3 * float(np.exp(rng.normal(0, 0.12)))
+            out += [share * compute * (1 + rng.normal(0, 0.05)), compute]
+        rows.append(out)
+    return np.array(rows)
+
+
+def test_the_speed_normalised_interval_and_its_extension_keep_95_percent():
+    from harness.analyse.coverage import PairedRows, speed_coverage
+    from harness.analyse.stopping import Extension
+
+    groups = [PairedRows("a/ignite", False, _speed_rows(40, 1, 0.03)),
+              PairedRows("a/plain-aa", True, _speed_rows(40, 2, 0.0))]
+    fixed, _ = speed_coverage(groups, 6, 300, seed=1)
+    assert abs(fixed.rate - 0.95) <= 2 * fixed.margin + 0.01
+    extended, pairs = speed_coverage(groups, 6, 150, seed=2, extension=Extension(10, 30))
+    assert abs(extended.rate - 0.95) <= 2 * extended.margin + 0.01
+    assert 6 < pairs <= 30  # the rule added pairs, within its most

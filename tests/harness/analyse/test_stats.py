@@ -138,3 +138,43 @@ def test_compare_flags_large_consistent_changes_only():
     assert compare(before, [b * 1.3 for b in before]).significant
     assert not compare(before, [b * 1.01 for b in before]).significant
     assert math.isnan(compare([1.0], [2.0]).p_value)
+
+
+def _speed_noisy_processes(excess_share: float, n: int, seed: int
+                           ) -> tuple[dict, dict]:
+    """(framework, compute) per repetition for a candidate and the plain loop: each process
+    runs at its own speed (x0.8 to x1.25, the shared host's lottery), which scales both of
+    its times, plus 2% noise of its own."""
+    rng = np.random.default_rng(seed)
+
+    def process(share: float) -> tuple[float, float]:
+        speed = float(np.exp(rng.normal(0, 0.12)))
+        compute = 4e-3 * speed * (1 + rng.normal(0, 0.02))
+        return share * compute * (1 + rng.normal(0, 0.02)), compute
+
+    plain = {("s", r): process(0.10) for r in range(n)}
+    candidate = {("s", r): process(0.10 + excess_share) for r in range(n)}
+    return candidate, plain
+
+
+def test_the_speed_normalised_excess_cancels_each_processs_speed():
+    from harness.analyse.stats import T_SPEED, speed_normalised_difference
+
+    candidate, plain = _speed_noisy_processes(0.03, 20, seed=4)
+    d = speed_normalised_difference(candidate, plain)
+    raw = mean_difference({k: v[0] for k, v in candidate.items()},
+                          {k: v[0] for k, v in plain.items()})
+    assert d.method == T_SPEED and d.n == 20
+    assert d.ci[0] <= 0.03 * 4e-3 <= d.ci[1]  # holds the truth (+3% of 4 ms of compute)
+    assert d.half_width < raw.half_width / 2  # the raw difference carries both speeds
+
+
+def test_the_speed_normalised_excess_pairs_by_key_and_needs_three_pairs():
+    from harness.analyse.stats import TOO_SMALL, speed_normalised_difference
+
+    candidate, plain = _speed_noisy_processes(0.03, 5, seed=5)
+    assert speed_normalised_difference(dict(list(candidate.items())[:2]), plain).method \
+        == TOO_SMALL
+    shuffled = dict(reversed(list(candidate.items())))
+    assert speed_normalised_difference(shuffled, plain) == speed_normalised_difference(
+        candidate, plain)

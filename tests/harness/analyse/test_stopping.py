@@ -123,3 +123,32 @@ def test_the_adaptive_stop_keeps_95_percent_coverage():
     assert min(naive.values()) < 0.945  # the defect: 93.8-94.2% in the simulation
     corrected = _simulated(HEADLINE, HEADLINE.level)
     assert min(corrected.values()) >= 0.95, corrected
+
+
+def _rows(shares: list[float], plain_share: float = 0.1) -> tuple[dict, dict]:
+    member = {("s", r): (s * 4e-3, 4e-3) for r, s in enumerate(shares)}
+    plain = {("s", r): (plain_share * 4e-3, 4e-3) for r in range(len(shares))}
+    return member, plain
+
+
+def test_an_extension_asks_for_pairs_only_where_they_change_a_reading():
+    from harness.analyse.stopping import Extension
+
+    rule = Extension(target_pct=10, most=8)
+    wide = _rows([0.13, 0.16, 0.14, 0.15])  # +4.5% [+2.4, +6.6] of compute: a sign, too wide
+    tight = _rows([0.130, 0.131, 0.129, 0.130])  # a sign within 10%
+    bound = _rows([0.08, 0.13, 0.09, 0.12])  # holds zero: a bound, a reading already
+    assert rule.needs_more(*wide)
+    assert not rule.needs_more(*tight)
+    assert not rule.needs_more(*bound)
+    assert rule.needs_more(*_rows([0.12, 0.16]))  # no interval yet
+    assert not rule.needs_more(*_rows([0.13, 0.16, 0.14, 0.15] * 2))  # at its most
+
+
+def test_a_plan_refuses_an_extension_below_its_repetitions():
+    from harness.analyse.stopping import Extension
+
+    with pytest.raises(ValueError, match="most_repetitions"):
+        Plan(10, extension=Extension(10, 5))
+    with pytest.raises(ValueError, match="until_excess"):
+        Extension(0, 5)

@@ -162,3 +162,24 @@ def test_a_table_sets_its_cold_repetitions_and_whether_a_budget_may_drop_it(tmp_
     path.write_text('name = "c"\n[[matrix]]\nworkload = "mlp"\noptional = "yes"\n')
     with pytest.raises(SuiteError, match="optional must be true or false"):
         load_suite(path)
+
+
+def test_a_table_extends_wide_excesses_up_to_its_most_repetitions(tmp_path):
+    from harness.analyse.stopping import Extension
+
+    path = tmp_path / "e.toml"
+    path.write_text('name = "e"\n[defaults]\nsize = "tiny"\n'
+                    '[[matrix]]\nworkload = "mlp"\nrepetitions = 8\nuntil_excess = 10\n'
+                    '[[matrix]]\nworkload = "linear"\nrepetitions = 4\nuntil_excess = 5\n'
+                    'most_repetitions = 30\n')
+    plans = {c.workload: p for c, p in load_suite(path).plans.items()}
+    assert plans["mlp"].extension == Extension(10.0, 16)  # most: twice the repetitions
+    assert plans["linear"].extension == Extension(5.0, 30)
+    assert load_suite(path, repetitions=3).plans  # a command-line count: no extension
+    assert all(p.extension is None for p in load_suite(path, repetitions=3).plans.values())
+    for bad, message in (('most_repetitions = 30\n', "needs until_excess"),
+                         ('until_excess = "x"\n', "until_excess must be a number"),
+                         ('until_excess = 10\nmost_repetitions = 2\n', "at least repetitions")):
+        path.write_text(f'name = "e"\n[[matrix]]\nworkload = "mlp"\nrepetitions = 4\n{bad}')
+        with pytest.raises(SuiteError, match=message):
+            load_suite(path)
