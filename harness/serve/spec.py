@@ -60,6 +60,12 @@ class Target:
         return f"{self.paradigm}/{self.path}"
 
 
+# A CPU server's start to its first /health, with its model built and warmed up: the cpu
+# suite's table (4 servers a repetition, 2 repetitions) took 80 s on a 2-core AMD EPYC on
+# 2026-12-06, 33 s of it points; a GPU server's CUDA context adds seconds of its own.
+SERVER_START_S = 6.0
+
+
 @dataclass(frozen=True)
 class ServeSpec:
     """One comparison: every target of ``paradigms`` x ``paths`` swept over ``rates``
@@ -120,6 +126,15 @@ class ServeSpec:
             problems.append("stable_windows must be between 1 and windows")
         if problems:
             raise SpecError("; ".join(problems))
+
+    def estimated_s(self, server_start_s: float = SERVER_START_S) -> float:
+        """Seconds the comparison takes, for a budget: every server's start (the no-op one
+        too) and every point's duration, the no-op sweep's points past the grid included."""
+        from harness.serve.sweep import CEILING_BEYOND
+
+        servers = len(self.targets) + 1
+        points = len(self.targets) * len(self.rates) + len(self.rates) + len(CEILING_BEYOND)
+        return self.repetitions * (servers * server_start_s + points * self.duration_s)
 
     @property
     def targets(self) -> list[Target]:
