@@ -98,16 +98,7 @@ def not_run(plan: Mapping[str, Any], would_answer: Callable[[Mapping[str, Any]],
 
 
 def _under(row: VerdictRow | None) -> str:
-    if row is None:
-        return NOT_ON_REFERENCE
-    if row.ci is None:
-        return row.reading  # no interval, and why
-    if not math.isfinite(row.plain_step_s):
-        return "no plain step time to scale it by"
-    high = row.ci[1] * row.plain_step_s  # the largest cost the interval leaves possible
-    if high <= 0:
-        return "any step (no cost)"
-    return f"{fmt.duration(high / UNDER)}"
+    return NOT_ON_REFERENCE if row is None else row.under(UNDER)
 
 
 def _conveniences(costs: pd.DataFrame, paradigm: str, plan: Mapping[str, Any]

@@ -207,6 +207,8 @@ def plan_facts(manifest: dict[str, Any]) -> dict[str, Any]:
     if isinstance(studies, int | float) and studies:
         shown += f", and {minutes(studies)} of studies"
     short = plan.get("short_of_budget_min")
+    if isinstance(refit, dict) and refit.get("short_of_budget") is False:
+        short = None  # fitted again from this run's own figures, the budget held
     budget_text = f"{budget:g} min" if isinstance(budget, int | float) else ""
     if budget_text and isinstance(short, int):
         budget_text += (f" (the suite's; not held here: every table at its fewest repetitions "

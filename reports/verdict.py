@@ -27,6 +27,7 @@ from markupsafe import Markup
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from harness.analyse import formatting as fmt
 from harness.analyse.analysis import BASELINE
 from reports import plots
 from reports.groups import DISPLAY, PARADIGM_ORDER, Group, is_missing, number, shorten
@@ -64,6 +65,16 @@ class VerdictRow:
 
     def _us(self, fraction: float) -> str:
         return f"{1e6 * fraction * self.plain_step_s:+,.0f}"
+
+    def under(self, share: float) -> str:
+        """The step time above which this cost stays under ``share`` of the step: the
+        interval's upper end (a bound, never the point alone) over ``share``; else why not."""
+        if self.ci is None:
+            return self.reading  # no interval, and why
+        if not math.isfinite(self.plain_step_s):
+            return "no plain step time to scale it by"
+        high = self.ci[1] * self.plain_step_s  # the largest cost the interval leaves possible
+        return "any step (no cost)" if high <= 0 else fmt.duration(high / share)
 
     @property
     def reading(self) -> str:
