@@ -158,9 +158,9 @@ def picture(rows: list[VerdictRow], key: str = "verdict") -> Markup:
     return Markup(plots.to_svg(fig, key))  # matplotlib has XML-escaped every text
 
 
-ROW_IN = 0.24  # inches per row: room for a reading wrapped onto two lines
+ROW_IN = 0.26  # inches per row: room for a reading wrapped onto two lines
 LABEL_CHARS = 38  # a group label's characters per line (two lines at most)
-READING_PT = 7.0
+READING_PT = 7.5
 # The x marks, most telling first: a mark is kept only where its label clears those kept.
 MARKS = (0, 10, -10, 100, -100, 1000, -1000, 30, -30, 300, -300, 5, -5)
 MARK_GAP_PX = 6.0
