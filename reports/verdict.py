@@ -164,6 +164,7 @@ READING_PT = 7.5
 # The x marks, most telling first: a mark is kept only where its label clears those kept.
 MARKS = (0, 10, -10, 100, -100, 1000, -1000, 30, -30, 300, -300, 5, -5)
 MARK_GAP_PX = 6.0
+BROWSER_SLACK = 1.08  # the width a browser may give a text matplotlib measured as 1
 
 
 def figure(rows: list[VerdictRow]) -> Figure | None:
@@ -298,14 +299,15 @@ def _readings(ax: Any, rows: list[VerdictRow], ys: list[float]) -> list[Any]:
 
 
 def _fit_readings(fig: Figure, texts: list[Any]) -> None:
-    """Wrap (onto two lines at most) each reading that would run past the figure's edge."""
-    right = fig.bbox.x1 - 0.03 * fig.bbox.width  # room for other dpis' and fonts' metrics
+    """Wrap (onto two lines at most) each reading that would run past the figure's edge; a
+    browser draws the SVG's text up to some percent wider than matplotlib measures it."""
+    right = fig.bbox.x1 - 4
     for t in texts:
         box = t.get_window_extent()
-        if box.x1 > right and box.width > 0:
+        width = BROWSER_SLACK * box.width
+        if box.x0 + width > right and width > 0:
             text = t.get_text()
-            chars = max(20, int(len(text) * (right - box.x0) / box.width) - 1)
-            t.set_text(_wrapped(text, chars))
+            t.set_text(_wrapped(text, max(20, int(len(text) * (right - box.x0) / width) - 1)))
 
 
 def _thin_marks(fig: Figure, ax: Any) -> None:
