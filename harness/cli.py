@@ -93,7 +93,10 @@ def plan_run(plans: dict[CellConfig, Plan], tables: dict[CellConfig, Table],
 
 def _execute_and_report(run_plan: RunPlan, run_dir: Path, name: str,
                         args: argparse.Namespace, uncut: dict[CellConfig, Plan] | None = None,
-                        tables: dict[CellConfig, Table] | None = None) -> int:
+                        tables: dict[CellConfig, Table] | None = None,
+                        last: bool = True) -> int:
+    """Run the plan's cells and render the report; ``last``: nothing follows (a suite's
+    studies or serving do), so the render prints the Verdict at a glance."""
     import time
 
     from harness.analyse.table import print_run_table
@@ -130,11 +133,13 @@ def _execute_and_report(run_plan: RunPlan, run_dir: Path, name: str,
     print_run_table(run_dir)
     print(f"suite wall time {summary['wall_s']:.1f} s for {summary['ran']} cell processes "
           f"({summary['skipped_done']} already done)")
-    return 0 if _render(run_dir, args) else EXIT_REPORT_FAILED
+    return 0 if _render(run_dir, args, last) else EXIT_REPORT_FAILED
 
 
-def _render(run_dir: Path, args: argparse.Namespace) -> bool:
-    """Render the run's report; a renderer bug must not read as lost measurements."""
+def _render(run_dir: Path, args: argparse.Namespace, last: bool = True) -> bool:
+    """Render the run's report; a renderer bug must not read as lost measurements. Only the
+    command's ``last`` render prints what it left out, the Verdict at a glance and the path,
+    so that the table is printed once, at the very end (after a suite's serving lines)."""
     if getattr(args, "no_report", False):
         return True
     from reports.render import render_run
@@ -149,9 +154,10 @@ def _render(run_dir: Path, args: argparse.Namespace) -> bool:
               f"{run_dir}: re-render it with `python -m harness report {run_dir}`",
               file=sys.stderr)
         return False
-    _print_notices(notices)
-    print("\n".join(summary))
-    print(f"report: {path}")
+    if last:
+        _print_notices(notices)
+        print("\n".join(summary))
+        print(f"report: {path}")
     return True
 
 
@@ -258,13 +264,15 @@ def _dispatch(args: argparse.Namespace) -> int:
             return 0
         run_dir = _run_dir(args.out, suite.name)
         code = _execute_and_report(run, run_dir, suite.name, args,
-                                   {c: suite.plans[c] for c in cells}, suite.tables)
+                                   {c: suite.plans[c] for c in cells}, suite.tables,
+                                   last=not (suite.studies or suite.serving))
         if suite.studies and code != EXIT_INTERRUPTED:  # then the suite's [[hpo]] studies
             from harness.commands.hpo import run_suite_studies
 
             code = run_suite_studies(suite.studies, run_dir / "hpo", not args.no_progress,
                                      not args.no_report) or code
-            _render(run_dir, args)  # the report now links to the studies' page
+            # the report now links to the studies' page
+            _render(run_dir, args, last=not suite.serving or code == EXIT_INTERRUPTED)
         if suite.serving and code != EXIT_INTERRUPTED:  # then its [[serve]] comparisons
             from harness.commands.serve import run_suite_serving
 

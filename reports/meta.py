@@ -179,7 +179,8 @@ def plan_facts(manifest: dict[str, Any]) -> dict[str, Any]:
     what the budget cut, in words ("" / [] for a run recorded without a plan)."""
     plan = manifest.get("plan")
     if not isinstance(plan, dict):
-        return {"estimate": "", "budget": "", "cuts": [], "dropped": [], "weakened": {}}
+        return {"estimate": "", "budget": "", "cuts": [], "dropped": [], "weakened": {},
+                "dropped_tables": []}
     estimate = plan.get("estimate_s")
     budget = plan.get("budget_min")
     rough = plan.get("rough") or 0
@@ -190,10 +191,15 @@ def plan_facts(manifest: dict[str, Any]) -> dict[str, Any]:
         shown += f" ({rough} of {plan.get('processes', '?')} processes estimated roughly)"
     cuts = [text(c) for c in plan.get("cuts") or []]
     dropped = [text(d) for d in plan.get("dropped") or []]
+    tables = plan.get("dropped_tables")  # None: a manifest from before they were recorded
+    weakened = plan.get("weakened") if isinstance(plan.get("weakened"), dict) else {}
     refit = plan.get("refit")
     if isinstance(refit, dict):  # a budget planned from rough figures, fitted again
         cuts = [text(c) for c in refit.get("cuts") or []]
-        dropped = [text(d) for d in refit.get("dropped") or []] or dropped
+        if refit.get("dropped"):
+            dropped, tables = [text(d) for d in refit["dropped"]], refit.get("dropped_tables")
+        if isinstance(refit.get("weakened"), dict):  # what the run went on with
+            weakened = refit["weakened"]
         shown += (f"; re-planned from this run's figures after its first round "
                   f"({minutes(float(refit.get('after_s', 0)))}): "
                   f"{minutes(float(refit.get('estimate_left_s', 0)))} left")
@@ -201,15 +207,18 @@ def plan_facts(manifest: dict[str, Any]) -> dict[str, Any]:
     if isinstance(studies, int | float) and studies:
         shown += f", and {minutes(studies)} of studies"
     short = plan.get("short_of_budget_min")
+    if isinstance(refit, dict) and refit.get("short_of_budget") is False:
+        short = None  # fitted again from this run's own figures, the budget held
     budget_text = f"{budget:g} min" if isinstance(budget, int | float) else ""
     if budget_text and isinstance(short, int):
         budget_text += (f" (the suite's; not held here: every table at its fewest repetitions "
                         f"needed {short} min)")
-    weakened = plan.get("weakened") if isinstance(plan.get("weakened"), dict) else {}
     return {"estimate": shown,
             "budget": budget_text,
             "cuts": cuts,
             "dropped": dropped,
+            "dropped_tables": ([t for t in tables if isinstance(t, dict)]
+                               if isinstance(tables, list) else None),
             "weakened": weakened}
 
 

@@ -1,7 +1,9 @@
 """The Verdict's real-model table: per model built by its own library (torchvision's ResNets,
 transformers' BERT and GPT-2: every workload that declares ``requires``), each paradigm's
-overhead as a share of the plain loop's step and its break-even step time, the models in
-order of step time, so that a reader can place their own model's step on that range.
+cost as a share of the plain loop's step (the Verdict picture's row: the step overhead, else
+the framework-time excess where only that has an interval) and the step time above which
+that cost stays under 1% (from the interval's upper end), the models in order of step time,
+so that a reader can place their own model's step on that range.
 
 A self-contained part of the Verdict: ``rows(groups)`` goes into the template context as
 ``real_models`` and ``templates/real_models.html.j2`` shows it (nothing when the run measured
@@ -15,9 +17,11 @@ from typing import Any
 
 from harness.analyse import formatting as fmt
 from harness.analyse.analysis import BASELINE
+from harness.analyse.stats import BREAK_EVEN_FRACTION
 from harness.config import Paradigm
 from harness.discovery import declared_requirements
-from reports.groups import Group, duration, is_missing, number, percent, text
+from reports.groups import Group, duration, number, percent, text
+from reports.verdict import FRAMEWORK, group_rows
 
 COMPARED = [p.value for p in Paradigm.frameworks() if p.value != BASELINE]
 
@@ -28,20 +32,15 @@ def library_built() -> set[str]:
     return {name for name, requires in declared_requirements().items() if requires}
 
 
-def _share_ci(ci: Any) -> str:
-    if not isinstance(ci, tuple | list) or any(is_missing(v) for v in ci):
-        return fmt.TOO_FEW
-    return f"{percent(ci[0])}..{percent(ci[1])}"
-
-
 def _paradigm(g: Group, paradigm: str) -> dict[str, str]:
-    row = g.row(paradigm)
-    if row is None or is_missing(row.get("overhead_frac")):
-        return {"share": "—", "ci": "", "break_even": "—"}
-    be = row.get("break_even_step_s")
-    return {"share": percent(row["overhead_frac"]), "ci": _share_ci(row.get("overhead_frac_ci")),
-            # no break-even where the paradigm was not slower: nothing to hide
-            "break_even": duration(be) if not is_missing(be) else "none (not slower)"}
+    """The Verdict picture's row for ``paradigm`` in the table's words."""
+    row = next((r for r in group_rows(g) if r.paradigm == paradigm), None)
+    if row is None or row.share != row.share:
+        return {"share": "—", "ci": "not run" if row is None else "no figure", "break_even": "—"}
+    ci = fmt.TOO_FEW if row.ci is None else f"{percent(row.ci[0])}..{percent(row.ci[1])}"
+    return {"share": percent(row.share),
+            "ci": ci + (" (framework time)" if row.measure == FRAMEWORK else ""),
+            "break_even": row.under(BREAK_EVEN_FRACTION)}
 
 
 def rows(groups: list[Group], models: Collection[str] | None = None) -> list[dict[str, Any]]:

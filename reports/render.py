@@ -72,7 +72,7 @@ def run_context(run: Run, csv_links: dict[str, str]) -> dict[str, Any]:
         "verdicts": context.verdicts(groups),
         "real_models": real_models.rows(groups),  # the Verdict's real-model table
         "verdict_picture": verdict.picture(verdict.rows_for(measured)),
-        "glance": glance.context(groups, run.frame),
+        "glance": glance.context(groups, run.frame, header),
         "apart": [{"label": r.label, "paradigm": r.paradigm, "why": r.why_none}
                   for r in verdict.without_interval(verdict.rows_for(groups))],
         "weakened": weakened(groups, header.get("weakened") or {}),
@@ -105,9 +105,12 @@ def weakened(groups: list[Any], cut: dict[str, Any]) -> list[str]:
     for g in groups:
         keys = set(g.records["key"]) if len(g.records) and "key" in g.records else set()
         hit = [cut[k] for k in keys if k in cut]
+        ran = int(g.cells["n"].max()) if len(g.cells) and "n" in g.cells else 0
         if hit:
             asked, planned = max(int(h[0]) for h in hit), max(int(h[1]) for h in hit)
-            out.append(f"{g.label}: {planned} repetitions of the {asked} asked for")
+            if ran < asked:  # a plan fitted again after its first round may have restored it
+                out.append(f"{g.label}: {max(planned, ran)} repetitions of the {asked} "
+                           "asked for")
     return out
 
 

@@ -128,10 +128,17 @@ class Drop:
     table: Table
     cells: int
     workloads: tuple[str, ...]
+    features: tuple[str, ...] = ()  # the conveniences its cells had on (``Features.active``)
 
     def text(self) -> str:
         return (f"{self.table.label} (priority {self.table.priority}, {self.cells} cells: "
                 f"{', '.join(self.workloads)}): dropped")
+
+    def facts(self) -> dict[str, Any]:
+        """What the dropped table would have measured, for the report to say a question was
+        left out rather than unanswered."""
+        return {"table": self.table.label, "workloads": list(self.workloads),
+                "features": list(self.features)}
 
 
 @dataclass
@@ -161,6 +168,7 @@ class RunPlan:
                 "cuts": [c.text() for c in self.cuts], "studies_s": self.studies_s,
                 "short_of_budget_min": self.short_of_budget_min,
                 "dropped": [d.text() for d in self.dropped],
+                "dropped_tables": [d.facts() for d in self.dropped],
                 "weakened": {k: list(v) for k, v in self.weakened.items()},
                 "rough": sum(not p.estimate.step.measured for p in self.processes)}
 
@@ -294,7 +302,8 @@ def fit_budget(plans: Mapping[CellConfig, Plan], tables: Mapping[CellConfig, Tab
         for c in members:
             del current[c]
         workloads = tuple(dict.fromkeys(c.workload for c in members))
-        dropped.append(Drop(table, len(members), workloads))
+        features = tuple(dict.fromkeys(f for c in members for f in c.features.active()))
+        dropped.append(Drop(table, len(members), workloads, features))
     for drop in list(reversed(dropped[:-1])):  # the last drop made room: an earlier may fit
         members = [c for c in plans if tables.get(c, COMMAND_LINE) == drop.table]
         current.update({c: with_repetitions(plans[c], fewest(plans[c], drop.table))

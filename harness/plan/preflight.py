@@ -80,6 +80,8 @@ def refitter(run: RunPlan, plans: dict[CellConfig, Plan], tables: dict[CellConfi
             "after_s": elapsed_s, "estimate_left_s": again.seconds,
             "cuts": [c.text() for c in again.cuts],
             "dropped": [d.text() for d in again.dropped],
+            "dropped_tables": [d.facts() for d in again.dropped],
+            "weakened": {k: list(v) for k, v in again.weakened.items()},
             "short_of_budget": again.short_of_budget_min is not None}}
         print(f"  re-planned after the first round ({elapsed_s / 60:.1f} min) from this run's "
               f"figures: {len(again.processes)} processes left, estimated "

@@ -169,3 +169,50 @@ def test_report_says_on_the_terminal_which_records_it_left_out(tmp_path, capsys)
     assert "truncated__r0.json" in err and "future__r0.json" in err
     assert "newer than this harness reads" in err
     assert err.count("warning: left out of the report") == 2
+
+
+SERVING_SUITE = """
+name = "served"
+repetitions = 2
+
+[defaults]
+size = "tiny"
+batch_size = 8
+steps = 18
+warmup = 2
+window = 2
+
+[[matrix]]
+workload = "mlp"
+paradigm = ["plain", "lightning"]
+
+[[serve]]
+workload = "tabular"
+size = "tiny"
+paths = ["model"]
+rates = [10]
+slo_ms = 50
+"""
+
+
+def test_a_suite_with_serving_prints_the_glance_once_at_the_very_end(
+        tmp_path, monkeypatch, capsys, fake_runs):
+    """The cells' report is rendered before serving too, but only the last render prints the
+    Verdict at a glance: below the serving lines, once."""
+    from harness import cli
+    from harness.commands import serve
+
+    def served(specs, out, progress=True, report=True):
+        print("Serving tabular: every target 10+ req/s")
+        return 0
+
+    monkeypatch.setattr(serve, "run_suite_serving", served)
+    suite = tmp_path / "served.toml"
+    suite.write_text(SERVING_SUITE)
+    assert cli.main(["suite", str(suite), "--out", str(tmp_path / "out"), "--no-progress",
+                     "--rigorous"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("Verdict at a glance") == 1 and out.count("report: ") == 1
+    assert out.index("Serving tabular") < out.index("Verdict at a glance")
+    assert out.rstrip().splitlines()[-1].startswith("report: ")
+    assert len(fake_runs) == 4

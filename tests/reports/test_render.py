@@ -300,6 +300,28 @@ def test_the_header_states_the_plans_estimate_and_a_budgets_cuts(tmp_path):
     assert "15 min" in text and cut in text and "--rigorous" in text
 
 
+def test_a_plan_fitted_again_is_reported_as_the_run_went_on(tmp_path):
+    """The first plan (rough figures) cut repetitions and did not hold its budget; the plan
+    fitted again after the first round held it and restored every repetition: the page says
+    neither "not held" nor that a reading was weakened, and never "nothing cut" beside a drop."""
+    records = standard_records(("mlp",), 6)
+    keys = sorted({r["key"] for r in records})
+    drop = "[[matrix]] #6 (priority 4, 18 cells: mlp): dropped"
+    manifest = {"schema_version": 1, "suite": "cpu", "repetitions": 6, "state": "finished",
+                "cells": [{**c, "repetitions": 6} for c in
+                          {r["key"]: r["config"] for r in records}.values()],
+                "plan": {"estimate_s": 900.0, "processes": 18, "rough": 18, "budget_min": 13.0,
+                         "short_of_budget_min": 17, "cuts": ["#1: repetitions 6 -> 3"],
+                         "dropped": [drop], "weakened": {k: [6, 3] for k in keys},
+                         "refit": {"after_s": 90.0, "estimate_left_s": 500.0, "cuts": [],
+                                   "dropped": [], "short_of_budget": False}}}
+    _, page = read(render_run(write_run(tmp_path, records, manifest=manifest)))
+    text = page.all_text()
+    assert "not held here" not in text and "nothing cut" not in text
+    assert "Readings a budget weakened" not in text  # the run went on at 6 of the 6 asked
+    assert drop in text
+
+
 def test_a_run_without_a_plan_shows_no_budget(tmp_path):
     _, page = read(render_run(write_run(tmp_path, standard_records(("mlp",), 2))))
     assert "Budget" not in page.all_text() and "Estimated before" not in page.all_text()

@@ -190,7 +190,8 @@ def test_a_run_records_its_plan_in_the_manifest(tmp_path, fake_runs):
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["plan"] == {"estimate_s": 60.0, "processes": 6, "skipped_done": 0,
                                 "budget_min": 100, "cuts": [], "rough": 0, "studies_s": 0.0,
-                                "short_of_budget_min": None, "dropped": [], "weakened": {}}
+                                "short_of_budget_min": None, "dropped": [], "dropped_tables": [],
+                                "weakened": {}}
     assert len(fake_runs) == 6
 
 
@@ -261,6 +262,8 @@ def test_a_budget_drops_optional_tables_whole_before_going_below_any_floor():
     assert {run.plans[x].repetitions for x in c} == {10}
     assert run.seconds <= (floors - 30)
     assert "[[matrix]] #1 (priority 1, 3 cells: linear): dropped" in run.to_manifest()["dropped"]
+    assert run.to_manifest()["dropped_tables"] == [
+        {"table": "[[matrix]] #1", "workloads": ["linear"], "features": []}]
     assert all(run.to_manifest()["weakened"][x.key] == [5, 3] for x in b)
     assert [(cut.table.index, cut.after) for cut in run.cuts] == [(2, 3), (3, 10)]
     assert not [cut for cut in run.cuts if cut.table.index == 1]  # a dropped table is no cut
@@ -268,6 +271,22 @@ def test_a_budget_drops_optional_tables_whole_before_going_below_any_floor():
 
     listing = plan_text(run, host, tables)
     assert "dropped whole" in listing and "#1 (priority 1, 3 cells: linear): dropped" in listing
+
+
+def test_a_dropped_table_names_the_conveniences_it_would_have_measured():
+    """The report's Verdict at a glance says "dropped by the budget" from these, rather than
+    leaving the conveniences' cells blank."""
+    a = cells("mlp", features=Features(ckpt_every=40)) + cells("mlp", features=Features(
+        val_every=40))
+    b = cells("mlp")
+    plans = dict.fromkeys(a + b, Plan(3))
+    tables = {**dict.fromkeys(a, Table(6, priority=4, optional=True)),
+              **dict.fromkeys(b, Table(1, priority=10))}
+    host = host_of(a + b)
+    run = fit_budget(plans, tables, host, build_plan(dict.fromkeys(b, Plan(3)), host).seconds
+                     / 60)
+    assert run.to_manifest()["dropped_tables"] == [
+        {"table": "[[matrix]] #6", "workloads": ["mlp"], "features": ["checkpoint", "validate"]}]
 
 
 def test_the_listing_counts_cold_and_warm_repetitions():
