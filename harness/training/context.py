@@ -194,7 +194,8 @@ class RunContext:
         problem = metrics_workload_problem(f, type(self.workload))
         if problem:
             raise UnsupportedConfig(problem)
-        if self.sharded_validation and (f.early_stop_patience or f.ckpt_best_k):
+        if self.distributed and self.sharded_validation and (f.early_stop_patience or
+                                                             f.ckpt_best_k):
             # with metrics each rank validates its own shard: the ranks' losses differ, and a
             # stop or a kept checkpoint decided on them would differ between ranks
             raise UnsupportedConfig("metrics shard validation across ranks; early stopping "
@@ -261,9 +262,10 @@ class RunContext:
 
     @property
     def sharded_validation(self) -> bool:
-        """Metrics on validation under DDP: each rank validates its own shard (the padded set
-        a ``DistributedSampler`` gives), as each paradigm's metric stack expects."""
-        return self.distributed and self.features.scores_validation
+        """Metrics on validation: each rank validates its own shard (the padded set a
+        ``DistributedSampler`` gives), every sample once at world size 1, as each paradigm's
+        metric stack expects."""
+        return self.features.scores_validation
 
     @property
     def pinned(self) -> bool:

@@ -107,7 +107,8 @@ def test_under_ddp_every_paradigm_reports_the_padded_set(cells):
         return
     (block,) = report.value_blocks(cells)
     assert block["padded_differs"]
-    accuracy = [r for r in block["rows"] if r["metric"] == "accuracy"]
+    accuracy = [r for r in block["rows"] if r["metric"] == "accuracy" and
+                r["on"] == "validation"]
     assert all(r["value"] == r["padded"] != r["dataset"] for r in accuracy)
 
 
@@ -130,7 +131,8 @@ def test_the_report_shows_the_values_beside_scikit_learns(shared_cells, tmp_path
     section = _section_html(html, "metrics")
     assert "all match scikit-learn" in section and "some differ" not in section
     assert "The padded set and the dataset give different values here" in section
-    assert section.count("confusion/2/1") == 3  # a row per paradigm
+    assert section.count("confusion/2/1") == 6  # a row per paradigm, on validation and step
+    assert "train-step values have no reference" in section  # DDP: both ranks' batches
 
 
 def test_references_tell_the_padded_set_from_the_dataset():
