@@ -38,11 +38,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
+
+if TYPE_CHECKING:
+    from harness.features import Features
 
 
 class LossWithLogits(NamedTuple):
@@ -203,7 +206,7 @@ class Workload(ABC):
                                   "batches: define model_input(batch) to name the model's input")
 
 
-def metrics_workload_problem(features: Any, workload: type[Workload]) -> str | None:
+def metrics_workload_problem(features: Features, workload: type[Workload]) -> str | None:
     """Why ``workload`` cannot serve the ``metrics`` feature as ``features`` set it (None when
     it can): metrics score a classifier, and scoring training steps needs the step's logits.
     Known from the class alone, so the command line refuses before anything runs."""

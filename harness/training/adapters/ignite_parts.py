@@ -154,6 +154,7 @@ def attach_step_metrics(ctx: RunContext, trainer: Engine) -> None:
     from ignite.metrics import BatchWise
 
     clock = ctx.probe.metric_clock
+    assert clock is not None, "the probe has a metric clock wherever metrics are on"
     metrics = ignite_metrics(ctx.features, ctx.workload.classes, ctx.device, ctx.distributed)
     for metric in updated_metrics(metrics):
         metric.started = clock.timed("step", metric.started)
