@@ -152,9 +152,9 @@ class Features:
             return [f"{', '.join(tuned)} only applies with metrics=NAME+..."] if tuned else []
         problems = []
         if self.metrics_where.on_validation and not self.validates:
-            problems.append(f"metrics_where={self.metrics_where.value} computes metrics on "
-                            "validation: set val_every or val_epoch_end (or "
-                            "metrics_where=train-step)")
+            problems.append(f"metrics are computed on validation (metrics_where="
+                            f"{self.metrics_where.value}): set val_every or val_epoch_end, or "
+                            "metrics_where=train-step")
         if MetricName.F1 in self.metrics and not self.metrics_average:
             problems.append("f1 needs at least one averaging (metrics_average)")
         return problems

@@ -206,8 +206,8 @@ def test_where_the_metrics_are_computed_is_an_explicit_setting():
     assert steps.scores_training_steps and not steps.scores_validation
     assert steps.label == "metrics[accuracy]@train-step"
     assert steps.to_dict() == {"metrics": ["accuracy"], "metrics_where": "train-step"}
-    with pytest.raises(FeatureError, match="metrics_where=validation computes metrics on "
-                                           "validation: set val_every"):
+    with pytest.raises(FeatureError, match=r"computed on validation \(metrics_where="
+                                           r"validation\): set val_every"):
         Features.parse("metrics=accuracy")
     with pytest.raises(FeatureError, match="unknown metrics where"):
         Features.parse("metrics=accuracy,metrics_where=epoch")
