@@ -101,10 +101,11 @@ def _output(ctx: RunContext) -> Any:
     """The trainer's output: the loss (``loss.item()`` in ``defaults``, else detached), with
     the logits and targets for the trainer's metrics when they score training steps. y_pred is
     what ``model_fn`` returned: the workload's own loss, before any accumulation scaling."""
-    read = (lambda loss: loss.item()) if ctx.cfg.profile is Profile.DEFAULTS else (
-        lambda loss: loss.detach())
-    if not ctx.features.scores_training_steps:
-        return lambda x, y, y_pred, loss: read(y_pred)
+    defaults = ctx.cfg.profile is Profile.DEFAULTS
+    if not ctx.features.scores_training_steps:  # one call per step, as a user writes it
+        return (lambda x, y, y_pred, loss: y_pred.item()) if defaults else (
+            lambda x, y, y_pred, loss: y_pred.detach())
+    read = (lambda loss: loss.item()) if defaults else (lambda loss: loss.detach())
     return lambda x, y, y_pred, loss: {"loss": read(y_pred.loss), "logits": y_pred.logits,
                                        "y": y_pred.targets}
 
@@ -124,7 +125,9 @@ def _make_trainer(ctx: RunContext, net: nn.Module, model: nn.Module, optimizer: 
     return create_supervised_trainer(
         net,
         optimizer,
-        loss_fn=lambda y_pred, _: _loss_in(y_pred),
+        # the bare cell's loss_fn as before: the loss passes through, unchecked
+        loss_fn=(lambda y_pred, _: y_pred.loss) if ctx.features.scores_training_steps else (
+            lambda loss, _: loss),
         device=ctx.device,
         non_blocking=True,
         prepare_batch=lambda batch, device, non_blocking: (
