@@ -26,6 +26,7 @@ from harness.metric_choices import (
     MetricName,
     MetricStack,
     MetricSync,
+    MetricWhere,
 )
 
 
@@ -50,7 +51,8 @@ FEATURES: dict[str, str] = {
     "checkpoint-best": "keep the best checkpoints by validation loss",
     "resume": "stop at a step, then resume from its checkpoint in a fresh process",
     "log": "log the training loss to metric loggers",
-    "metrics": "classification metrics on every validation pass, by each paradigm's own stack",
+    "metrics": "classification metrics on validation passes and/or every training step, by "
+               "each paradigm's own stack",
     "accumulate": "gradient accumulation over micro-batches (DDP no_sync on all but the last)",
     "clip": "clip the gradient norm",
     "scheduler": "the workload's learning-rate scheduler, stepped every optimizer step",
@@ -89,7 +91,10 @@ class Features:
     log_every: int = _setting(1, "log", "log every N optimizer steps")
     metrics: tuple[MetricName, ...] = _setting(
         (), "metrics", "the metrics, joined by + (" + ", ".join(m.value for m in MetricName)
-        + f"; {ALL_METRICS} = every one); needs validation and a classifier")
+        + f"; {ALL_METRICS} = every one); needs a classifier")
+    metrics_where: MetricWhere = _setting(  # noqa: RUF009 - a field(), not a value
+        MetricWhere.VALIDATION, "metrics", "validation (each pass; needs val_every or "
+        "val_epoch_end), train-step (every training step's batch, logged per step) or both")
     metrics_average: tuple[Average, ...] = _setting(
         (Average.MACRO, Average.MICRO), "metrics",
         "the F1 averagings, joined by + (" + ", ".join(a.value for a in Average) + ")")
@@ -146,9 +151,10 @@ class Features:
                      "metrics" and getattr(self, f.name) != f.default]
             return [f"{', '.join(tuned)} only applies with metrics=NAME+..."] if tuned else []
         problems = []
-        if not (self.val_every or self.val_epoch_end):
-            problems.append("metrics are computed on validation: set val_every or "
-                            "val_epoch_end")
+        if self.metrics_where.on_validation and not self.validates:
+            problems.append(f"metrics are computed on validation (metrics_where="
+                            f"{self.metrics_where.value}): set val_every or val_epoch_end, or "
+                            "metrics_where=train-step")
         if MetricName.F1 in self.metrics and not self.metrics_average:
             problems.append("f1 needs at least one averaging (metrics_average)")
         return problems
@@ -226,6 +232,16 @@ class Features:
         return bool(self.val_every or self.val_epoch_end)
 
     @property
+    def scores_validation(self) -> bool:
+        """Whether the metrics feature scores validation passes."""
+        return bool(self.metrics) and self.metrics_where.on_validation
+
+    @property
+    def scores_training_steps(self) -> bool:
+        """Whether the metrics feature scores every training step."""
+        return bool(self.metrics) and self.metrics_where.on_train_step
+
+    @property
     def label(self) -> str:
         """A short human name: ``validate/20 + checkpoint/50``; ``none`` for the bare loop."""
         parts = {
@@ -249,8 +265,11 @@ class Features:
         return " + ".join(parts[n] for n in self.active()) or "none"
 
     def _metrics_label(self) -> str:
-        """``metrics[accuracy,f1]/macro+micro`` plus the stack and sync when not the default."""
+        """``metrics[accuracy,f1]/macro+micro`` plus where, the stack and the sync when not the
+        default."""
         label = f"metrics[{','.join(m.value for m in self.metrics)}]"
+        if self.metrics_where is not MetricWhere.VALIDATION:
+            label += f"@{self.metrics_where.value}"
         if MetricName.F1 in self.metrics:
             label += "/" + "+".join(a.value for a in self.metrics_average)
         if self.metrics_stack is not MetricStack.DEFAULTS:
@@ -263,7 +282,8 @@ class Features:
 # Fields holding a set of enum members (``log=csv+mlflow``), and fields holding one member.
 _LISTS: dict[str, type[Enum]] = {"log": LogBackend, "metrics": MetricName,
                                  "metrics_average": Average}
-_CHOICES: dict[str, type[Enum]] = {"metrics_stack": MetricStack, "metrics_sync": MetricSync}
+_CHOICES: dict[str, type[Enum]] = {"metrics_stack": MetricStack, "metrics_sync": MetricSync,
+                                   "metrics_where": MetricWhere}
 
 
 def _members(name: str, kind: type[Enum], raw: Any) -> tuple[Any, ...]:

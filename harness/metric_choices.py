@@ -13,6 +13,9 @@ Each is an axis of its own because each moves the numbers (or the time) a user s
   ``sync_on_compute``, what Ignite always does), ``sync_dist`` computes on each rank and
   averages the values (Lightning's ``self.log(..., sync_dist=True)``), ``off`` reports rank 0's
   own shard.
+- ``MetricWhere``: on validation passes (an epoch-level value), on every training step (the
+  batch's value, where a user logs it per step: Lightning's ``self.log(on_step=True)``,
+  Ignite's metrics attached to the trainer per iteration, torchmetrics by hand), or both.
 """
 
 from __future__ import annotations
@@ -55,3 +58,19 @@ class MetricSync(str, Enum):
     STATE = "state"
     SYNC_DIST = "sync_dist"
     OFF = "off"
+
+
+class MetricWhere(str, Enum):
+    """Where the metrics are computed: validation passes, every training step, or both."""
+
+    VALIDATION = "validation"
+    TRAIN_STEP = "train-step"
+    BOTH = "both"
+
+    @property
+    def on_validation(self) -> bool:
+        return self is not MetricWhere.TRAIN_STEP
+
+    @property
+    def on_train_step(self) -> bool:
+        return self is not MetricWhere.VALIDATION

@@ -38,11 +38,23 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
+
+if TYPE_CHECKING:
+    from harness.features import Features
+
+
+class LossWithLogits(NamedTuple):
+    """What one training forward gives a classifier: the scalar loss the step backpropagates,
+    and the logits ``(N, classes)`` and integer targets ``(N,)`` it was computed from."""
+
+    loss: Tensor
+    logits: Tensor
+    targets: Tensor
 
 
 class Workload(ABC):
@@ -136,6 +148,23 @@ class Workload(ABC):
         raise NotImplementedError(f"workload {self.name!r} is not a classifier: it defines no "
                                   "classify(model, batch)")
 
+    def loss_with_logits(self, model: nn.Module, batch: Any) -> LossWithLogits:
+        """The training loss of ``batch`` with the logits and targets behind it, from one
+        forward pass (in training mode, inside autocast, with gradients): what the ``metrics``
+        feature scores on every training step (``metrics_where=train-step`` or ``both``).
+
+        Optional. Define it so that its ``loss`` is exactly what ``loss`` returns (the simplest
+        way: ``loss`` returns ``self.loss_with_logits(model, batch).loss``); the harness calls
+        it instead of ``loss`` only in cells that score training steps, so those cells train
+        the same weights. Without it, such cells are refused."""
+        raise NotImplementedError(f"workload {self.name!r} defines no "
+                                  "loss_with_logits(model, batch)")
+
+    @classmethod
+    def scores_training_steps(cls) -> bool:
+        """Whether the workload defines ``loss_with_logits`` (known without building it)."""
+        return cls.loss_with_logits is not Workload.loss_with_logits
+
     @classmethod
     def is_classifier(cls) -> bool:
         """Whether the workload defines ``classify`` (known without building it)."""
@@ -175,6 +204,21 @@ class Workload(ABC):
             return batch[0]
         raise NotImplementedError(f"workload {self.name!r} gives {type(batch).__name__} "
                                   "batches: define model_input(batch) to name the model's input")
+
+
+def metrics_workload_problem(features: Features, workload: type[Workload]) -> str | None:
+    """Why ``workload`` cannot serve the ``metrics`` feature as ``features`` set it (None when
+    it can): metrics score a classifier, and scoring training steps needs the step's logits.
+    Known from the class alone, so the command line refuses before anything runs."""
+    if not features.metrics:
+        return None
+    if not workload.is_classifier():
+        return (f"metrics score a classifier; workload {workload.name!r} defines no "
+                "classify(model, batch)")
+    if features.metrics_where.on_train_step and not workload.scores_training_steps():
+        return (f"metrics_where={features.metrics_where.value} scores the training step's "
+                f"logits; workload {workload.name!r} defines no loss_with_logits(model, batch)")
+    return None
 
 
 def classification_metrics(logits: Tensor, targets: Tensor) -> dict[str, Tensor]:

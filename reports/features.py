@@ -57,11 +57,18 @@ def _cost_cell(r: pd.Series) -> dict[str, str]:
 
 
 def _metric_calls(r: pd.Series) -> str:
-    """The metrics feature's own calls (update per validation batch, compute per pass)."""
-    if r["feature"] != "metrics" or is_missing(r.get("update_s")):
+    """The metrics feature's own calls (update per validation batch, compute per pass, the
+    metric calls of each training step)."""
+    if r["feature"] != "metrics":
         return ""
-    return (f"update {duration(r['update_s'])}/batch ({ci_text(r['update_ci'])}) · compute "
-            f"{duration(r['compute_s'])}/pass ({ci_text(r['compute_ci'])})")
+    parts = []
+    if not is_missing(r.get("update_s")):
+        parts.append(f"update {duration(r['update_s'])}/batch ({ci_text(r['update_ci'])}) · "
+                     f"compute {duration(r['compute_s'])}/pass ({ci_text(r['compute_ci'])})")
+    if not is_missing(r.get("step_metric_s")):
+        parts.append(f"per-step metrics {duration(r['step_metric_s'])}/step "
+                     f"({ci_text(r['step_metric_ci'])})")
+    return " · ".join(parts)
 
 
 def _feature_name(feature: str, base: str) -> str:

@@ -36,13 +36,18 @@ def value_blocks(frame: pd.DataFrame) -> list[dict[str, Any]]:
     for _, g in table.groupby(keys, sort=False):
         g = g.assign(order=g["paradigm"].map(lambda p: PARADIGM_ORDER.get(p, 99)))
         rows = [{"metric": r["metric"], "paradigm": r["paradigm"], "sync": r["sync"],
+                 "on": r["on"],
                  "value": _shown(r["value"]), "reference": _shown(r["reference"]),
                  "padded": _shown(r["padded"]), "dataset": _shown(r["dataset"]),
                  "matches": r["matches"], "problem": text(r["problem"] or "")}
-                for _, r in g.sort_values(["metric", "order"]).iterrows()]
+                for _, r in g.sort_values(["on", "metric", "order"],
+                                          ascending=[False, True, True]).iterrows()]
         padded_differs = any(r["padded"] != r["dataset"] for r in rows)
+        # a train-step value under DDP spans every rank's batch: no reference, said per row
+        unchecked = [r for r in rows if r["on"] == "train step" and r["matches"] is None]
         out.append({"label": _label(g.iloc[0]), "rows": rows, "padded_differs": padded_differs,
-                    "all_match": all(r["matches"] for r in rows)})
+                    "all_match": all(r["matches"] for r in rows if r not in unchecked),
+                    "unchecked": len(unchecked)})
     return out
 
 
@@ -60,12 +65,22 @@ def cost_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
                      "update_time": duration(r["update_s"]), "update_ci": ci_text(r["update_ci"]),
                      "compute_time": duration(r["compute_s"]),
                      "compute_ci": ci_text(r["compute_ci"]),
-                     "syncs": "" if r["syncs_per_update"] is None or is_missing(
-                         r["syncs_per_update"]) else
-                     f"{r['syncs_per_update']:.3g} per update, "
-                     f"{r['syncs_per_compute']:.3g} per compute"})
+                     "step_metric_time": duration(r["step_metric_s"]),
+                     "step_metric_ci": ci_text(r["step_metric_ci"]),
+                     "syncs": _syncs(r)})
     return sorted(rows, key=lambda x: (x["label"], x["features"],
                                        PARADIGM_ORDER.get(x["paradigm"], 99)))
+
+
+def _syncs(r: pd.Series) -> str:
+    """Host syncs counted on CUDA: per validation update and compute, per training step."""
+    parts = []
+    if not is_missing(r["syncs_per_update"]):
+        parts.append(f"{r['syncs_per_update']:.3g} per update, "
+                     f"{r['syncs_per_compute']:.3g} per compute")
+    if not is_missing(r.get("syncs_per_step")):
+        parts.append(f"{r['syncs_per_step']:.3g} per training step")
+    return "; ".join(parts)
 
 
 def section(frame: pd.DataFrame) -> dict[str, Any]:

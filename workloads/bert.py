@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from harness.workload import Workload
+from harness.workload import LossWithLogits, Workload
 from workloads.gpt import markov_sequences
 from workloads.gpt2 import adamw
 
@@ -80,8 +80,13 @@ class Bert(Workload):
         return self._data(max(self.samples // 8, 8), seed=4321)
 
     def loss(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        return self.loss_with_logits(model, batch).loss
+
+    def loss_with_logits(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]
+                         ) -> LossWithLogits:
         tokens, y = batch
-        return model(input_ids=tokens, labels=y).loss
+        out = model(input_ids=tokens, labels=y)  # the model's own loss, and its logits
+        return LossWithLogits(out.loss, out.logits, y)
 
     def classify(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]
                  ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from harness.workload import Workload
+from harness.workload import LossWithLogits, Workload
 
 
 class ResNet50(Workload):
@@ -76,8 +76,13 @@ class ResNet50(Workload):
         return model(x.contiguous(memory_format=self.memory_format))
 
     def loss(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        return self.loss_with_logits(model, batch).loss
+
+    def loss_with_logits(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]
+                         ) -> LossWithLogits:
         x, y = batch
-        return nn.functional.cross_entropy(self._logits(model, x), y)
+        logits = self._logits(model, x)
+        return LossWithLogits(nn.functional.cross_entropy(logits, y), logits, y)
 
     def classify(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]
                  ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from harness.workload import Workload
+from harness.workload import LossWithLogits, Workload
 
 
 class Tabular(Workload):
@@ -57,8 +57,13 @@ class Tabular(Workload):
         return self._data(self.samples // 8, seed=4321)
 
     def loss(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        return self.loss_with_logits(model, batch).loss
+
+    def loss_with_logits(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]
+                         ) -> LossWithLogits:
         x, y = batch
-        return nn.functional.cross_entropy(model(x), y)
+        logits = model(x)
+        return LossWithLogits(nn.functional.cross_entropy(logits, y), logits, y)
 
     def classify(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]
                  ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -14,8 +14,9 @@ turned off (``Features.without``), per paradigm:
 
 For ``metrics``, also the metric calls themselves (``harness.measure.metric_clock``): the
 host time of the updates per validation batch and of the compute (with any sync) per
-validation pass, each a t interval over repetitions, and on CUDA the host syncs per update
-and per compute.
+validation pass, and with metrics on training steps of their calls per training step (the
+measured steps only: warm-up's first calls build the state), each a t interval over
+repetitions, and on CUDA the host syncs per update, per compute and per training step.
 
 The phase probes are costed the same way, from cells with ``phases`` off against on.
 Features whose cost is not a running cost (``resume``, ``fault``) are left out.
@@ -52,13 +53,19 @@ def _events_in_span(feature: str, f: Features, rec: pd.Series) -> float | None:
 
 
 def metric_call_costs(records: pd.DataFrame) -> dict[str, Any]:
-    """Per-batch update and per-pass compute host time (intervals over repetitions) and, on
-    CUDA, syncs per update and per compute, from the records' metric clocks."""
-    update, compute, syncs = [], [], []
-    for events in records["events"]:
+    """Per-batch update, per-pass compute and per-training-step host time (intervals over
+    repetitions) and, on CUDA, syncs per update, per compute and per training step, from the
+    records' metric clocks."""
+    update, compute, syncs, step, step_syncs = [], [], [], [], []
+    for events, measured in zip(records["events"], records["steps"]):
         costs = (events or {}).get("metric_costs") if isinstance(events, dict) else None
         if not costs:
             continue
+        timed_steps = costs.get("step_s", [])[-int(measured):]
+        if timed_steps:
+            step.append(float(np.mean(timed_steps)))
+        if costs.get("step_syncs"):
+            step_syncs.append(float(np.mean(costs["step_syncs"])))
         if costs["batches"]:
             update.append(sum(costs["update_s"]) / costs["batches"])
         if costs["compute_s"]:
@@ -67,10 +74,12 @@ def metric_call_costs(records: pd.DataFrame) -> dict[str, Any]:
         if costs["counted_batches"]:
             syncs.append((sum(costs["update_syncs"]) / costs["counted_batches"],
                           float(sum(costs["compute_syncs"]))))
-    u, c = mean_estimate(update), mean_estimate(compute)
+    u, c, st = mean_estimate(update), mean_estimate(compute), mean_estimate(step)
     return {"update_s": u.value, "update_ci": u.ci, "compute_s": c.value, "compute_ci": c.ci,
+            "step_metric_s": st.value if step else None, "step_metric_ci": st.ci,
             "syncs_per_update": float(np.mean([s[0] for s in syncs])) if syncs else None,
-            "syncs_per_compute": float(np.mean([s[1] for s in syncs])) if syncs else None}
+            "syncs_per_compute": float(np.mean([s[1] for s in syncs])) if syncs else None,
+            "syncs_per_step": float(np.mean(step_syncs)) if step_syncs else None}
 
 
 def _row(feature: str, f: Features, with_: pd.DataFrame, without: pd.DataFrame

@@ -10,6 +10,12 @@ with the same batches and autocast). scikit-learn computes, from those rows:
 - ``rank0``: rank 0's shard alone (``metrics_sync=off``);
 - ``rank_mean``: each rank's value, averaged (``metrics_sync=sync_dist``).
 
+With metrics on training steps, a cell also records the values its paradigm reported for its
+last training batch and that batch's (prediction, target) rows (rank 0's): scikit-learn's
+values on them are the reference at world size 1, and under DDP with ``metrics_sync=off``;
+under DDP otherwise the step value spans every rank's batch, which no record holds, and the
+row says so.
+
 A cell's value is checked against the one its setting computes, within ``TOLERANCE``: the
 values are ratios of counts, which torchmetrics divides in float32 (Ignite in float64).
 "F1 default" is each library's own default averaging: torchmetrics' ``F1Score`` micro,
@@ -85,7 +91,7 @@ def cell_rows(record: pd.Series) -> list[dict[str, Any]]:
         return []
     f = Features.from_dict(json.loads(record["features_json"]))
     base = {"paradigm": record["paradigm"], "repetition": int(record["repetition"]),
-            "sync": f.metrics_sync.value, "stack": f.metrics_stack.value}
+            "sync": f.metrics_sync.value, "stack": f.metrics_stack.value, "on": "validation"}
     last = int(record["warmup"]) + int(record["steps"])
     problem = None
     if not rows:
@@ -112,6 +118,33 @@ def cell_rows(record: pd.Series) -> list[dict[str, Any]]:
     return out
 
 
+def step_rows(record: pd.Series) -> list[dict[str, Any]]:
+    """One row per metric the paradigm reported for its last training batch, beside
+    scikit-learn's on that batch's predictions (module docstring)."""
+    events = record["events"] if isinstance(record["events"], dict) else {}
+    values, rows = events.get("step_metrics") or {}, events.get("step_predictions")
+    if not values:
+        return []
+    f = Features.from_dict(json.loads(record["features_json"]))
+    base = {"paradigm": record["paradigm"], "repetition": int(record["repetition"]),
+            "sync": f.metrics_sync.value, "stack": f.metrics_stack.value, "on": "train step"}
+    problem, ref = None, {}
+    if not rows:
+        problem = "no predictions recorded"
+    elif int(record["world_size"]) > 1 and f.metrics_sync is not MetricSync.OFF:
+        problem = "the step value spans every rank's batch; rank 0 records only its own"
+    else:
+        try:
+            ref = sklearn_values(rows["pred"], rows["target"], _classes(values, rows),
+                                 DEFAULT_AVERAGE.get(record["paradigm"], "micro"))
+        except ImportError:
+            problem = f"scikit-learn is not installed ({INSTALL})"
+    return [{**base, "metric": name, "value": value, "reference": ref.get(name, math.nan),
+             "padded": math.nan, "dataset": math.nan,
+             "matches": bool(abs(value - ref[name]) <= TOLERANCE) if name in ref else None,
+             "problem": problem} for name, value in values.items()]
+
+
 def metric_values(frame: pd.DataFrame) -> pd.DataFrame:
     """Every metrics cell's values beside scikit-learn's, first repetition of each cell."""
     if frame.empty or "feature_names" not in frame:
@@ -121,5 +154,5 @@ def metric_values(frame: pd.DataFrame) -> pd.DataFrame:
     for _, record in ok.sort_values("repetition").drop_duplicates("key").iterrows():
         config = {k: record[k] for k in ("workload", "size", "precision", "world_size",
                                          "batch_size", "device", "features")}
-        rows += [{**config, **r} for r in cell_rows(record)]
+        rows += [{**config, **r} for r in cell_rows(record) + step_rows(record)]
     return pd.DataFrame(rows)

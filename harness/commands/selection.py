@@ -50,14 +50,18 @@ def validate_cells(cells: Sequence[CellConfig]) -> None:
 
 
 def check_metric_workloads(cells: Sequence[CellConfig]) -> None:
-    """Metrics score a classifier: a workload without ``classify`` is refused before anything
-    runs (this imports the workloads that metrics cells name, and only those)."""
+    """Metrics score a classifier (and, per training step, its step's logits): a workload
+    that cannot is refused before anything runs (this imports the workloads that metrics
+    cells name, and only those)."""
     from harness.discovery import resolve
+    from harness.workload import metrics_workload_problem
 
-    for spec in sorted({c.workload for c in cells if c.features.metrics}):
-        if not resolve(spec).is_classifier():
-            raise InputError(f"metrics score a classifier; workload {spec!r} defines no "
-                             "classify(model, batch)")
+    asked = {(c.workload, c.features.metrics_where): c.features for c in cells
+             if c.features.metrics}
+    for (spec, _), features in sorted(asked.items(), key=lambda kv: kv[0][0]):
+        problem = metrics_workload_problem(features, resolve(spec))
+        if problem:
+            raise InputError(problem)
 
 
 def fitting_cells(cells: Sequence[CellConfig]) -> list[CellConfig]:

@@ -58,13 +58,18 @@ def measurements(ctx: Any, model: torch.nn.Module,
 
 
 def metric_evidence(ctx: Any, model: torch.nn.Module) -> None:
-    """The metric calls' costs, and (rank 0) the trained model's predictions on every rank's
-    validation shard: what the reference values are computed from, after the run."""
+    """The metric calls' costs, the last scored training batch's predictions, and (rank 0) the
+    trained model's predictions on every rank's validation shard: what the reference values
+    are computed from, after the run."""
     from harness.training.features.metrics import final_predictions
 
     events, cfg = ctx.probe.events, ctx.cfg
     events.metric_costs = dataclasses.asdict(ctx.probe.metric_clock.costs)
-    if ctx.rank == 0:
+    if ctx.probe.scored_batch is not None:  # the last training batch the step metrics scored
+        logits, targets = ctx.probe.scored_batch
+        events.step_predictions = {"pred": logits.argmax(dim=-1).tolist(),
+                                   "target": targets.tolist()}
+    if ctx.rank == 0 and cfg.features.scores_validation:
         events.metric_predictions = final_predictions(
             ctx.workload, on_device(model, ctx.device), ctx.workload.build_val_dataset(),
             cfg.batch_size, ctx.world_size, ctx.device, ctx.amp.autocast)

@@ -29,6 +29,11 @@ class FeatureEvents:
     metrics_step: int | None = None
     metric_costs: dict[str, Any] | None = None
     metric_predictions: dict[str, list[int]] | None = None
+    # metrics on training steps: the values the paradigm reported for its last training batch
+    # (rank 0's), the step, and that batch's (pred, target) rows
+    step_metrics: dict[str, float] = field(default_factory=dict)
+    step_metrics_step: int | None = None
+    step_predictions: dict[str, list[int]] | None = None
 
     def validated(self, step: int, metrics: dict[str, float]) -> None:
         self.validations.append({"step": step, **{k: float(v) for k, v in metrics.items()}})
@@ -36,6 +41,10 @@ class FeatureEvents:
     def scored(self, step: int, values: dict[str, float]) -> None:
         """The metrics feature's values after the validation at ``step`` (the last one kept)."""
         self.metrics, self.metrics_step = dict(values), step
+
+    def step_scored(self, step: int, values: dict[str, float]) -> None:
+        """The metrics feature's values on the last training batch, at optimizer step ``step``."""
+        self.step_metrics, self.step_metrics_step = dict(values), step
 
 
 def checkpoint_files(folder: Path) -> list[dict[str, Any]]:

@@ -37,7 +37,7 @@ from harness.precision import AmpPolicy, UnsupportedConfig
 from harness.training.compile import check_supported, uses_cuda_graphs
 from harness.training.data import build_loader, build_val_loader, device_resident, epoch_sampler
 from harness.training.features.logs import missing_backends
-from harness.workload import Workload
+from harness.workload import Workload, metrics_workload_problem
 
 # Passed verbatim to torch's DistributedDataParallel by every paradigm (fairness rule 9).
 DDP_KWARGS: dict[str, Any] = {
@@ -106,6 +106,8 @@ class StepProbe:
         self.phases = phases
         self.events = FeatureEvents()
         self.metric_clock = MetricClock(device) if cfg.features.metrics else None
+        # the last training batch's (detached logits, targets) where metrics score the steps
+        self.scored_batch: tuple[Tensor, Tensor] | None = None
         self.memory = MemoryTracker(device, idle_memory)
         self.disk = DiskTracker()
         self.losses = LossRecorder(copy=uses_cuda_graphs(cfg))
@@ -127,6 +129,8 @@ class StepProbe:
 
     def step_end(self, loss: Tensor | float) -> None:
         self.step += 1
+        if self.metric_clock is not None:  # the step's metric calls, summed (train-step)
+            self.metric_clock.step_end()
         self.losses.record(loss)
         if self.phases is not None:
             self.phases.step_end(self.step)
@@ -187,10 +191,11 @@ class RunContext:
         f = self.features
         if not f.metrics:
             return
-        if not self.workload.is_classifier():
-            raise UnsupportedConfig(f"metrics score a classifier; workload "
-                                    f"{self.workload.name!r} defines no classify(model, batch)")
-        if self.distributed and (f.early_stop_patience or f.ckpt_best_k):
+        problem = metrics_workload_problem(f, type(self.workload))
+        if problem:
+            raise UnsupportedConfig(problem)
+        if self.distributed and self.sharded_validation and (f.early_stop_patience or
+                                                             f.ckpt_best_k):
             # with metrics each rank validates its own shard: the ranks' losses differ, and a
             # stop or a kept checkpoint decided on them would differ between ranks
             raise UnsupportedConfig("metrics shard validation across ranks; early stopping "
@@ -251,9 +256,16 @@ class RunContext:
         if dataset is None:
             raise UnsupportedConfig(f"workload {self.workload.name!r} defines no validation "
                                     "dataset (build_val_dataset)")
-        shard = (self.rank, self.world_size) if self.features.metrics else None
+        shard = (self.rank, self.world_size) if self.sharded_validation else None
         return build_val_loader(placed(dataset, self.cfg, self.device), self.cfg.batch_size,
                                 workers=self.cfg.workers, pin_memory=self.pinned, shard=shard)
+
+    @property
+    def sharded_validation(self) -> bool:
+        """Metrics on validation: each rank validates its own shard (the padded set a
+        ``DistributedSampler`` gives), every sample once at world size 1, as each paradigm's
+        metric stack expects."""
+        return self.features.scores_validation
 
     @property
     def pinned(self) -> bool:

@@ -15,7 +15,10 @@ overrides for the whole forward. Where the supervised trainer cannot do what the
 adapter writes its own update function, which is what Ignite's documentation recommends for
 anything custom: gradient clipping (no argument for it) and accumulation under DDP (the
 supervised trainer does not skip the gradient all-reduce on non-final micro-batches).
-Features are handlers (``harness.training.adapters.ignite_parts``).
+Features are handlers (``harness.training.adapters.ignite_parts``). With metrics on training
+steps, ``model_fn`` returns the workload's ``loss_with_logits`` (one forward), ``loss_fn``
+takes its loss, and the output is ``{"loss", "logits", "y"}`` for the metrics attached to the
+trainer (``parts.loss_of`` reads the loss back for the other handlers).
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from harness.training.calibration import busy_wait
 from harness.training.compile import model_region
 from harness.training.context import DDP_KWARGS, RunContext, gradient_sync
 from harness.training.data import set_loader_epoch
+from harness.training.features.metrics import step_loss
+from harness.workload import LossWithLogits
 
 
 def _custom_update(ctx: RunContext, net: nn.Module, model: nn.Module, optimizer: Any,
@@ -45,6 +50,7 @@ def _custom_update(ctx: RunContext, net: nn.Module, model: nn.Module, optimizer:
     policy, the same as the supervised trainer's)."""
     f = ctx.features
     k = f.accumulate
+    forward = _forward(ctx)
 
     def update(engine: Engine, batch: Any) -> Any:
         first, last = (engine.state.iteration - 1) % k == 0, engine.state.iteration % k == 0
@@ -54,7 +60,8 @@ def _custom_update(ctx: RunContext, net: nn.Module, model: nn.Module, optimizer:
         batch = convert_tensor(batch, ctx.device, non_blocking=True)
         with gradient_sync(net, sync=last):
             with ctx.amp.autocast():
-                loss = ctx.workload.loss(net, batch)
+                y_pred = forward(net, batch)
+            loss = _loss_in(y_pred)
             scaled = loss / k if k > 1 else loss
             (scaler.scale(scaled) if scaler is not None else scaled).backward()
         if last:
@@ -67,7 +74,7 @@ def _custom_update(ctx: RunContext, net: nn.Module, model: nn.Module, optimizer:
                 scaler.update()
             else:
                 optimizer.step()
-        return output(None, None, loss, loss)
+        return output(None, None, y_pred, loss)
 
     return Engine(update)
 
@@ -77,32 +84,57 @@ def _needs_custom_update(ctx: RunContext) -> bool:
     return bool(f.clip_norm) or (f.accumulate > 1 and ctx.distributed)
 
 
+def _forward(ctx: RunContext) -> Any:
+    """``model_fn``: the workload's loss, or with metrics on training steps its loss with the
+    logits (``step_loss``: one forward)."""
+    if not ctx.features.scores_training_steps:
+        return lambda model, batch: ctx.workload.loss(model, batch)
+    return lambda model, batch: step_loss(ctx.probe, ctx.workload, model, batch)
+
+
+def _loss_in(y_pred: Any) -> torch.Tensor:
+    """The loss in what ``model_fn`` returned (the loss itself, or the loss with logits)."""
+    return y_pred.loss if isinstance(y_pred, LossWithLogits) else y_pred
+
+
+def _output(ctx: RunContext) -> Any:
+    """The trainer's output: the loss (``loss.item()`` in ``defaults``, else detached), with
+    the logits and targets for the trainer's metrics when they score training steps. y_pred is
+    what ``model_fn`` returned: the workload's own loss, before any accumulation scaling."""
+    defaults = ctx.cfg.profile is Profile.DEFAULTS
+    if not ctx.features.scores_training_steps:  # one call per step, as a user writes it
+        return (lambda x, y, y_pred, loss: y_pred.item()) if defaults else (
+            lambda x, y, y_pred, loss: y_pred.detach())
+    read = (lambda loss: loss.item()) if defaults else (lambda loss: loss.detach())
+    return lambda x, y, y_pred, loss: {"loss": read(y_pred.loss), "logits": y_pred.logits,
+                                       "y": y_pred.targets}
+
+
 def _make_trainer(ctx: RunContext, net: nn.Module, model: nn.Module, optimizer: Any,
                   scaler: torch.amp.GradScaler | None) -> Engine:
-    defaults = ctx.cfg.profile is Profile.DEFAULTS
-    # y_pred is the workload's own loss (model_fn returns it), before any accumulation scaling
-    output = (lambda x, y, y_pred, loss: y_pred.item()) if defaults else (
-        lambda x, y, y_pred, loss: y_pred.detach()
-    )
+    output = _output(ctx)
     if _needs_custom_update(ctx):
         return _custom_update(ctx, net, model, optimizer, scaler, output)
+    forward = _forward(ctx)
 
-    def mixed_loss(model: nn.Module, batch: Any) -> torch.Tensor:
+    def mixed_loss(model: nn.Module, batch: Any) -> Any:
         with ctx.amp.autocast():
-            return ctx.workload.loss(model, batch)
+            return forward(model, batch)
 
     mixed = ctx.cfg.precision is not Precision.FP32
     return create_supervised_trainer(
         net,
         optimizer,
-        loss_fn=lambda loss, _: loss,
+        # the bare cell's loss_fn as before: the loss passes through, unchecked
+        loss_fn=(lambda y_pred, _: y_pred.loss) if ctx.features.scores_training_steps else (
+            lambda loss, _: loss),
         device=ctx.device,
         non_blocking=True,
         prepare_batch=lambda batch, device, non_blocking: (
             convert_tensor(batch, device, non_blocking),
             None,
         ),
-        model_fn=mixed_loss if mixed else lambda model, batch: ctx.workload.loss(model, batch),
+        model_fn=mixed_loss if mixed else forward,
         output_transform=output,
         gradient_accumulation_steps=ctx.features.accumulate,
         amp_mode="amp" if scaler is not None else None,  # fp16: Ignite's scaler path
@@ -133,8 +165,7 @@ def _attach_probe(ctx: RunContext, trainer: Engine, loader: Any) -> None:
     )
 
     def step_end(engine: Engine) -> None:
-        loss: Any = engine.state.output  # the (detached) loss; Ignite types it as an int
-        probe.step_end(loss)
+        probe.step_end(parts.loss_of(engine.state.output))
         # The probe's handler ends the run, the same way on every release (``_run``): a last
         # step that falls mid-epoch terminates it there, as ``max_iters`` would; one at an
         # epoch end is the last epoch's (EPOCH_COMPLETED fires, as it does under max_iters).
@@ -149,7 +180,8 @@ def _attach_probe(ctx: RunContext, trainer: Engine, loader: Any) -> None:
 
         @trainer.on(Events.ITERATION_COMPLETED(every=LOG_EVERY))
         def log_training_loss(engine: Engine) -> None:
-            print(f"Epoch[{engine.state.epoch}] Loss: {engine.state.output:.2f}", flush=True)
+            print(f"Epoch[{engine.state.epoch}] Loss: {parts.loss_of(engine.state.output):.2f}",
+                  flush=True)
 
 
 def _run(trainer: Engine, loader: Any, iterations: int) -> None:
@@ -178,6 +210,8 @@ def _train(local_rank: int, ctx: RunContext) -> nn.Module:
     to_save: dict[str, Any] = {"model": model, "optimizer": optimizer, "trainer": trainer}
     to_save.update({name: obj for name, obj in
                     (("lr_scheduler", scheduler), ("scaler", scaler)) if obj is not None})
+    if f.scores_training_steps:  # before the probe's handler: inside the step it times
+        parts.attach_step_metrics(ctx, trainer)
     _attach_probe(ctx, trainer, loader)
     opened = _attach_features(ctx, trainer, net, to_save, scheduler)
     if f.resume_from:
@@ -188,6 +222,8 @@ def _train(local_rank: int, ctx: RunContext) -> nn.Module:
     finally:
         for handle in opened:
             handle.close()
+    if f.scores_training_steps:  # what Ignite computed for the last training batch
+        ctx.probe.events.step_scored(ctx.probe.step, parts.step_values(trainer))
     return model
 
 

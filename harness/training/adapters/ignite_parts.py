@@ -4,7 +4,9 @@ Ignite's documentation sets them up.
 - validation: an evaluator Engine (``create_supervised_evaluator``) with an ``ignite.metrics``
   Metric over the workload's batch metrics, run from an event handler;
 - metrics: ``ignite.metrics`` (``Accuracy``, ``Fbeta``, ``Precision``, ``Recall``,
-  ``ConfusionMatrix``) attached to that evaluator, read from ``evaluator.state.metrics``;
+  ``ConfusionMatrix``) attached to that evaluator, read from ``evaluator.state.metrics``; on
+  training steps, the same metrics attached to the trainer with ``usage=BatchWise()`` (each
+  iteration: reset, update, compute into ``trainer.state.metrics``);
 - early stopping: ``EarlyStopping`` on the evaluator (``cumulative_delta=True``: Lightning's
   rule, an improvement must beat the best by ``min_delta``);
 - checkpoints: ``Checkpoint`` + ``DiskSaver`` on iterations and on the evaluator (best k by
@@ -38,6 +40,7 @@ from harness.training.context import RunContext
 from harness.training.features.logs import METRIC, mlflow_tracking_uri
 from harness.training.features.metrics import (
     PREFIX,
+    STEP_PREFIX,
     as_floats,
     evaluate_batch,
     flatten,
@@ -85,7 +88,7 @@ def attach_validation(ctx: RunContext, trainer: Engine, net: torch.nn.Module,
     f, k, probe = ctx.features, ctx.features.accumulate, ctx.probe
     workload, amp = ctx.workload, ctx.amp
 
-    clock = probe.metric_clock
+    clock = probe.metric_clock if f.scores_validation else None
 
     def evaluate(model: torch.nn.Module, batch: Any) -> dict[str, Any]:
         with amp.autocast():
@@ -145,6 +148,34 @@ def _attach_metrics(ctx: RunContext, evaluator: Engine, clock: Any) -> None:
         metric.attach(evaluator, PREFIX + name)
 
 
+def attach_step_metrics(ctx: RunContext, trainer: Engine) -> None:
+    """The cell's ``ignite.metrics`` on the trainer, per iteration (``BatchWise``), reading the
+    trainer's ``{"loss", "logits", "y"}`` output; every call timed as the step's metric work."""
+    from ignite.metrics import BatchWise
+
+    clock = ctx.probe.metric_clock
+    assert clock is not None, "the probe has a metric clock wherever metrics are on"
+    metrics = ignite_metrics(ctx.features, ctx.workload.classes, ctx.device, ctx.distributed)
+    for metric in updated_metrics(metrics):
+        metric.started = clock.timed("step", metric.started)
+        metric.iteration_completed = clock.timed("step", metric.iteration_completed)
+    for name, metric in metrics.items():
+        metric.completed = clock.timed("step", metric.completed)
+        metric.attach(trainer, STEP_PREFIX + name, usage=BatchWise())
+
+
+def step_values(trainer: Engine) -> dict[str, float]:
+    """The trainer's metrics for its last iteration, by the feature's flat names."""
+    return as_floats(flatten({n.removeprefix(STEP_PREFIX): v for n, v in
+                              trainer.state.metrics.items() if n.startswith(STEP_PREFIX)}))
+
+
+def loss_of(output: Any) -> Any:
+    """The loss in a trainer's output: the output itself, or its ``"loss"`` where the output
+    also carries the logits and targets for metrics on training steps."""
+    return output["loss"] if isinstance(output, dict) else output
+
+
 def attach_checkpoints(ctx: RunContext, trainer: Engine, to_save: dict[str, Any]) -> None:
     k = ctx.features.accumulate
     trainer.add_event_handler(every_step(k, ctx.features.ckpt_every), Checkpoint(
@@ -176,7 +207,7 @@ def attach_loggers(ctx: RunContext, trainer: Engine) -> list[Any]:
             opened.append(_attach_csv(trainer, event, step, folder / "csv"))
             continue
         logger.attach_output_handler(trainer, event_name=event, tag="train",
-                                     output_transform=lambda loss: {"loss": loss},
+                                     output_transform=lambda out: {"loss": loss_of(out)},
                                      global_step_transform=step)
         opened.append(logger)
     return opened
@@ -190,7 +221,7 @@ def _attach_csv(trainer: Engine, event: Any, step: Any, folder: Any) -> Any:
 
     @trainer.on(event)
     def write_row(engine: Engine) -> None:
-        loss: Any = engine.state.output  # the detached loss tensor
+        loss: Any = loss_of(engine.state.output)  # the detached loss tensor
         writer.writerow([step(engine), repr(loss.item())])
 
     return out

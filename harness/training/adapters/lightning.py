@@ -25,6 +25,7 @@ from harness.training.adapters.lightning_parts import WorkloadModule, callbacks,
 from harness.training.compile import compiled, compiles_lightning_module, model_region
 from harness.training.context import DDP_KWARGS, RunContext
 from harness.training.features.logs import METRIC
+from harness.training.features.metrics import STEP_PREFIX, as_floats
 
 DDP_SYNC = "lightning_ddp_sync_s"
 
@@ -137,4 +138,8 @@ def train(ctx: RunContext) -> nn.Module:
     ctx.time_syncs_of(getattr(trainer.precision_plugin, "scaler", None))  # fp16's GradScaler
     trainer.fit(fitted, train_dataloaders=loader, val_dataloaders=val_loader,
                 ckpt_path=f.resume_from or None)
+    if module.step_metrics is not None:  # what Lightning logged for the last training batch
+        ctx.probe.events.step_scored(trainer.global_step, as_floats(
+            {k.removeprefix(STEP_PREFIX): v for k, v in trainer.callback_metrics.items()
+             if k.startswith(STEP_PREFIX)}))
     return model

@@ -12,7 +12,9 @@ the plain loop and in Ignite's one event handler.
 - metrics: a torchmetrics ``MetricCollection`` (a child module, so on the model's device)
   updated in ``validation_step``, computed, logged with ``self.log_dict`` and reset in
   ``on_validation_epoch_end``, as torchmetrics' Lightning page shows (``sync_dist`` from
-  ``metrics_sync``);
+  ``metrics_sync``); on training steps, a second collection called in ``training_step`` on
+  the step's own logits, its batch values logged with ``self.log_dict(on_step=True,
+  on_epoch=False)``;
 - early stopping: ``EarlyStopping(monitor="val_loss")``;
 - checkpoints: ``ModelCheckpoint(every_n_train_steps=N, save_top_k=-1)`` and
   ``ModelCheckpoint(monitor="val_loss", save_top_k=k)``; resume through ``fit(ckpt_path=...)``;
@@ -35,9 +37,11 @@ from harness.training.context import RunContext
 from harness.training.features.logs import mlflow_tracking_uri
 from harness.training.features.metrics import (
     PREFIX,
+    STEP_PREFIX,
     as_floats,
     evaluate_batch,
     flatten,
+    step_loss,
     torchmetrics_collection,
 )
 
@@ -51,13 +55,19 @@ class WorkloadModule(pl.LightningModule):
         self.last_loss: Tensor | None = None  # the workload's loss, before Lightning divides it
         self.probe_hooks = ProbeHooks(ctx)
         f = ctx.features
-        self.val_metrics = torchmetrics_collection(f, ctx.workload.classes) if f.metrics else None
+        self.val_metrics = (torchmetrics_collection(f, ctx.workload.classes)
+                            if f.scores_validation else None)
+        self.step_metrics = (torchmetrics_collection(f, ctx.workload.classes, per_step=True)
+                             if f.scores_training_steps else None)
         self.sync_dist = f.metrics_sync is MetricSync.SYNC_DIST
         self.metric_clock = clock = ctx.probe.metric_clock
         if clock is not None and self.val_metrics is not None:
             self.val_metrics.update = clock.timed("update", self.val_metrics.update)
             self.report_metrics = clock.timed(  # type: ignore[method-assign]
                 "compute", self.report_metrics)
+        if clock is not None and self.step_metrics is not None:
+            self.log_step_metrics = clock.timed(  # type: ignore[method-assign]
+                "step", self.log_step_metrics)
 
     def forward(self, x: Tensor) -> Tensor:
         """The workload's model on its input: what ``to_torchscript`` and ``to_onnx`` export
@@ -65,11 +75,25 @@ class WorkloadModule(pl.LightningModule):
         return self.model(x)
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
-        loss = self.workload.loss(self.model, batch)
+        if self.step_metrics is None:
+            loss = self.workload.loss(self.model, batch)
+        else:
+            loss, logits, targets = step_loss(self.ctx.probe, self.workload, self.model, batch)
+            self.log_step_metrics(logits, targets)
         self.last_loss = loss.detach()
         if self.log_name:
             self.log(self.log_name, loss)
         return loss
+
+    def log_step_metrics(self, logits: Tensor, targets: Tensor) -> None:
+        """The batch's values (the collection's forward) logged per step, as torchmetrics'
+        Lightning page logs a training metric (values, not the Metric objects: a per-class
+        vector is logged one scalar each)."""
+        assert self.step_metrics is not None
+        values = flatten(self.step_metrics(logits, targets))
+        self.log_dict({STEP_PREFIX + k: v for k, v in values.items()}, on_step=True,
+                      on_epoch=False, sync_dist=self.sync_dist,
+                      batch_size=self.ctx.cfg.batch_size)
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         if self.val_metrics is None:
@@ -88,6 +112,8 @@ class WorkloadModule(pl.LightningModule):
     def on_validation_epoch_end(self) -> None:
         if self.val_metrics is not None:
             self.report_metrics()
+        if self.metric_clock is not None:  # after the sanity check: the steps are timed
+            self.metric_clock.paused = False
 
     def report_metrics(self) -> None:
         """compute, log_dict, reset: the epoch end of torchmetrics' Lightning page."""
@@ -144,7 +170,7 @@ class ProbeHooks:
         metrics = {k.removeprefix(VAL_PREFIX): float(v)
                    for k, v in trainer.callback_metrics.items() if k.startswith(VAL_PREFIX)}
         self.probe.events.validated(trainer.global_step, metrics)
-        if self.features.metrics:
+        if self.features.scores_validation:
             self.probe.events.scored(trainer.global_step, as_floats(
                 {k.removeprefix(PREFIX): v for k, v in trainer.callback_metrics.items()
                  if k.startswith(PREFIX)}))

@@ -32,7 +32,7 @@ from harness.training.features.handwritten import (
     progress,
     validate,
 )
-from harness.training.features.metrics import HandMetrics
+from harness.training.features.metrics import HandMetrics, HandStepMetrics, as_floats, step_loss
 
 
 @dataclass
@@ -80,7 +80,11 @@ class AfterStep:
                      if (f.ckpt_every or f.ckpt_best_k) and ctx.rank == 0 else None)
         self.logs = MetricLogs(ctx.folder("logs"), f.log) if f.log and ctx.rank == 0 else None
         self.metrics = (HandMetrics(f, ctx.workload.classes, ctx.device, ctx.probe.metric_clock,
-                                    ctx.distributed) if f.metrics else None)
+                                    ctx.distributed)
+                        if f.scores_validation else None)
+        self.step_metrics = (HandStepMetrics(f, ctx.workload.classes, ctx.device,
+                                             ctx.probe.metric_clock, ctx.distributed)
+                             if f.scores_training_steps else None)
         if self.logs:
             ctx.probe.events.log_dir = str(ctx.folder("logs"))
 
@@ -114,6 +118,9 @@ class AfterStep:
     def close(self) -> None:
         if self.logs:
             self.logs.close()
+        if self.step_metrics and self.step_metrics.last:  # what the loop's user last read
+            self.ctx.probe.events.step_scored(self.ctx.probe.step,
+                                              as_floats(self.step_metrics.last))
 
 
 def _build(ctx: RunContext) -> Training:
@@ -143,20 +150,26 @@ def _update(ctx: RunContext, t: Training) -> None:
         t.scheduler.step()
 
 
-def _micro_batch(ctx: RunContext, t: Training, batch: Any, first: bool, last: bool
-                 ) -> torch.Tensor:
-    """Forward and backward of one micro-batch; DDP syncs gradients on the last one only."""
+def _micro_batch(ctx: RunContext, t: Training, batch: Any, first: bool, last: bool,
+                 step_metrics: HandStepMetrics | None) -> torch.Tensor:
+    """Forward and backward of one micro-batch; DDP syncs gradients on the last one only.
+    With metrics on training steps, the forward's logits are scored after the backward."""
     k = ctx.features.accumulate
     if first:
         t.optimizer.zero_grad(set_to_none=True)
     with gradient_sync(t.net, sync=last):
         with ctx.amp.autocast():
-            loss = ctx.workload.loss(t.net, batch)
+            if step_metrics is None:
+                loss = ctx.workload.loss(t.net, batch)
+            else:
+                loss, logits, targets = step_loss(ctx.probe, ctx.workload, t.net, batch)
         scaled = loss / k if k > 1 else loss
         if t.scaler is not None:
             t.scaler.scale(scaled).backward()
         else:
             scaled.backward()
+    if step_metrics is not None:
+        step_metrics.score(logits, targets)
     return loss
 
 
@@ -171,7 +184,8 @@ def _loop(ctx: RunContext, t: Training, after_step: AfterStep) -> None:
             t.batches_in_epoch += 1
             batch = to_device(batch, ctx.device)
             loss = _micro_batch(ctx, t, batch, first=t.batches_in_epoch % k == 1 or k == 1,
-                                last=t.batches_in_epoch % k == 0)
+                                last=t.batches_in_epoch % k == 0,
+                                step_metrics=after_step.step_metrics)
             if t.batches_in_epoch % k:
                 continue
             _update(ctx, t)

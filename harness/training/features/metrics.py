@@ -11,6 +11,14 @@
   ``ConfusionMatrix``) attached to the evaluator; micro F1 is ``MetricsLambda`` of micro
   precision and recall, as Ignite's docs compose F1.
 
+On training steps (``metrics_where=train-step`` or ``both``) each stack scores every training
+batch from the step's own forward (``step_loss``: the workload's ``loss_with_logits``): Lightning
+calls a second collection in ``training_step`` and logs its batch values with
+``self.log_dict(on_step=True, on_epoch=False)``; Ignite attaches its metrics to the trainer with
+``usage=BatchWise()`` (reset, update and compute every iteration); the plain loop calls the
+collection by hand (its forward: the batch's values). Under DDP with ``metrics_sync=state`` the
+batch value is over every rank's batch (torchmetrics' ``dist_sync_on_step``; Ignite always).
+
 Every stack reports the same flat names: ``accuracy``, ``f1_<averaging>`` (``f1_default``:
 the library's own default), ``precision/<class>``, ``recall/<class>``,
 ``confusion/<target>/<prediction>``.
@@ -27,9 +35,10 @@ from torch import Tensor, nn
 from harness.features import Features
 from harness.metric_choices import Average, MetricName, MetricStack, MetricSync
 from harness.precision import UnsupportedConfig
-from harness.workload import Workload, classification_metrics
+from harness.workload import LossWithLogits, Workload, classification_metrics
 
 PREFIX = "metric/"  # where Lightning logs them (apart from the ``val_`` batch means)
+STEP_PREFIX = "step_metric/"  # the training steps' values (Lightning's log, Ignite's trainer)
 
 
 def f1_name(average: Average) -> str:
@@ -47,9 +56,21 @@ def evaluate_batch(workload: Workload, model: nn.Module, batch: Any
     return dict(workload.evaluate(model, batch)), logits, targets
 
 
+def step_loss(probe: Any, workload: Workload, model: nn.Module, batch: Any) -> LossWithLogits:
+    """A training step's loss with its logits and targets, from the step's one forward; the
+    logits detached (the metrics read them, gradients flow through the loss only) and kept on
+    the probe, a reference without a copy, for the reference values after the run."""
+    out = workload.loss_with_logits(model, batch)
+    scored = LossWithLogits(out.loss, out.logits.detach(), out.targets)
+    probe.scored_batch = (scored.logits, scored.targets)
+    return scored
+
+
 # ---- torchmetrics (Lightning, plain)
-def torchmetrics_collection(f: Features, classes: int) -> Any:
-    """The ``MetricCollection`` of the cell's metrics (state moves with ``.to(device)``)."""
+def torchmetrics_collection(f: Features, classes: int, per_step: bool = False) -> Any:
+    """The ``MetricCollection`` of the cell's metrics (state moves with ``.to(device)``);
+    ``per_step``: called on training batches, its batch values synced on each call under
+    ``metrics_sync=state``."""
     from torchmetrics import MetricCollection
     from torchmetrics.classification import Accuracy, ConfusionMatrix, F1Score, Precision, Recall
 
@@ -58,6 +79,8 @@ def torchmetrics_collection(f: Features, classes: int) -> Any:
         common["validate_args"] = False
     if f.metrics_sync is not MetricSync.STATE:  # each rank computes its own shard
         common["sync_on_compute"] = False
+    elif per_step:
+        common["dist_sync_on_step"] = True
     chosen: dict[str, Any] = {}
     if MetricName.ACCURACY in f.metrics:
         chosen["accuracy"] = Accuracy(**common)
@@ -206,13 +229,37 @@ class HandMetrics:
     def _compute(self) -> dict[str, float]:
         values = flatten(self.collection.compute())
         if self.sync_dist:
-            import torch.distributed as dist
-
-            # float32, as Lightning's logged values (a confusion count is an integer)
-            values = {name: value.float() for name, value in values.items()}
-            for value in values.values():
-                dist.all_reduce(value)  # a sum: gloo has no average
-                value /= dist.get_world_size()
+            values = rank_mean(values)
         self.collection.reset()
         self.clock.pass_end()
         return as_floats(values)
+
+
+class HandStepMetrics:
+    """The plain loop's metrics on training steps: a torchmetrics collection called on each
+    training batch (its forward: the batch's values, added to its running state), the values
+    kept as tensors where the loop's user reads them (no host copy per step); with
+    ``metrics_sync=sync_dist`` under DDP each value all-reduced and averaged by hand."""
+
+    def __init__(self, f: Features, classes: int, device: torch.device, clock: Any,
+                 distributed: bool) -> None:
+        self.collection = torchmetrics_collection(f, classes, per_step=True).to(device)
+        self.sync_dist = distributed and f.metrics_sync is MetricSync.SYNC_DIST
+        self.last: dict[str, Tensor] = {}
+        self.score = clock.timed("step", self._score)
+
+    def _score(self, logits: Tensor, targets: Tensor) -> None:
+        values = flatten(self.collection(logits, targets))
+        self.last = rank_mean(values) if self.sync_dist else values
+
+
+def rank_mean(values: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Each value all-reduced and averaged over the ranks, by hand (what Lightning's
+    ``sync_dist=True`` does), in float32 as Lightning's logged values."""
+    import torch.distributed as dist
+
+    out = {name: value.float() for name, value in values.items()}  # a count is an integer
+    for value in out.values():
+        dist.all_reduce(value)  # a sum: gloo has no average
+        value /= dist.get_world_size()
+    return out
