@@ -179,7 +179,8 @@ def plan_facts(manifest: dict[str, Any]) -> dict[str, Any]:
     what the budget cut, in words ("" / [] for a run recorded without a plan)."""
     plan = manifest.get("plan")
     if not isinstance(plan, dict):
-        return {"estimate": "", "budget": "", "cuts": [], "dropped": [], "weakened": {}}
+        return {"estimate": "", "budget": "", "cuts": [], "dropped": [], "restored": [],
+                "weakened": {}}
     estimate = plan.get("estimate_s")
     budget = plan.get("budget_min")
     rough = plan.get("rough") or 0
@@ -190,10 +191,15 @@ def plan_facts(manifest: dict[str, Any]) -> dict[str, Any]:
         shown += f" ({rough} of {plan.get('processes', '?')} processes estimated roughly)"
     cuts = [text(c) for c in plan.get("cuts") or []]
     dropped = [text(d) for d in plan.get("dropped") or []]
+    restored: list[str] = []
     refit = plan.get("refit")
     if isinstance(refit, dict):  # a budget planned from rough figures, fitted again
         cuts = [text(c) for c in refit.get("cuts") or []]
-        dropped = [text(d) for d in refit.get("dropped") or []] or dropped
+        if "restored" in refit:  # what finally ran: the refit's drops, not the first plan's
+            dropped = [text(d) for d in refit.get("dropped") or []]
+            restored = [text(d) for d in refit.get("restored") or []]
+        else:  # a manifest from before a refit could bring a dropped table back
+            dropped = [text(d) for d in refit.get("dropped") or []] or dropped
         shown += (f"; re-planned from this run's figures after its first round "
                   f"({minutes(float(refit.get('after_s', 0)))}): "
                   f"{minutes(float(refit.get('estimate_left_s', 0)))} left")
@@ -210,6 +216,7 @@ def plan_facts(manifest: dict[str, Any]) -> dict[str, Any]:
             "budget": budget_text,
             "cuts": cuts,
             "dropped": dropped,
+            "restored": restored,
             "weakened": weakened}
 
 

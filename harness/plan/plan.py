@@ -164,6 +164,11 @@ class RunPlan:
                 "weakened": {k: list(v) for k, v in self.weakened.items()},
                 "rough": sum(not p.estimate.step.measured for p in self.processes)}
 
+    def launches(self) -> int:
+        """Cell processes it starts: a resumed cell's repetition starts two (as the matrix's
+        progress bar counts them)."""
+        return sum(p.launches for p in self.processes)
+
 
 @dataclass(frozen=True)
 class _CellRuns:
@@ -178,14 +183,24 @@ class _CellRuns:
         return todo, len(chosen) - len(todo)
 
 
+def rough(e: Estimate) -> bool:
+    """Whether any part of an estimate is not measured here."""
+    return not (e.step.measured and e.overhead.measured)
+
+
 def _runs(cell: CellConfig, plan: Plan, host: HostCosts, run_dir: Path | None,
-          node_rank: int = 0) -> _CellRuns:
+          node_rank: int = 0, rough_scale: float = 1.0) -> _CellRuns:
+    """``rough_scale``: what this host's processes took against their rough estimates (a
+    refit's first round), applied to the estimates still rough."""
     warm_runs = plan.cold_repetitions is not None  # as harness.matrix.matrix starts them
 
     def process(c: CellConfig, rep: int, warm: bool) -> Process | None:
         if is_done(run_dir, c, rep, node_rank):
             return None
-        return Process(c, rep, estimate(c, host, rep, warm), warm)
+        e = estimate(c, host, rep, warm)
+        if rough(e):
+            e = dataclasses.replace(e, seconds=e.seconds * rough_scale)
+        return Process(c, rep, e, warm)
 
     profiled = plan.attribution and cell.scenario is Scenario.TRAIN
     return _CellRuns([process(cell, rep, warm_runs and not plan.starts_cold(rep))
@@ -204,10 +219,11 @@ def _select(plans: Mapping[CellConfig, Plan], runs: Mapping[CellConfig, _CellRun
 
 
 def build_plan(plans: Mapping[CellConfig, Plan], host: HostCosts, run_dir: Path | None = None,
-               node_rank: int = 0) -> RunPlan:
+               node_rank: int = 0, rough_scale: float = 1.0) -> RunPlan:
     """Every process still to run for ``plans`` (this node's finished records in ``run_dir``
-    left out)."""
-    return _select(plans, {c: _runs(c, p, host, run_dir, node_rank) for c, p in plans.items()})
+    left out; rough estimates times ``rough_scale``)."""
+    return _select(plans, {c: _runs(c, p, host, run_dir, node_rank, rough_scale)
+                           for c, p in plans.items()})
 
 
 def _cut_order(cells: Iterable[CellConfig], tables: Mapping[CellConfig, Table]) -> list[Table]:
@@ -259,7 +275,8 @@ def _recount(cut: Cut, current: Mapping[CellConfig, Plan],
 
 def fit_budget(plans: Mapping[CellConfig, Plan], tables: Mapping[CellConfig, Table],
                host: HostCosts, budget_min: float, run_dir: Path | None = None,
-               node_rank: int = 0, studies_s: float = 0.0, strict: bool = True) -> RunPlan:
+               node_rank: int = 0, studies_s: float = 0.0, strict: bool = True,
+               rough_scale: float = 1.0) -> RunPlan:
     """The plan within ``budget_min`` minutes, ``studies_s`` of them kept for the run's
     studies. First each table in cut order is lowered, one repetition at a time, until the
     estimate fits or the table is at its fewest (the repetitions its interval needs); then
@@ -269,9 +286,10 @@ def fit_budget(plans: Mapping[CellConfig, Plan], tables: Mapping[CellConfig, Tab
     room for it; what the drops freed then goes back to the cut tables, highest first.
     When that still does not fit, raises BudgetError (``strict``: a budget the user asked
     for) or returns the plan at its fewest with ``short_of_budget_min`` set (a suite's own
-    budget, on a host slower than its author's)."""
+    budget, on a host slower than its author's). ``rough_scale`` multiplies the estimates
+    still rough (a refit: what its first round took against them)."""
     budget_s = 60 * budget_min - studies_s
-    runs = {c: _runs(c, p, host, run_dir, node_rank) for c, p in plans.items()}
+    runs = {c: _runs(c, p, host, run_dir, node_rank, rough_scale) for c, p in plans.items()}
     current = dict(plans)
 
     def fits() -> bool:
