@@ -88,6 +88,37 @@ def test_a_rough_start_up_adds_the_framework_import_and_a_spawned_torch_import(m
     assert estimate(lightning, host).overhead is Source.TORCH_IMPORT
 
 
+def test_a_first_plan_prices_a_process_by_how_it_starts_its_imports_and_its_set_up(
+        monkeypatch):
+    """Nothing measured here: a forked process pays the probe's fork, a spawned one the torch
+    import; a cold one its framework's import, a warm one none; each its shape's set-up."""
+    shape = shape_of(CELL)
+    host = HostCosts(torch_import_s=2.0, framework_import_s={"ignite": 0.3}, fork_s=0.15,
+                     probe_setup_s={shape: 0.1}, probe_step_s={shape: 0.01})
+    monkeypatch.setenv("PARADIGM_BENCH_LAUNCH", "fork")
+    steps = 100 * 0.01
+    assert estimate(CELL, host).seconds == pytest.approx(0.15 + 0.3 + 0.1 + steps)
+    warm = estimate(CELL, host, warm=True)
+    assert warm.seconds == pytest.approx(0.15 + 0.1 + steps)
+    assert (warm.step, warm.overhead) == (Source.PROBE_STEP, Source.TORCH_IMPORT)
+    monkeypatch.setenv("PARADIGM_BENCH_LAUNCH", "spawn")
+    assert estimate(CELL, host).seconds == pytest.approx(2.0 + 0.3 + 0.1 + steps)
+    needs = est._needs(HostCosts(torch_import_s=2.0, framework_import_s={"ignite": 0.3},
+                                 probe_step_s={shape: 0.01}, flops={shape: 10}), [CELL])
+    assert [r["shape"] for r in needs["setup"]] == [shape] and needs["flops"] == []
+
+
+def test_a_warm_process_never_measured_costs_at_least_its_rough_set_up(monkeypatch):
+    """Its cold figure less the probe's framework import, but never less than the probe's
+    fork and set-up (a probe's import under load can exceed the cold process measured)."""
+    monkeypatch.setenv("PARADIGM_BENCH_LAUNCH", "fork")
+    shape = shape_of(CELL)
+    host = HostCosts(startup_s={startup_key(CELL): [1.0]}, framework_import_s={"ignite": 3.0},
+                     fork_s=0.15, probe_setup_s={shape: 0.1})
+    warm = estimate(CELL, host, warm=True)
+    assert warm.overhead is Source.LESS_IMPORT and warm.seconds == pytest.approx(0.25)
+
+
 def test_a_resumed_cell_pays_two_start_ups():
     cell = CELL.replace(features=Features(resume_at=20))
     e = estimate(cell, HostCosts(startup_s={startup_key(cell): [3.0]}))
@@ -151,6 +182,7 @@ def test_the_probe_measures_what_a_new_host_lacks():
     batch = next(iter(build_loader(workload.build_dataset(), CELL.batch_size, CELL.seed)))
     assert host.flops[shape_of(CELL)] == count_step_flops_on_meta(workload, batch)
     assert host.probe_step_s[shape_of(CELL)] > 0  # a timed eager step comes before FLOPs
+    assert host.probe_setup_s[shape_of(CELL)] > 0 and host.fork_s is not None
     assert estimate(CELL, host).step is Source.PROBE_STEP
     without = dataclasses.replace(host, probe_step_s={})
     assert estimate(CELL, without).step is Source.FLOPS
