@@ -124,8 +124,10 @@ def print_start(run: RunPlan) -> None:
         print(f"  {short_of_budget(run)}", file=sys.stderr)
     for cut in run.cuts:
         print(f"  budget {run.budget_min:g} min: cut {cut.text()}", file=sys.stderr)
+    back = ("back if the re-plan after the first round finds room, "
+            if any(rough(p.estimate) for p in run.processes) else "")
     for drop in run.dropped:
-        print(f"  budget {run.budget_min:g} min: {drop.text()} (--rigorous runs it)",
+        print(f"  budget {run.budget_min:g} min: {drop.text()} ({back}--rigorous runs it)",
               file=sys.stderr)
 
 
