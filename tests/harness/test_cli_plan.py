@@ -176,6 +176,15 @@ def test_a_bad_budget_is_refused_before_torch(small, tmp_path, budget, expected,
     assert not imported & HEAVY, imported & HEAVY
 
 
+def test_no_repetitions_is_refused(small, tmp_path):
+    """0 repetitions is how the matrix holds a dropped table's cells, never a user's count."""
+    _, cache, _ = small
+    proc, _ = _cli("run", "--workload", "mlp", "--repetitions", "0", "--plan",
+                   env_cache=cache, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == ["error: --repetitions must be >= 1, got 0"]
+
+
 def test_plan_on_a_suite_whose_only_cell_cannot_run_here_exits_2(small, tmp_path):
     path, cache, _ = small
     path.write_text(SUITE.replace('workload = "mlp"', 'workload = "mlp"\nworld_size = 4096')
