@@ -235,7 +235,7 @@ class _Matrix:
             self.bar.total += (new.repetitions - old.repetitions) * processes(cell)
             self.plans[cell] = new
         self.bar.refresh()
-        for rep in range(after_round + 1):
+        for rep in range(after_round + 1 if restored else 0):
             self.round(rep, only=restored)
 
     def profile(self) -> None:
