@@ -92,7 +92,7 @@ def refitter(run: RunPlan, plans: dict[CellConfig, Plan], tables: dict[CellConfi
         left_min = max(budget - elapsed_s / 60, 1e-3)
         scale = rough_ratio(run, records)
         again = fit_budget(plans, tables, host, left_min, run_dir, node_rank, run.studies_s,
-                           strict=False, rough_scale=scale)
+                           strict=False, rough_scale=scale, servers_up=True)
         restored = [d for d in run.dropped if d.table not in {x.table for x in again.dropped}]
         ran = sum(2 if (r.get("config") or {}).get("features", {}).get("resume_at") else 1
                   for r in records)

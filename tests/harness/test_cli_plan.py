@@ -69,7 +69,10 @@ def small(tmp_path):
     profiled = [c.replace(profiler=True) for c in cells]
     host = HostCosts(cells={cost_key(c): CellCost(shape_of(c), [0.01], [SECONDS - 0.2])
                             for c in cells + profiled},
-                     startup_s={startup_key(c): [SECONDS - 0.2] for c in cells})
+                     startup_s={startup_key(c): [SECONDS - 0.2] for c in cells},
+                     # imports known (no probe), and so the fork servers' start-ups: 0 s
+                     torch_import_s=0.0, framework_import_s=dict.fromkeys(
+                         (c.paradigm.value for c in cells), 0.0))
     cache = tmp_path / "costs.json"
     save_cache(CostCache({host_fingerprint(): host}), cache)
     return path, cache, cells

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -190,7 +191,8 @@ def test_a_run_records_its_plan_in_the_manifest(tmp_path, fake_runs):
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["plan"] == {"estimate_s": 60.0, "processes": 6, "skipped_done": 0,
                                 "budget_min": 100, "cuts": [], "rough": 0, "studies_s": 0.0,
-                                "short_of_budget_min": None, "dropped": [], "weakened": {}}
+                                "short_of_budget_min": None, "dropped": [], "weakened": {},
+                                "servers_s": 0.0}
     assert len(fake_runs) == 6
 
 
@@ -371,3 +373,20 @@ def test_a_table_the_rough_plan_dropped_comes_back_when_the_first_round_finds_ro
         assert header["restored"] == []
         assert {c["workload"] for c in manifest["cells"]} == {"mlp"}  # held ones: not listed
     assert summary["ran"] == len(fake_runs) == sum(1 for _ in (out / "cells").glob("*.json"))
+
+
+def test_the_fork_servers_start_ups_count_once_a_run(monkeypatch):
+    """Outside every process's wall time: one bare server per thread count and one warm one
+    per paradigm, each the probe's torch import (and its paradigm's); a refit, the servers
+    running already, counts none."""
+    monkeypatch.setenv("PARADIGM_BENCH_LAUNCH", "fork")
+    mlp = cells("mlp", threads=1)
+    imports = {"plain": 0.0, "lightning": 3.0, "ignite": 0.5}
+    host = dataclasses.replace(host_of(mlp), torch_import_s=2.0, framework_import_s=imports)
+    plans = dict.fromkeys(mlp, Plan(4, cold_repetitions=1))
+    run = build_plan(plans, host)
+    assert run.servers_s == pytest.approx(2.0 + 3 * 2.0 + 3.5)  # bare, then three warm
+    assert run.to_manifest()["servers_s"] == run.servers_s
+    tables = dict.fromkeys(mlp, Table())
+    refit = fit_budget(plans, tables, host, 100, servers_up=True)
+    assert refit.servers_s == 0.0
