@@ -175,6 +175,12 @@ class HostCosts:
         return _median([v for k, values in self.startup_s.items() if k.endswith(f"/{launch}")
                         for v in values])
 
+    def own_step(self, cell: CellConfig) -> float | None:
+        """This cell's step time here, however its processes started (a step does not depend
+        on the launch path: a warm-forked repetition's figure prices a cold one, and back)."""
+        return _median([s for launch in ("spawn", "fork", WARM_FORK)
+                        for s in getattr(self.cells.get(cost_key(cell, launch)), "step_s", [])])
+
     def similar_step(self, cell: CellConfig) -> float | None:
         """The step time of a measured cell of the same shape (any paradigm, any features)."""
         shape = shape_of(cell)

@@ -82,9 +82,9 @@ class Estimate:
 
 
 def _step(cell: CellConfig, host: HostCosts) -> tuple[float | None, Source]:
-    own = host.cells.get(cost_key(cell))
-    if own is not None and own.step is not None:
-        return own.step, Source.CELL
+    own = host.own_step(cell)
+    if own is not None:
+        return own, Source.CELL
     similar = host.similar_step(cell)
     if similar is not None:
         return similar, Source.SHAPE

@@ -25,6 +25,18 @@ def test_this_cells_figures_come_first():
     assert (e.step, e.overhead) == (Source.CELL, Source.CELL)
 
 
+def test_a_cells_own_step_counts_whichever_way_its_processes_started(monkeypatch):
+    """A warm-forked repetition's step prices the cold ones too: before, a cell measured only
+    warm borrowed its shape's median over every paradigm (Lightning's linear step at 0.41 of
+    its own in a refit on a 2-core AMD EPYC, 2026-12-07)."""
+    monkeypatch.setenv("PARADIGM_BENCH_LAUNCH", "fork")
+    other = CELL.replace(paradigm=Paradigm.PLAIN)
+    host = HostCosts(cells={cost_key(CELL, "fork-warm"): CellCost(shape_of(CELL), [0.03], [1.0]),
+                            cost_key(other): CellCost(shape_of(CELL), [0.01], [1.0])})
+    e = estimate(CELL, host)
+    assert e.step is Source.CELL and e.seconds == pytest.approx(100 * 0.03)  # no overhead known
+
+
 def test_a_cell_never_run_borrows_its_shape_and_its_paradigm():
     other = CELL.replace(paradigm=Paradigm.PLAIN, features=Features(val_every=5))
     host = HostCosts(cells={cost_key(other): CellCost(shape_of(other), [0.02], [1.0])},
