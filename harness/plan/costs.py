@@ -152,7 +152,8 @@ class HostCosts:
 
     def rough_startup(self, cell: CellConfig, warm: bool = False) -> float | None:
         """A process's overhead before any cell has run here, from the probe's figures: how
-        it starts (spawned: the torch import; forked: the fork), the paradigm's framework
+        it starts (spawned: the torch import, twice for a torchrun group whose launcher
+        imports torch before its ranks; forked: the fork), the paradigm's framework
         import (not in a process forked ``warm``), and its shape's set-up (data, model,
         optimizer, first steps, FLOP count). A part the probe could not measure counts as 0
         (then it is a lower bound); None where neither import is known."""
@@ -162,6 +163,8 @@ class HostCosts:
         start = self.torch_import_s if launch == "spawn" else self.fork_s or 0.0
         if framework is None or start is None:
             return self.torch_import_s
+        if launch == "spawn" and cell.world_size > 1:  # torchrun imports torch before its ranks
+            start *= 2
         return start + framework + self.probe_setup_s.get(shape_of(cell), 0.0)
 
     def startup(self, cell: CellConfig, launch: str | None = None) -> float | None:

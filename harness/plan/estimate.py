@@ -162,7 +162,8 @@ def study_seconds(study: Any, host: HostCosts) -> float:
 
 def _shape_request(shape: str, cell: CellConfig) -> dict[str, object]:
     return {"shape": shape, "workload": cell.workload, "size": cell.size, "device": cell.device,
-            "threads": cell.threads, "batch_size": cell.batch_size, "seed": cell.seed}
+            "threads": cell.threads, "batch_size": cell.batch_size, "seed": cell.seed,
+            "precision": cell.precision.value}
 
 
 def _needs(host: HostCosts, cells: Iterable[CellConfig]) -> dict[str, object]:

@@ -111,11 +111,16 @@ def _step_time(request: dict[str, Any]) -> tuple[float | None, float | None]:
     the data, model and optimizer, and the two first steps' excess over two steady ones."""
     import torch
 
+    from harness.config import Precision
     from harness.discovery import resolve
+    from harness.precision import AmpPolicy
     from harness.training.data import build_loader
 
     if request.get("device", "cpu") != "cpu":
         return None, None
+    # a mixed-precision step autocasts its forward and loss as the cells do (bf16 on a CPU
+    # without bf16 units: several times the fp32 step)
+    amp = AmpPolicy(Precision(request.get("precision", "fp32")), "cpu")
     try:
         torch.set_num_threads(int(request.get("threads", 1)))
         built = time.perf_counter()
@@ -129,7 +134,9 @@ def _step_time(request: dict[str, Any]) -> tuple[float | None, float | None]:
             if steps == 0:
                 start = time.perf_counter()
             optimizer.zero_grad(set_to_none=True)
-            workload.loss(model, next(batches)).backward()
+            with amp.autocast():
+                loss = workload.loss(model, next(batches))
+            loss.backward()
             optimizer.step()
             steps += 1
         step = (time.perf_counter() - start) / steps

@@ -87,12 +87,43 @@ def test_the_probe_times_a_matmul_in_the_precisions_dtype(monkeypatch):
     assert {torch.float32, torch.bfloat16} == set(dtypes)
 
 
+def test_the_probe_times_a_mixed_precision_step_under_autocast(monkeypatch):
+    """bf16 on a CPU: the cells' step ran 9x the probe's fp32-speed one (2-core AMD EPYC,
+    2026-12-07) until the probe autocast it too."""
+    import contextlib
+
+    import torch
+
+    from harness.plan import probe
+
+    regions = []
+    real = torch.autocast
+
+    @contextlib.contextmanager
+    def recording(*args, **kwargs):
+        regions.append(kwargs.get("dtype"))
+        with real(*args, **kwargs):
+            yield
+
+    monkeypatch.setattr(probe, "STEP_SECONDS", 0.01)
+    monkeypatch.setattr(torch, "autocast", recording)
+    threads = torch.get_num_threads()
+    try:
+        request = {"workload": "mlp", "size": "tiny", "batch_size": 8, "seed": 0,
+                   "threads": 1, "precision": "bf16-mixed"}
+        step, setup = probe._step_time(request)
+    finally:
+        torch.set_num_threads(threads)
+    assert step and step > 0 and setup is not None
+    assert regions and set(regions) == {torch.bfloat16}
+
+
 def test_a_rough_start_up_adds_the_framework_import_and_a_spawned_torch_import(monkeypatch):
     host = HostCosts(torch_import_s=2.0, framework_import_s={"ignite": 0.3})
     monkeypatch.setenv("PARADIGM_BENCH_LAUNCH", "fork")
     assert estimate(CELL, host).seconds == pytest.approx(0.3)  # the fork server imported torch
-    ddp = CELL.replace(world_size=2)  # torchrun ranks are spawned
-    assert estimate(ddp, host).seconds == pytest.approx(2.3)
+    ddp = CELL.replace(world_size=2)  # torchrun ranks are spawned, after its own torch import
+    assert estimate(ddp, host).seconds == pytest.approx(4.3)
     monkeypatch.setenv("PARADIGM_BENCH_LAUNCH", "spawn")
     assert estimate(CELL, host).seconds == pytest.approx(2.3)
     lightning = CELL.replace(paradigm=Paradigm.LIGHTNING)  # its import never measured: torch's
