@@ -195,7 +195,8 @@ class _Matrix:
                 continue  # stopped, or held back by a budget (a refit may still raise it)
             plan = self.plans[members[0]]
             times = _step_times(self.run_dir, members, rep + 1, self.launch.node_rank)
-            stop = decide(plan, rep + 1, times)
+            # a group a refit cut below this round stopped at its plan, not at this round
+            stop = decide(plan, min(rep + 1, plan.repetitions), times)
             if stop:
                 self.stops[group] = stop
                 left = [(m, r) for m in members

@@ -302,6 +302,11 @@ def test_a_refit_that_drops_a_table_keeps_only_the_round_its_cells_ran(tmp_path,
     assert {rep for w, rep in ran if w == "mlp"} == {0, 1, 2}
     profiled = {key.split("_")[0] for key, _ in fake_runs if "profil" in key}
     assert profiled == {"mlp"}  # a dropped table's cells get no profiling repetition
+    import json
+
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    stops = {c["workload"]: c["stop"]["repetitions"] for c in manifest["cells"]}
+    assert stops == {"mlp": 3, "linear": 1}  # the records it left, so none reads as missing
 
 
 def test_a_table_dropped_first_comes_back_where_a_later_drop_made_room():
