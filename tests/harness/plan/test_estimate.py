@@ -88,8 +88,8 @@ def test_the_probe_times_a_matmul_in_the_precisions_dtype(monkeypatch):
 
 
 def test_the_probe_times_a_mixed_precision_step_under_autocast(monkeypatch):
-    """bf16 on a CPU: the cells' step ran 9x the probe's fp32-speed one (2-core AMD EPYC,
-    2026-12-07) until the probe autocast it too."""
+    """bf16 on a CPU: the cells' MLP step took 43.7 ms, the probe's without autocast 4.0 ms
+    (2-core AMD EPYC, 2026-12-07), until the probe autocast it too."""
     import contextlib
 
     import torch
