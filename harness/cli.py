@@ -104,6 +104,7 @@ def _execute_and_report(run_plan: RunPlan, run_dir: Path, name: str,
     from harness.plan.preflight import print_start, record_costs, refitter
 
     cells = list(run_plan.plans)
+    held = held_back(run_plan, uncut or {})
     print(f"run folder: {run_dir}", file=sys.stderr)
     print_start(run_plan)
     from harness.launch.runner import Launch
@@ -118,7 +119,11 @@ def _execute_and_report(run_plan: RunPlan, run_dir: Path, name: str,
     refit = refitter(run_plan, uncut or run_plan.plans, tables or {}, run_dir, since,
                      args.node_rank)
     try:
-        summary = execute(cells, run_dir, run_plan.plans, name, progress=not args.no_progress,
+        # the cells of the tables a budget dropped go along held (0 repetitions): the refit
+        # after the first round gives them repetitions where the measured figures find room
+        summary = execute([c for c in uncut or cells if c in run_plan.plans or c in held],
+                          run_dir, {**held, **run_plan.plans}, name,
+                          progress=not args.no_progress,
                           launch=launch, order_seed=seed, estimates=run_plan.estimates(),
                           run_plan=run_plan.to_manifest(), refit=refit,
                           budget_s=None if run_plan.budget_min is None
@@ -134,6 +139,14 @@ def _execute_and_report(run_plan: RunPlan, run_dir: Path, name: str,
     print(f"suite wall time {summary['wall_s']:.1f} s for {summary['ran']} cell processes "
           f"({summary['skipped_done']} already done)")
     return 0 if _render(run_dir, args, last) else EXIT_REPORT_FAILED
+
+
+def held_back(run_plan: RunPlan, uncut: dict[CellConfig, Plan]) -> dict[CellConfig, Plan]:
+    """The cells a budget left out of ``run_plan`` (its dropped tables), at 0 repetitions."""
+    import dataclasses
+
+    return {c: dataclasses.replace(p, repetitions=0, min_repetitions=0, attribution=False)
+            for c, p in uncut.items() if c not in run_plan.plans}
 
 
 def _render(run_dir: Path, args: argparse.Namespace, last: bool = True) -> bool:
@@ -219,6 +232,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from harness.analyse.stopping import Plan
 
         budget = _budget_of(args)
+        if args.repetitions < 1:
+            raise InputError(f"--repetitions must be >= 1, got {args.repetitions}")
         try:
             run_plan = Plan(args.repetitions, until_ci_pct=args.until_ci,
                             attribution=args.attribution)

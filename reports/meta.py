@@ -179,8 +179,8 @@ def plan_facts(manifest: dict[str, Any]) -> dict[str, Any]:
     what the budget cut, in words ("" / [] for a run recorded without a plan)."""
     plan = manifest.get("plan")
     if not isinstance(plan, dict):
-        return {"estimate": "", "budget": "", "cuts": [], "dropped": [], "weakened": {},
-                "dropped_tables": []}
+        return {"estimate": "", "budget": "", "cuts": [], "dropped": [], "restored": [],
+                "weakened": {}, "dropped_tables": []}
     estimate = plan.get("estimate_s")
     budget = plan.get("budget_min")
     rough = plan.get("rough") or 0
@@ -193,10 +193,15 @@ def plan_facts(manifest: dict[str, Any]) -> dict[str, Any]:
     dropped = [text(d) for d in plan.get("dropped") or []]
     tables = plan.get("dropped_tables")  # None: a manifest from before they were recorded
     weakened = plan.get("weakened") if isinstance(plan.get("weakened"), dict) else {}
+    restored: list[str] = []
     refit = plan.get("refit")
     if isinstance(refit, dict):  # a budget planned from rough figures, fitted again
         cuts = [text(c) for c in refit.get("cuts") or []]
-        if refit.get("dropped"):
+        if "restored" in refit:  # what finally ran: the refit's drops, not the first plan's
+            dropped = [text(d) for d in refit.get("dropped") or []]
+            restored = [text(d) for d in refit.get("restored") or []]
+            tables = refit.get("dropped_tables", tables)
+        elif refit.get("dropped"):  # a manifest from before a refit could bring one back
             dropped, tables = [text(d) for d in refit["dropped"]], refit.get("dropped_tables")
         if isinstance(refit.get("weakened"), dict):  # what the run went on with
             weakened = refit["weakened"]
@@ -219,6 +224,7 @@ def plan_facts(manifest: dict[str, Any]) -> dict[str, Any]:
             "dropped": dropped,
             "dropped_tables": ([t for t in tables if isinstance(t, dict)]
                                if isinstance(tables, list) else None),
+            "restored": restored,
             "weakened": weakened}
 
 

@@ -83,7 +83,9 @@ class Plan:
     extension: Extension | None = None
 
     def __post_init__(self) -> None:
-        if self.repetitions < 1:
+        # 0: a cell a budget left out for now (``harness.matrix.matrix.execute`` holds it, and
+        # a refit from measured figures may give it repetitions); what a user asks is >= 1
+        if self.repetitions < 0:
             raise ValueError(f"repetitions must be >= 1, got {self.repetitions}")
         if self.until_ci_pct is not None and self.until_ci_pct <= 0:
             raise ValueError(f"until_ci must be > 0 (percent), got {self.until_ci_pct}")

@@ -53,11 +53,13 @@ def check_metric_workloads(cells: Sequence[CellConfig]) -> None:
     """Metrics score a classifier (and, per training step, its step's logits): a workload
     that cannot is refused before anything runs (this imports the workloads that metrics
     cells name, and only those)."""
+    asked = {(c.workload, c.features.metrics_where): c.features for c in cells
+             if c.features.metrics}
+    if not asked:  # harness.workload imports torch: a plan without metrics cells never does
+        return
     from harness.discovery import resolve
     from harness.workload import metrics_workload_problem
 
-    asked = {(c.workload, c.features.metrics_where): c.features for c in cells
-             if c.features.metrics}
     for (spec, _), features in sorted(asked.items(), key=lambda kv: kv[0][0]):
         problem = metrics_workload_problem(features, resolve(spec))
         if problem:

@@ -22,7 +22,7 @@ import math
 import random
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +114,7 @@ def _manifest(run_dir: Path, name: str, plans: dict[CellConfig, Plan],
         "schema_version": SCHEMA_VERSION,
         "suite": name,
         "repetitions": max((p.repetitions for p in plans.values()), default=0),
-        "cells": [entry(c, p) for c, p in plans.items()],
+        "cells": [entry(c, p) for c, p in plans.items() if p.repetitions],  # not those held
         "environment": environment,
         **extra,
     })
@@ -189,16 +189,19 @@ class _Matrix:
             path = record_path(self.run_dir, cell.key, rep, self.launch.node_rank)
             self.bar.write(failure_line(cell, rep, record, path))
 
-    def round(self, rep: int) -> None:
-        for position, cell in enumerate(round_order(self.cells, self.order_seed, rep)):
-            if rep < self.plans[cell].repetitions and group_of(cell) not in self.stops:
+    def round(self, rep: int, only: Collection[CellConfig] | None = None) -> None:
+        order = round_order(self.cells, self.order_seed, rep)
+        for position, cell in enumerate(order):
+            if rep < self.plans[cell].repetitions and group_of(cell) not in self.stops \
+                    and (only is None or cell in only):
                 self.run(cell, rep, position)
         for group, members in self.groups.items():
-            if group in self.stops:
-                continue
+            if group in self.stops or not any(self.plans[m].repetitions for m in members):
+                continue  # stopped, or held back by a budget (a refit may still raise it)
             plan = self.plans[members[0]]
             times = _step_times(self.run_dir, members, rep + 1, self.launch.node_rank)
-            stop = decide(plan, rep + 1, times)
+            # a group a refit cut below this round stopped at its plan, not at this round
+            stop = decide(plan, min(rep + 1, plan.repetitions), times)
             if stop:
                 self.stops[group] = stop
                 left = [(m, r) for m in members
@@ -208,22 +211,29 @@ class _Matrix:
                 self.bar.total -= sum(processes(m) for m, _ in left)
                 self.bar.refresh()
 
-    def refit(self, plans: Mapping[CellConfig, Plan]) -> None:
+    def refit(self, plans: Mapping[CellConfig, Plan], after_round: int = 0) -> None:
         """Set cells' repetitions to ``plans``: lowered, the processes dropped leave the ETA and
         the progress bar's total; raised (a budget cut on rough figures that the measured ones
         afford), the processes added join them (each estimated as the mean process so far). A
-        cell ``plans`` leaves out (its table dropped by the budget) keeps only the round it has
-        run, and no profiling repetition."""
+        cell ``plans`` leaves out (its table dropped by the budget) keeps only the rounds it
+        has run, and no profiling repetition. A cell held back (0 repetitions: a table the
+        first plan dropped) that ``plans`` gives repetitions runs its rounds up to
+        ``after_round`` now, so that it stands level with the others."""
+        restored = [c for c, p in plans.items() if c in self.plans
+                    and not self.plans[c].repetitions and p.repetitions]
         for cell in list(self.plans):
             old = self.plans[cell]
+            ran = min(old.repetitions, after_round + 1)
             new = plans.get(cell) or dataclasses.replace(
-                old, repetitions=1, min_repetitions=1, attribution=False)
+                old, repetitions=ran, min_repetitions=min(old.min_repetitions, ran),
+                attribution=False)
+            profiling = (cell.replace(profiler=True), PROFILE_REPETITION)
             if old.attribution and not new.attribution:
-                self.eta.drop((cell.replace(profiler=True), PROFILE_REPETITION))
-                self.bar.total -= processes(cell)
-                self.plans[cell] = old = dataclasses.replace(old, attribution=False)
-            if new.repetitions == old.repetitions:
-                continue
+                self.eta.drop(profiling)
+            elif new.attribution and not old.attribution:
+                self.eta.add(profiling, 0.0)
+            if old.attribution != new.attribution:
+                self.bar.total += (new.attribution - old.attribution) * processes(cell)
             for rep in range(new.repetitions, old.repetitions):
                 self.eta.drop((cell, rep))
             for rep in range(old.repetitions, new.repetitions):
@@ -231,6 +241,8 @@ class _Matrix:
             self.bar.total += (new.repetitions - old.repetitions) * processes(cell)
             self.plans[cell] = new
         self.bar.refresh()
+        for rep in range(after_round + 1 if restored else 0):
+            self.round(rep, only=restored)
 
     def extend(self, started: float, budget_s: float | None) -> None:
         """Lever 4: after the planned rounds, further rounds for the group members whose

@@ -5,13 +5,15 @@ The plan (``harness.plan.plan``) estimates a run from these figures, never from 
 - per cell key, the recent step times and *overheads* (a process's wall time minus the time of
   its steps, ``process_wall_s - total_steps x step_time_s``: spawn, imports, building, FLOP
   count, teardown), the first repetition of a compiled cell (a cold inductor cache) apart;
-- per paradigm and world size, the overheads of every eager training cell (a cell never run
-  here borrows its paradigm's);
+- per paradigm and world size, the overheads of every eager training cell without features
+  (a cell never run here borrows its paradigm's; a validation or a checkpoint runs outside the
+  counted steps, so a featured cell's overhead is its own, never its paradigm's);
 - per workload shape, FLOPs per step (the records carry them; they do not depend on the host);
 - the host's FLOP rate from a tiny timed matmul per device and precision, the time an
   interpreter takes to import
-  torch and each paradigm's import on top of it (together a lower bound on the overhead, used
-  before any cell has run here).
+  torch and each paradigm's import on top of it, a fork that makes the fork server's pages its
+  own, and each shape's set-up (data, model, optimizer, first steps, FLOP count): together the
+  rough overhead used before any cell has run here.
 
 Every finished (or interrupted) run adds its records (``update_from_records``), under a lock
 (``locked``: ``flock`` on ``costs.json.lock`` beside the file) held from the load to the save,
@@ -145,16 +147,25 @@ class HostCosts:
     framework_import_s: dict[str, float] = field(default_factory=dict)  # paradigm -> seconds
     cold_compile_s: dict[str, float] = field(default_factory=dict)  # shape -> the probe's
     probe_step_s: dict[str, float] = field(default_factory=dict)  # shape -> the probe's step
+    probe_setup_s: dict[str, float] = field(default_factory=dict)  # shape -> its set-up
+    fork_s: float | None = None  # a fork that makes the server's pages its own, to its exit
 
-    def rough_startup(self, cell: CellConfig) -> float | None:
-        """A lower bound on a process's overhead before any cell has run here: the torch
-        import (a spawned process's; a forked one's is the fork server's) plus the paradigm's
-        framework import, each as the probe measured it."""
-        framework = self.framework_import_s.get(cell.paradigm.value)
-        torch_import = self.torch_import_s if planned_launch(cell) == "spawn" else 0.0
-        if framework is None or torch_import is None:
+    def rough_startup(self, cell: CellConfig, warm: bool = False) -> float | None:
+        """A process's overhead before any cell has run here, from the probe's figures: how
+        it starts (spawned: the torch import, twice for a torchrun group whose launcher
+        imports torch before its ranks; forked: the fork), the paradigm's framework
+        import (not in a process forked ``warm``), and its shape's set-up (data, model,
+        optimizer, first steps, FLOP count). A part the probe could not measure counts as 0
+        (then it is a lower bound); None where neither import is known."""
+        launch = planned_launch(cell, warm)
+        framework = 0.0 if launch == WARM_FORK else self.framework_import_s.get(
+            cell.paradigm.value)
+        start = self.torch_import_s if launch == "spawn" else self.fork_s or 0.0
+        if framework is None or start is None:
             return self.torch_import_s
-        return torch_import + framework
+        if launch == "spawn" and cell.world_size > 1:  # torchrun imports torch before its ranks
+            start *= 2
+        return start + framework + self.probe_setup_s.get(shape_of(cell), 0.0)
 
     def startup(self, cell: CellConfig, launch: str | None = None) -> float | None:
         """The overhead of this cell's paradigm and world size here; else any paradigm's
@@ -166,6 +177,12 @@ class HostCosts:
         launch = key.rsplit("/", 1)[1]
         return _median([v for k, values in self.startup_s.items() if k.endswith(f"/{launch}")
                         for v in values])
+
+    def own_step(self, cell: CellConfig) -> float | None:
+        """This cell's step time here, however its processes started (a step does not depend
+        on the launch path: a warm-forked repetition's figure prices a cold one, and back)."""
+        return _median([s for launch in ("spawn", "fork", WARM_FORK)
+                        for s in getattr(self.cells.get(cost_key(cell, launch)), "step_s", [])])
 
     def similar_step(self, cell: CellConfig) -> float | None:
         """The step time of a measured cell of the same shape (any paradigm, any features)."""
@@ -208,6 +225,8 @@ def _host_from(data: dict[str, Any]) -> HostCosts:
         framework_import_s={k: float(v) for k, v in data.get("framework_import_s", {}).items()},
         cold_compile_s={k: float(v) for k, v in data.get("cold_compile_s", {}).items()},
         probe_step_s={k: float(v) for k, v in data.get("probe_step_s", {}).items()},
+        probe_setup_s={k: float(v) for k, v in data.get("probe_setup_s", {}).items()},
+        fork_s=None if data.get("fork_s") is None else float(data["fork_s"]),
         cells=cells,
         startup_s={k: [float(x) for x in v] for k, v in data["startup_s"].items()},
         flops={k: int(v) for k, v in data["flops"].items()},
@@ -326,8 +345,9 @@ def update_host(host: HostCosts, records: Iterable[dict[str, Any]]) -> HostCosts
             _kept(old.step_s, [] if sample.step_s is None else [sample.step_s]),
             _kept(old.overhead_s, [] if sample.cold else [sample.overhead_s]),
             _kept(old.cold_overhead_s, [sample.overhead_s] if sample.cold else []))
+        # what any cell of this paradigm pays: no validation, checkpoint or logger in it
         plain_process = (cell.scenario is Scenario.TRAIN and cell.compile is CompileMode.NONE
-                         and not cell.features.resume_at and not cell.profiler)
+                         and not cell.features.active() and not cell.profiler)
         if plain_process and sample.step_s is not None:
             key = startup_key(cell, sample.launch)
             startup[key] = _kept(startup.get(key, []), [sample.overhead_s])

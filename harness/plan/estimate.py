@@ -10,10 +10,12 @@ holds, in this order:
   everything a small model's step spends outside its arithmetic);
 - overhead: this cell measured here (a compiled cell's cold first repetition: its cold figure,
   else, roughly, the warm overhead plus the probe's cold compile of its shape); else its
-  paradigm's eager cells measured here; else, roughly, the time this host takes to import
-  torch in a fresh interpreter (where the process is spawned; a forked one has it from the
-  fork server) plus the paradigm's framework import after it (a lower bound: the workload,
-  the steps' warm-up and the teardown come on top).
+  paradigm's eager cells without features measured here (a process forked warm, never
+  measured so: at least its cold figure less the framework import); else, roughly, how the
+  process starts (spawned: the time this host takes to import torch in a fresh interpreter;
+  forked: the probe's fork, the fork server having imported torch), plus the paradigm's
+  framework import (none where forked warm), plus the probe's set-up of its shape (data,
+  model, optimizer, the first steps' excess, the FLOP count).
 
 ``probe_missing`` measures what a plan lacks (the torch and framework imports, the matmul rate,
 FLOPs per step of shapes never run here) in one child process (``harness.plan.probe``), so
@@ -60,7 +62,7 @@ class Source(Enum):
     PARADIGM = "measured here (this paradigm's cells)"
     PROBE_STEP = "rough (the probe's timed eager step of this shape)"
     FLOPS = "rough (FLOPs per step / this host's matmul rate)"
-    TORCH_IMPORT = "rough (this host's torch and framework imports: a lower bound)"
+    TORCH_IMPORT = "rough (the probe's start, imports and set-up of this shape)"
     LESS_IMPORT = "rough (this paradigm's cold figure less its framework import)"
     COLD_COMPILE = "rough (the probe's cold compile of this shape)"
     UNKNOWN = "unknown (not counted)"
@@ -80,9 +82,9 @@ class Estimate:
 
 
 def _step(cell: CellConfig, host: HostCosts) -> tuple[float | None, Source]:
-    own = host.cells.get(cost_key(cell))
-    if own is not None and own.step is not None:
-        return own.step, Source.CELL
+    own = host.own_step(cell)
+    if own is not None:
+        return own, Source.CELL
     similar = host.similar_step(cell)
     if similar is not None:
         return similar, Source.SHAPE
@@ -111,22 +113,18 @@ def _overhead(cell: CellConfig, host: HostCosts, cold: bool, warm: bool = False
         if compile_s is None or warm_cache is None:
             return None, Source.UNKNOWN
         return warm_cache + compile_s, Source.COLD_COMPILE
-    if launch == WARM_FORK:
-        measured = host.startup(cell, launch)
-        if measured is not None:
-            return measured * (2 if cell.features.resume_at else 1), Source.PARADIGM
-        figure, _ = _overhead(cell, host, cold=False)
-        if figure is None:
-            return None, Source.UNKNOWN
-        imported = host.framework_import_s.get(cell.paradigm.value, 0.0)
-        return max(figure - imported * (2 if cell.features.resume_at else 1), 0.0), \
-            Source.LESS_IMPORT
-    paradigm = host.startup(cell)
+    legs = 2 if cell.features.resume_at else 1
+    paradigm = host.startup(cell, launch)
     if paradigm is not None:
-        return paradigm * (2 if cell.features.resume_at else 1), Source.PARADIGM
-    rough = host.rough_startup(cell)
+        return paradigm * legs, Source.PARADIGM
+    rough = host.rough_startup(cell, warm)
+    if launch == WARM_FORK:
+        figure, source = _overhead(cell, host, cold=False)
+        if source.measured and figure is not None:  # at least the cold one less its import
+            imported = host.framework_import_s.get(cell.paradigm.value, 0.0)
+            return max(figure - imported * legs, (rough or 0.0) * legs), Source.LESS_IMPORT
     if rough is not None:
-        return rough * (2 if cell.features.resume_at else 1), Source.TORCH_IMPORT
+        return rough * legs, Source.TORCH_IMPORT
     return None, Source.UNKNOWN
 
 
@@ -162,6 +160,12 @@ def study_seconds(study: Any, host: HostCosts) -> float:
     return overhead + math.ceil(study.trials / study.workers) * steps
 
 
+def _shape_request(shape: str, cell: CellConfig) -> dict[str, object]:
+    return {"shape": shape, "workload": cell.workload, "size": cell.size, "device": cell.device,
+            "threads": cell.threads, "batch_size": cell.batch_size, "seed": cell.seed,
+            "precision": cell.precision.value}
+
+
 def _needs(host: HostCosts, cells: Iterable[CellConfig]) -> dict[str, object]:
     cells = list(cells)
     no_step = [c for c in cells if _step(c, host)[1] is Source.UNKNOWN]
@@ -169,15 +173,19 @@ def _needs(host: HostCosts, cells: Iterable[CellConfig]) -> dict[str, object]:
     cold = {shape_of(c): c for c in cells  # compiled cells on a CPU never timed cold here
             if compiles_cold(c, 0) and c.device == "cpu" and _overhead(c, host, True)[0] is None
             and shape_of(c) not in host.cold_compile_s}
+    # the set-up (and a fork) of the cells whose processes' overhead was never measured here
+    unmeasured = [c for c in cells if not _overhead(c, host, False)[1].measured]
+    setup = {shape_of(c): c for c in unmeasured
+             if shape_of(c) not in host.probe_setup_s and shape_of(c) not in shapes}
     # once per host (seconds, then cached): the rough start-up, and a study process's
     paradigms = {c.paradigm.value for c in cells} - set(host.framework_import_s)
     return {
         "torch_import": host.torch_import_s is None,
         "framework_import": sorted(paradigms),
+        "fork": host.fork_s is None and any(planned_launch(c) != "spawn" for c in unmeasured),
         "flop_rate": sorted({rate_key(c) for c in no_step} - set(host.flop_rate)),
-        "flops": [{"shape": s, "workload": c.workload, "size": c.size, "device": c.device,
-                   "threads": c.threads, "batch_size": c.batch_size, "seed": c.seed}
-                  for s, c in shapes.items()],
+        "flops": [_shape_request(s, c) for s, c in shapes.items()],
+        "setup": [_shape_request(s, c) for s, c in setup.items()],
         "cold_compile": [{"shape": s, "workload": c.workload, "size": c.size,
                           "batch_size": c.batch_size, "seed": c.seed, "mode": c.compile.value}
                          for s, c in cold.items()],
@@ -206,6 +214,8 @@ def probe_missing(host: HostCosts, cells: Iterable[CellConfig]) -> HostCosts:
         framework_import_s={**host.framework_import_s, **found.get("framework_import_s", {})},
         cold_compile_s={**host.cold_compile_s, **found.get("cold_compile_s", {})},
         probe_step_s={**host.probe_step_s, **found.get("step_s", {})},
+        probe_setup_s={**host.probe_setup_s, **found.get("setup_s", {})},
+        fork_s=found.get("fork_s") or host.fork_s,
         flop_rate={**host.flop_rate, **found.get("flop_rate", {})},
         flops={**host.flops, **found.get("flops", {})},
     )

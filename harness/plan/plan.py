@@ -24,7 +24,7 @@ from typing import Any
 from harness.analyse.ranks import MIN_N_MEDIAN
 from harness.analyse.stopping import Plan
 from harness.config import CellConfig, Scenario
-from harness.plan.costs import HostCosts
+from harness.plan.costs import HostCosts, planned_launch
 from harness.plan.estimate import Estimate, estimate
 from harness.results import SchemaError, Status, read_record, record_path
 
@@ -154,10 +154,11 @@ class RunPlan:
     short_of_budget_min: int | None = None  # a suite's budget not held here: the smallest that is
     dropped: list[Drop] = field(default_factory=list)
     weakened: dict[str, tuple[int, int]] = field(default_factory=dict)  # key -> (asked, planned)
+    servers_s: float = 0.0  # the fork servers' start-ups, outside every process's wall time
 
     @property
     def seconds(self) -> float:
-        return sum(p.estimate.seconds for p in self.processes)
+        return sum(p.estimate.seconds for p in self.processes) + self.servers_s
 
     def estimates(self) -> dict[tuple[CellConfig, int], float]:
         return {(p.cell, p.repetition): p.estimate.seconds for p in self.processes}
@@ -170,7 +171,13 @@ class RunPlan:
                 "dropped": [d.text() for d in self.dropped],
                 "dropped_tables": [d.facts() for d in self.dropped],
                 "weakened": {k: list(v) for k, v in self.weakened.items()},
-                "rough": sum(not p.estimate.step.measured for p in self.processes)}
+                "rough": sum(not p.estimate.step.measured for p in self.processes),
+                "servers_s": self.servers_s}
+
+    def launches(self) -> int:
+        """Cell processes it starts: a resumed cell's repetition starts two (as the matrix's
+        progress bar counts them)."""
+        return sum(p.launches for p in self.processes)
 
 
 @dataclass(frozen=True)
@@ -186,14 +193,24 @@ class _CellRuns:
         return todo, len(chosen) - len(todo)
 
 
+def rough(e: Estimate) -> bool:
+    """Whether any part of an estimate is not measured here."""
+    return not (e.step.measured and e.overhead.measured)
+
+
 def _runs(cell: CellConfig, plan: Plan, host: HostCosts, run_dir: Path | None,
-          node_rank: int = 0) -> _CellRuns:
+          node_rank: int = 0, rough_scale: float = 1.0) -> _CellRuns:
+    """``rough_scale``: what this host's processes took against their rough estimates (a
+    refit's first round), applied to the estimates still rough."""
     warm_runs = plan.cold_repetitions is not None  # as harness.matrix.matrix starts them
 
     def process(c: CellConfig, rep: int, warm: bool) -> Process | None:
         if is_done(run_dir, c, rep, node_rank):
             return None
-        return Process(c, rep, estimate(c, host, rep, warm), warm)
+        e = estimate(c, host, rep, warm)
+        if rough(e):
+            e = dataclasses.replace(e, seconds=e.seconds * rough_scale)
+        return Process(c, rep, e, warm)
 
     profiled = plan.attribution and cell.scenario is Scenario.TRAIN
     return _CellRuns([process(cell, rep, warm_runs and not plan.starts_cold(rep))
@@ -202,20 +219,34 @@ def _runs(cell: CellConfig, plan: Plan, host: HostCosts, run_dir: Path | None,
                      if profiled else [])
 
 
-def _select(plans: Mapping[CellConfig, Plan], runs: Mapping[CellConfig, _CellRuns]) -> RunPlan:
+def servers_s(processes: Iterable[Process], host: HostCosts) -> float:
+    """The fork servers ``processes`` fork from, each started once a run before its first
+    cell's clock (``harness.launch.process``): one bare server per thread count, one warm
+    server per paradigm and thread count; each a torch import, a warm one its paradigm's
+    import too, as the probe measured them (0 where it did not)."""
+    servers = {(p.cell.threads, p.cell.paradigm.value if p.warm else None)
+               for p in processes if planned_launch(p.cell) != "spawn"}
+    return sum((host.torch_import_s or 0.0) + host.framework_import_s.get(paradigm or "", 0.0)
+               for _, paradigm in servers)
+
+
+def _select(plans: Mapping[CellConfig, Plan], runs: Mapping[CellConfig, _CellRuns],
+            host: HostCosts | None = None) -> RunPlan:
     processes, skipped = [], 0
     for cell, plan in plans.items():
         todo, done = runs[cell].take(plan.repetitions)
         processes += todo
         skipped += done
-    return RunPlan(dict(plans), processes, skipped)
+    return RunPlan(dict(plans), processes, skipped,
+                   servers_s=servers_s(processes, host) if host is not None else 0.0)
 
 
 def build_plan(plans: Mapping[CellConfig, Plan], host: HostCosts, run_dir: Path | None = None,
-               node_rank: int = 0) -> RunPlan:
+               node_rank: int = 0, rough_scale: float = 1.0) -> RunPlan:
     """Every process still to run for ``plans`` (this node's finished records in ``run_dir``
-    left out)."""
-    return _select(plans, {c: _runs(c, p, host, run_dir, node_rank) for c, p in plans.items()})
+    left out; rough estimates times ``rough_scale``)."""
+    return _select(plans, {c: _runs(c, p, host, run_dir, node_rank, rough_scale)
+                           for c, p in plans.items()}, host)
 
 
 def _cut_order(cells: Iterable[CellConfig], tables: Mapping[CellConfig, Table]) -> list[Table]:
@@ -267,7 +298,8 @@ def _recount(cut: Cut, current: Mapping[CellConfig, Plan],
 
 def fit_budget(plans: Mapping[CellConfig, Plan], tables: Mapping[CellConfig, Table],
                host: HostCosts, budget_min: float, run_dir: Path | None = None,
-               node_rank: int = 0, studies_s: float = 0.0, strict: bool = True) -> RunPlan:
+               node_rank: int = 0, studies_s: float = 0.0, strict: bool = True,
+               rough_scale: float = 1.0, servers_up: bool = False) -> RunPlan:
     """The plan within ``budget_min`` minutes, ``studies_s`` of them kept for the run's
     studies. First each table in cut order is lowered, one repetition at a time, until the
     estimate fits or the table is at its fewest (the repetitions its interval needs); then
@@ -277,13 +309,16 @@ def fit_budget(plans: Mapping[CellConfig, Plan], tables: Mapping[CellConfig, Tab
     room for it; what the drops freed then goes back to the cut tables, highest first.
     When that still does not fit, raises BudgetError (``strict``: a budget the user asked
     for) or returns the plan at its fewest with ``short_of_budget_min`` set (a suite's own
-    budget, on a host slower than its author's)."""
+    budget, on a host slower than its author's). ``rough_scale`` multiplies the estimates
+    still rough (a refit: what its first round took against them); ``servers_up``: the fork
+    servers are running already (a refit), so their start-ups are not counted again."""
     budget_s = 60 * budget_min - studies_s
-    runs = {c: _runs(c, p, host, run_dir, node_rank) for c, p in plans.items()}
+    runs = {c: _runs(c, p, host, run_dir, node_rank, rough_scale) for c, p in plans.items()}
     current = dict(plans)
+    servers = None if servers_up else host
 
     def fits() -> bool:
-        return _select(current, runs).seconds <= budget_s
+        return _select(current, runs, servers).seconds <= budget_s
 
     cuts: list[Cut] = []
     order = _cut_order(plans, tables)
@@ -321,7 +356,7 @@ def fit_budget(plans: Mapping[CellConfig, Plan], tables: Mapping[CellConfig, Tab
                                           if tables.get(c, COMMAND_LINE) == table], fits)
     cuts = [_recount(c, current, tables) for c in cuts if c.table not in gone]
     cuts = [c for c in cuts if c.after < c.before]
-    run = _select(current, runs)
+    run = _select(current, runs, servers)
     run.budget_min, run.cuts, run.studies_s, run.dropped = budget_min, cuts, studies_s, dropped
     run.weakened = {c.key: (plans[c].repetitions, p.repetitions) for c, p in current.items()
                     if p.repetitions < plans[c].repetitions}

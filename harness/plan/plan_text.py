@@ -135,9 +135,10 @@ def _sources(run: RunPlan, host: HostCosts) -> list[str]:
         lines.append(f"  measured start-up per process here: {startup}")
     elif host.torch_import_s is not None:
         imports = ", ".join(f"{k} {v:.1f} s" for k, v in sorted(host.framework_import_s.items()))
+        fork = "" if host.fork_s is None else f"; a fork of the server takes {host.fork_s:.2f} s"
         lines.append(f"  no cell measured here yet: a fresh interpreter imports torch in "
                      f"{host.torch_import_s:.1f} s" + (f", then the frameworks: {imports}"
-                                                        if imports else "")
+                                                        if imports else "") + fork
                      + " (the run corrects its ETA from its first processes)")
     rates = ", ".join(f"{d} {r / 1e9:.1f} GFLOP/s" for d, r in sorted(host.flop_rate.items()))
     if rates and steps.get(Source.FLOPS):
@@ -167,8 +168,10 @@ def plan_text(run: RunPlan, host: HostCosts, tables: Mapping[CellConfig, Table],
         lines.append(f"budget {run.budget_min:g} min: cut")
         lines += [f"  {c.text()}" for c in run.cuts]
     if run.dropped:
+        refit = " (a re-plan after the first round brings them back where the measured " \
+            "figures leave room)" if _rough(run.processes) else ""
         lines.append(f"budget {run.budget_min:g} min: dropped whole, to keep every other "
-                     "table's interval (--rigorous runs them)")
+                     f"table's interval{refit} (--rigorous runs them)")
         lines += [f"  {d.text()}" for d in run.dropped]
     if run.budget_min is not None and not run.cuts and not run.dropped:
         lines.append(f"budget {run.budget_min:g} min: fits as planned, nothing cut")

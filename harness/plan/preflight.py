@@ -24,7 +24,7 @@ from harness.plan.costs import (
     with_changes,
 )
 from harness.plan.estimate import probe_missing, study_seconds
-from harness.plan.plan import RunPlan, Table, build_plan, fit_budget
+from harness.plan.plan import RunPlan, Table, build_plan, fit_budget, rough
 from harness.plan.plan_text import one_line, plan_text, short_of_budget
 from harness.results import SchemaError, read_record
 
@@ -58,36 +58,62 @@ def plan_run(plans: dict[CellConfig, Plan], tables: dict[CellConfig, Table],
 Refit = Callable[[float], tuple[dict[CellConfig, Plan], dict[str, Any]]]
 
 
+def rough_ratio(run: RunPlan, records: Sequence[dict[str, Any]]) -> float:
+    """What the processes ``records`` measured took against ``run``'s rough estimates of
+    them (1 where none of them was rough): on a host new to the plan, how far its rough
+    figures were off, to correct the estimates that stay rough after the first round (the
+    cells of a table the first plan dropped, never run here)."""
+    estimates = {(p.cell.key, p.repetition): p.estimate.seconds for p in run.processes
+                 if rough(p.estimate) and p.estimate.seconds > 0}
+    pairs = [(float(r["process_wall_s"]), estimates[r["key"], r["repetition"]])
+             for r in records if (r.get("key"), r.get("repetition")) in estimates
+             and isinstance(r.get("process_wall_s"), int | float)]
+    measured, estimated = sum(w for w, _ in pairs), sum(e for _, e in pairs)
+    return measured / estimated if measured > 0 and estimated > 0 else 1.0
+
+
 def refitter(run: RunPlan, plans: dict[CellConfig, Plan], tables: dict[CellConfig, Table],
              run_dir: Path, since: float, node_rank: int = 0) -> Refit | None:
     """For a budget fitted to rough figures (a host new to some cells): what the run calls
     after its first round, every cell then measured once here. It adds the run's records to
     the host's figures and fits what is left of the budget (less the time run so far) again,
-    from ``plans`` (before any cut), at its fewest if even that does not hold. None where
-    there is no budget or every figure was measured already."""
+    from ``plans`` (before any cut or drop, so that a table the first plan dropped comes back
+    where the measured figures find room: its estimate, still rough, corrected by what the
+    first round took against its rough estimates), at its fewest if even that does not hold.
+    None where there is no budget or every figure was measured already."""
     budget = run.budget_min
-    if budget is None or not any(not (p.estimate.step.measured and p.estimate.overhead.measured)
-                                 for p in run.processes):
+    if budget is None or not any(rough(p.estimate) for p in run.processes):
         return None
 
     def refit(elapsed_s: float) -> tuple[dict[CellConfig, Plan], dict[str, Any]]:
         # the host's figures with this run's so far (the cache itself is written at the end)
-        host = update_host(load_cache().host(host_fingerprint()), run_records(run_dir, since))
+        records = run_records(run_dir, since)
+        host = update_host(load_cache().host(host_fingerprint()), records)
         left_min = max(budget - elapsed_s / 60, 1e-3)
+        scale = rough_ratio(run, records)
         again = fit_budget(plans, tables, host, left_min, run_dir, node_rank, run.studies_s,
-                           strict=False)
+                           strict=False, rough_scale=scale, servers_up=True)
+        restored = [d for d in run.dropped if d.table not in {x.table for x in again.dropped}]
+        ran = sum(2 if (r.get("config") or {}).get("features", {}).get("resume_at") else 1
+                  for r in records)
         entry = {**run.to_manifest(), "refit": {
             "after_s": elapsed_s, "estimate_left_s": again.seconds,
+            "processes_left": again.launches(), "rough_ratio": scale,
             "cuts": [c.text() for c in again.cuts],
             "dropped": [d.text() for d in again.dropped],
             "dropped_tables": [d.facts() for d in again.dropped],
             "weakened": {k: list(v) for k, v in again.weakened.items()},
+            "restored": [d.text().replace(": dropped", ": restored") for d in restored],
             "short_of_budget": again.short_of_budget_min is not None}}
-        print(f"  re-planned after the first round ({elapsed_s / 60:.1f} min) from this run's "
-              f"figures: {len(again.processes)} processes left, estimated "
-              f"{again.seconds / 60:.1f} min of the {left_min:.1f} min left"
+        print(f"  re-planned after the first round ({elapsed_s / 60:.1f} min, {ran} processes"
+              f") from this run's figures (the first round took x{scale:.2f} its rough "
+              f"estimate): {again.launches()} processes left ({ran + again.launches()} in "
+              f"all), estimated {again.seconds / 60:.1f} min of the {left_min:.1f} min left"
               + "".join(f"\n  budget: cut {c.text()}" for c in again.cuts)
-              + "".join(f"\n  budget: {d.text()}" for d in again.dropped), file=sys.stderr)
+              + "".join(f"\n  budget: {d.text()}" for d in again.dropped)
+              + "".join(f"\n  budget: {d.table.label} (priority {d.table.priority}): "
+                        f"restored, the measured figures leave room" for d in restored),
+              file=sys.stderr)
         return again.plans, entry
 
     return refit
@@ -100,8 +126,10 @@ def print_start(run: RunPlan) -> None:
         print(f"  {short_of_budget(run)}", file=sys.stderr)
     for cut in run.cuts:
         print(f"  budget {run.budget_min:g} min: cut {cut.text()}", file=sys.stderr)
+    back = ("back if the re-plan after the first round finds room, "
+            if any(rough(p.estimate) for p in run.processes) else "")
     for drop in run.dropped:
-        print(f"  budget {run.budget_min:g} min: {drop.text()} (--rigorous runs it)",
+        print(f"  budget {run.budget_min:g} min: {drop.text()} ({back}--rigorous runs it)",
               file=sys.stderr)
 
 

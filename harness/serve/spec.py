@@ -64,6 +64,7 @@ class Target:
 # suite's table (4 servers a repetition, 2 repetitions) took 80 s on a 2-core AMD EPYC on
 # 2026-12-06, 33 s of it points; a GPU server's CUDA context adds seconds of its own.
 SERVER_START_S = 6.0
+CEILING_BEYOND = (2, 4, 8)  # the no-op sweep goes on to these multiples of the top rate
 
 
 @dataclass(frozen=True)
@@ -130,8 +131,6 @@ class ServeSpec:
     def estimated_s(self, server_start_s: float = SERVER_START_S) -> float:
         """Seconds the comparison takes, for a budget: every server's start (the no-op one
         too) and every point's duration, the no-op sweep's points past the grid included."""
-        from harness.serve.sweep import CEILING_BEYOND
-
         servers = len(self.targets) + 1
         points = len(self.targets) * len(self.rates) + len(self.rates) + len(CEILING_BEYOND)
         return self.repetitions * (servers * server_start_s + points * self.duration_s)

@@ -26,6 +26,7 @@ from harness.serve.prepare import Prepared, prepare
 from harness.serve.process import ServerFailed, ServerProcess, free_port, run_to_end
 from harness.serve.spec import (
     BATCH_TIMEOUT_S,
+    CEILING_BEYOND,
     INSTALL,
     MAX_BATCH_SIZE,
     NOOP,
@@ -39,7 +40,6 @@ RESULTS = "serve.json"
 PACKAGES = ("torch", "pytorch-lightning", "pytorch-ignite", "fastapi", "uvicorn", "litserve",
             "aiohttp", "pydantic", "onnxruntime", "uvloop", "httptools")
 GENERATOR_SLACK_S = 30.0
-CEILING_BEYOND = (2, 4, 8)  # the no-op sweep goes on to these multiples of the top rate
 
 
 def cpus() -> tuple[int | None, int | None, str | None]:

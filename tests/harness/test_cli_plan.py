@@ -69,7 +69,10 @@ def small(tmp_path):
     profiled = [c.replace(profiler=True) for c in cells]
     host = HostCosts(cells={cost_key(c): CellCost(shape_of(c), [0.01], [SECONDS - 0.2])
                             for c in cells + profiled},
-                     startup_s={startup_key(c): [SECONDS - 0.2] for c in cells})
+                     startup_s={startup_key(c): [SECONDS - 0.2] for c in cells},
+                     # imports known (no probe), and so the fork servers' start-ups: 0 s
+                     torch_import_s=0.0, framework_import_s=dict.fromkeys(
+                         (c.paradigm.value for c in cells), 0.0))
     cache = tmp_path / "costs.json"
     save_cache(CostCache({host_fingerprint(): host}), cache)
     return path, cache, cells
@@ -174,6 +177,15 @@ def test_a_bad_budget_is_refused_before_torch(small, tmp_path, budget, expected,
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"error: {expected}"]
     assert not imported & HEAVY, imported & HEAVY
+
+
+def test_no_repetitions_is_refused(small, tmp_path):
+    """0 repetitions is how the matrix holds a dropped table's cells, never a user's count."""
+    _, cache, _ = small
+    proc, _ = _cli("run", "--workload", "mlp", "--repetitions", "0", "--plan",
+                   env_cache=cache, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == ["error: --repetitions must be >= 1, got 0"]
 
 
 def test_plan_on_a_suite_whose_only_cell_cannot_run_here_exits_2(small, tmp_path):

@@ -322,6 +322,27 @@ def test_a_plan_fitted_again_is_reported_as_the_run_went_on(tmp_path):
     assert drop in text
 
 
+def test_the_header_says_which_dropped_tables_the_refit_brought_back(tmp_path):
+    """What finally ran: the refit after the first round brought #6 back, #9 stayed out."""
+    records = standard_records(("mlp",), 2)
+    cells = list({r["key"]: r["config"] for r in records}.values())
+    first = ["[[matrix]] #9 (priority 1, 3 cells: mlp): dropped",
+             "[[matrix]] #6 (priority 4, 18 cells: mlp): dropped"]
+    manifest = {"schema_version": 1, "suite": "cpu", "repetitions": 2, "state": "finished",
+                "cells": [{**c, "repetitions": 2} for c in cells],
+                "plan": {"estimate_s": 754.0, "processes": 6, "rough": 6, "budget_min": 13.0,
+                         "cuts": [], "dropped": first,
+                         "refit": {"after_s": 90.0, "estimate_left_s": 500.0, "cuts": [],
+                                   "dropped": first[:1],
+                                   "restored": ["[[matrix]] #6 (priority 4, 18 cells: mlp): "
+                                                "restored"]}}}
+    _, page = read(render_run(write_run(tmp_path, records, manifest=manifest)))
+    text = page.all_text()
+    assert "found room for them and they ran" in text
+    assert "[[matrix]] #6 (priority 4, 18 cells: mlp): restored" in text
+    assert first[0] in text and first[1] not in text
+
+
 def test_a_run_without_a_plan_shows_no_budget(tmp_path):
     _, page = read(render_run(write_run(tmp_path, standard_records(("mlp",), 2))))
     assert "Budget" not in page.all_text() and "Estimated before" not in page.all_text()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -191,7 +192,7 @@ def test_a_run_records_its_plan_in_the_manifest(tmp_path, fake_runs):
     assert manifest["plan"] == {"estimate_s": 60.0, "processes": 6, "skipped_done": 0,
                                 "budget_min": 100, "cuts": [], "rough": 0, "studies_s": 0.0,
                                 "short_of_budget_min": None, "dropped": [], "dropped_tables": [],
-                                "weakened": {}}
+                                "weakened": {}, "servers_s": 0.0}
     assert len(fake_runs) == 6
 
 
@@ -319,6 +320,11 @@ def test_a_refit_that_drops_a_table_keeps_only_the_round_its_cells_ran(tmp_path,
     assert {rep for w, rep in ran if w == "mlp"} == {0, 1, 2}
     profiled = {key.split("_")[0] for key, _ in fake_runs if "profil" in key}
     assert profiled == {"mlp"}  # a dropped table's cells get no profiling repetition
+    import json
+
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    stops = {c["workload"]: c["stop"]["repetitions"] for c in manifest["cells"]}
+    assert stops == {"mlp": 3, "linear": 1}  # the records it left, so none reads as missing
 
 
 def test_a_table_dropped_first_comes_back_where_a_later_drop_made_room():
@@ -333,3 +339,77 @@ def test_a_table_dropped_first_comes_back_where_a_later_drop_made_room():
     run = fit_budget(plans, tables, host, 300 / 60)
     assert [d.table.index for d in run.dropped] == [2]
     assert set(small) <= set(run.plans) and not set(big) & set(run.plans)
+
+
+@pytest.mark.parametrize("wall, restored", [(1.0, True), (5.0, False)])
+def test_a_table_the_rough_plan_dropped_comes_back_when_the_first_round_finds_room(
+        tmp_path, fake_runs, monkeypatch, capsys, wall, restored):
+    """A new host: the rough start-up (a 5 s torch import) leaves no room for the optional
+    table, so the first plan drops it and the matrix holds its cells at 0 repetitions. The
+    first round measures ``wall`` a process: at 1 s (a fifth of the rough figure) the
+    refit, pricing the held table at its rough estimate times that fifth, brings it back
+    whole, profiling included; at 5 s it stays out. The refit's count of processes is the
+    run's, and the report's header says what ran and what stayed out."""
+    import json
+
+    from harness.cli import held_back
+    from harness.matrix import matrix
+    from harness.plan.preflight import refitter
+    from reports.meta import plan_facts
+
+    monkeypatch.setenv("PARADIGM_BENCH_COST_CACHE", str(tmp_path / "costs.json"))
+    monkeypatch.setenv("PARADIGM_BENCH_LAUNCH", "spawn")  # as the fake records say
+    fake = matrix.run_cell
+
+    def taking_wall(cell, run_dir, rep, *args, **kwargs):
+        record = {**fake(cell, run_dir, rep, *args, **kwargs), "process_wall_s": wall}
+        write_json_atomic(record_path(run_dir, cell.key, rep), record)
+        return record
+
+    monkeypatch.setattr(matrix, "run_cell", taking_wall)
+    mlp, linear = cells("mlp"), cells("linear")
+    plans = {**dict.fromkeys(mlp, Plan(4)), **dict.fromkeys(linear, Plan(3, attribution=True))}
+    tables = {**dict.fromkeys(mlp, Table(1, priority=5, min_repetitions=2)),
+              **dict.fromkeys(linear, Table(2, priority=1, optional=True))}
+    run = fit_budget(plans, tables, HostCosts(torch_import_s=5.0), 1.0)  # 60 s: 12 processes
+    assert [d.table.index for d in run.dropped] == [2] and set(run.plans) == set(mlp)
+    held = held_back(run, plans)
+    assert set(held) == set(linear) and {p.repetitions for p in held.values()} == {0}
+    out = tmp_path / "run"
+    summary = matrix.execute(mlp + linear, out, {**held, **run.plans}, progress=False,
+                             estimates=run.estimates(), run_plan=run.to_manifest(),
+                             refit=refitter(run, plans, tables, out, since=0.0))
+    ran_linear = {(key, rep) for key, rep in fake_runs if key.startswith("linear")}
+    manifest = json.loads((out / "manifest.json").read_text())
+    refit, header = manifest["plan"]["refit"], plan_facts(manifest)
+    counted = [line for line in capsys.readouterr().err.splitlines() if "re-planned" in line]
+    assert f"({summary['ran']} in all)" in counted[0]  # the refit counts what the run ran
+    assert refit["rough_ratio"] == pytest.approx(wall / 5.0)
+    if restored:
+        assert len(ran_linear) == 3 * 3 + 3  # every repetition and the profiling ones
+        assert refit["dropped"] == [] and header["dropped"] == []
+        assert header["restored"] == ["[[matrix]] #2 (priority 1, 3 cells: linear): restored"]
+        assert {c["workload"]: c["repetitions"] for c in manifest["cells"]}["linear"] == 3
+    else:
+        assert ran_linear == set()
+        assert header["dropped"] == ["[[matrix]] #2 (priority 1, 3 cells: linear): dropped"]
+        assert header["restored"] == []
+        assert {c["workload"] for c in manifest["cells"]} == {"mlp"}  # held ones: not listed
+    assert summary["ran"] == len(fake_runs) == sum(1 for _ in (out / "cells").glob("*.json"))
+
+
+def test_the_fork_servers_start_ups_count_once_a_run(monkeypatch):
+    """Outside every process's wall time: one bare server per thread count and one warm one
+    per paradigm, each the probe's torch import (and its paradigm's); a refit, the servers
+    running already, counts none."""
+    monkeypatch.setenv("PARADIGM_BENCH_LAUNCH", "fork")
+    mlp = cells("mlp", threads=1)
+    imports = {"plain": 0.0, "lightning": 3.0, "ignite": 0.5}
+    host = dataclasses.replace(host_of(mlp), torch_import_s=2.0, framework_import_s=imports)
+    plans = dict.fromkeys(mlp, Plan(4, cold_repetitions=1))
+    run = build_plan(plans, host)
+    assert run.servers_s == pytest.approx(2.0 + 3 * 2.0 + 3.5)  # bare, then three warm
+    assert run.to_manifest()["servers_s"] == run.servers_s
+    tables = dict.fromkeys(mlp, Table())
+    refit = fit_budget(plans, tables, host, 100, servers_up=True)
+    assert refit.servers_s == 0.0
