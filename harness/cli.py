@@ -79,14 +79,15 @@ def _choose_launch_path(choice: str | None) -> None:
 
 def plan_run(plans: dict[CellConfig, Plan], tables: dict[CellConfig, Table],
              budget: float | None, out: Path | None, studies: Sequence[Any] = (),
-             probe: bool = True, node_rank: int = 0, strict: bool = True
-             ) -> tuple[RunPlan, str]:
+             probe: bool = True, node_rank: int = 0, strict: bool = True,
+             serving_s: float = 0.0) -> tuple[RunPlan, str]:
     """``harness.plan.preflight.plan_run``, a budget too small as bad input."""
     from harness.plan.plan import BudgetError
     from harness.plan.preflight import plan_run as preflight
 
     try:
-        return preflight(plans, tables, budget, out, studies, probe, node_rank, strict)
+        return preflight(plans, tables, budget, out, studies, probe, node_rank, strict,
+                         serving_s)
     except BudgetError as exc:
         raise InputError(str(exc)) from None
 
@@ -127,7 +128,8 @@ def _execute_and_report(run_plan: RunPlan, run_dir: Path, name: str,
                           launch=launch, order_seed=seed, estimates=run_plan.estimates(),
                           run_plan=run_plan.to_manifest(), refit=refit,
                           budget_s=None if run_plan.budget_min is None
-                          else run_plan.budget_min * 60 - run_plan.studies_s)
+                          else run_plan.budget_min * 60 - run_plan.studies_s
+                          - run_plan.serving_s)
     except KeyboardInterrupt:
         record_costs(run_dir, since)
         print(f"\ninterrupted: finished cells are kept in {run_dir}; run the same command "
@@ -273,7 +275,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             budget = suite.budget_min
         run, listing = plan_run({c: suite.plans[c] for c in cells}, suite.tables, budget,
                                 args.out, suite.studies, probe=args.plan or budget is not None,
-                                node_rank=args.node_rank, strict=strict)
+                                node_rank=args.node_rank, strict=strict,
+                                serving_s=sum(s.estimated_s() for s in suite.serving))
         if args.plan:
             print(listing)
             return 0

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.analyse.ranks import MIN_N_MEDIAN
-from harness.analyse.stopping import Plan
-from harness.config import CellConfig, Scenario
+from harness.analyse.stopping import Plan, group_of
+from harness.config import CellConfig, Paradigm, Scenario
 from harness.plan.costs import HostCosts, planned_launch
 from harness.plan.estimate import Estimate, estimate
 from harness.results import SchemaError, Status, read_record, record_path
@@ -155,10 +155,17 @@ class RunPlan:
     dropped: list[Drop] = field(default_factory=list)
     weakened: dict[str, tuple[int, int]] = field(default_factory=dict)  # key -> (asked, planned)
     servers_s: float = 0.0  # the fork servers' start-ups, outside every process's wall time
+    serving_s: float = 0.0  # the ``[[serve]]`` tables' estimate: held against the budget too
+    reserve_s: float = 0.0  # held for further rounds (``Extension``); they run in what is left
 
     @property
     def seconds(self) -> float:
         return sum(p.estimate.seconds for p in self.processes) + self.servers_s
+
+    @property
+    def held_s(self) -> float:
+        """What the budget holds beside the cells: studies, serving, further rounds."""
+        return self.studies_s + self.serving_s + self.reserve_s
 
     def estimates(self) -> dict[tuple[CellConfig, int], float]:
         return {(p.cell, p.repetition): p.estimate.seconds for p in self.processes}
@@ -172,7 +179,8 @@ class RunPlan:
                 "dropped_tables": [d.facts() for d in self.dropped],
                 "weakened": {k: list(v) for k, v in self.weakened.items()},
                 "rough": sum(not p.estimate.step.measured for p in self.processes),
-                "servers_s": self.servers_s}
+                "servers_s": self.servers_s, "serving_s": self.serving_s,
+                "reserve_s": self.reserve_s}
 
     def launches(self) -> int:
         """Cell processes it starts: a resumed cell's repetition starts two (as the matrix's
@@ -296,12 +304,45 @@ def _recount(cut: Cut, current: Mapping[CellConfig, Plan],
     return dataclasses.replace(cut, after=after)
 
 
+def extension_reserve_s(plans: Mapping[CellConfig, Plan], host: HostCosts,
+                        rough_scale: float = 1.0) -> float:
+    """Seconds a budget holds for further rounds (``harness.analyse.stopping.Extension``):
+    per cell group whose plan extends, a warm repetition of its plain loop and of its mean
+    other member for every repetition between its plan's and its most. One member, not
+    all: the rounds go only to readings still wider than their target (on the cpu headline
+    Ignite's, not Lightning's or the A/A's); more than that runs only in time the cells left.
+    """
+    def seconds(cell: CellConfig, rep: int) -> float:
+        e = estimate(cell, host, rep, True)
+        return e.seconds * (rough_scale if rough(e) else 1.0)
+
+    groups: dict[CellConfig, list[CellConfig]] = {}
+    for cell, plan in plans.items():
+        if plan.extension is not None and plan.repetitions:
+            groups.setdefault(group_of(cell), []).append(cell)
+    total = 0.0
+    for plain, members in groups.items():
+        others = [c for c in members if c.paradigm is not Paradigm.PLAIN]
+        if plain not in plans or not others:
+            continue
+        first = max(plans[c].repetitions for c in members)
+        extension = plans[others[0]].extension
+        assert extension is not None
+        for rep in range(first, extension.most):
+            total += seconds(plain, rep) + sum(seconds(c, rep) for c in others) / len(others)
+    return total
+
+
 def fit_budget(plans: Mapping[CellConfig, Plan], tables: Mapping[CellConfig, Table],
                host: HostCosts, budget_min: float, run_dir: Path | None = None,
                node_rank: int = 0, studies_s: float = 0.0, strict: bool = True,
-               rough_scale: float = 1.0, servers_up: bool = False) -> RunPlan:
-    """The plan within ``budget_min`` minutes, ``studies_s`` of them kept for the run's
-    studies. First each table in cut order is lowered, one repetition at a time, until the
+               rough_scale: float = 1.0, servers_up: bool = False, serving_s: float = 0.0
+               ) -> RunPlan:
+    """The plan within ``budget_min`` minutes, ``studies_s`` and ``serving_s`` of them kept
+    for the run's studies and serving tables, and the further rounds' reserve
+    (``extension_reserve_s``) too where the cells can give it up; where even their fewest
+    repetitions do not leave it, the reserve is let go (the rounds get what the run leaves).
+    First each table in cut order is lowered, one repetition at a time, until the
     estimate fits or the table is at its fewest (the repetitions its interval needs); then
     the ``optional`` tables are dropped whole, lowest priority first, until it fits: a
     question left out is named, where one answered without an interval would read as an
@@ -312,7 +353,28 @@ def fit_budget(plans: Mapping[CellConfig, Plan], tables: Mapping[CellConfig, Tab
     budget, on a host slower than its author's). ``rough_scale`` multiplies the estimates
     still rough (a refit: what its first round took against them); ``servers_up``: the fork
     servers are running already (a refit), so their start-ups are not counted again."""
-    budget_s = 60 * budget_min - studies_s
+    reserve_s = extension_reserve_s(plans, host, rough_scale)
+    run = _fit(plans, tables, host, budget_min, run_dir, node_rank, studies_s + serving_s
+               + reserve_s, rough_scale, servers_up)
+    if reserve_s and run.seconds > 60 * budget_min - studies_s - serving_s - reserve_s:
+        reserve_s = 0.0  # the cells at their fewest need it: the rounds get what is left
+        run = _fit(plans, tables, host, budget_min, run_dir, node_rank, studies_s + serving_s,
+                   rough_scale, servers_up)
+    run.budget_min, run.studies_s = budget_min, studies_s
+    run.serving_s, run.reserve_s = serving_s, reserve_s
+    if run.seconds > 60 * budget_min - run.held_s:
+        smallest = max(1, math.ceil((run.seconds + run.held_s) / 60))
+        if strict:
+            raise BudgetError(budget_min, smallest)
+        run.short_of_budget_min = smallest
+    return run
+
+
+def _fit(plans: Mapping[CellConfig, Plan], tables: Mapping[CellConfig, Table],
+         host: HostCosts, budget_min: float, run_dir: Path | None, node_rank: int,
+         held_s: float, rough_scale: float, servers_up: bool) -> RunPlan:
+    """``fit_budget``'s cuts and drops within ``budget_min`` less ``held_s`` seconds."""
+    budget_s = 60 * budget_min - held_s
     runs = {c: _runs(c, p, host, run_dir, node_rank, rough_scale) for c, p in plans.items()}
     current = dict(plans)
     servers = None if servers_up else host
@@ -357,12 +419,7 @@ def fit_budget(plans: Mapping[CellConfig, Plan], tables: Mapping[CellConfig, Tab
     cuts = [_recount(c, current, tables) for c in cuts if c.table not in gone]
     cuts = [c for c in cuts if c.after < c.before]
     run = _select(current, runs, servers)
-    run.budget_min, run.cuts, run.studies_s, run.dropped = budget_min, cuts, studies_s, dropped
+    run.cuts, run.dropped = cuts, dropped
     run.weakened = {c.key: (plans[c].repetitions, p.repetitions) for c, p in current.items()
                     if p.repetitions < plans[c].repetitions}
-    if run.seconds > budget_s:
-        smallest = max(1, math.ceil((run.seconds + studies_s) / 60))
-        if strict:
-            raise BudgetError(budget_min, smallest)
-        run.short_of_budget_min = smallest
     return run

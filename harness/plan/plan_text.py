@@ -39,7 +39,9 @@ def one_line(run: RunPlan, cells: int) -> str:
         quality += f", {unknown} with a part not measured yet and not counted"
     left = f", {run.skipped_done} already done" if run.skipped_done else ""
     budget = f", budget {run.budget_min:g} min" if run.budget_min is not None else ""
-    studies = f" + {minutes(run.studies_s)} of studies" if run.studies_s else ""
+    studies = "".join(f" + {minutes(seconds)} of {what}" for seconds, what in (
+        (run.studies_s, "studies"), (run.serving_s, "serving"),
+        (run.reserve_s, "further rounds held")) if seconds)
     if run.processes and run.seconds == 0:
         return (f"plan: {cells} cells, {launches(run.processes)} cell processes{left}; "
                 "no estimate: nothing measured on this host yet (`--plan` measures it first; "

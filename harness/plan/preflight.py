@@ -31,12 +31,13 @@ from harness.results import SchemaError, read_record
 
 def plan_run(plans: dict[CellConfig, Plan], tables: dict[CellConfig, Table],
              budget: float | None, out: Path | None, studies: Sequence[Any] = (),
-             probe: bool = True, node_rank: int = 0, strict: bool = True
-             ) -> tuple[RunPlan, str]:
+             probe: bool = True, node_rank: int = 0, strict: bool = True,
+             serving_s: float = 0.0) -> tuple[RunPlan, str]:
     """The run's plan (what ``out`` holds already left out; fitted to ``budget`` minutes, the
-    studies' estimate among them; raising BudgetError when it cannot be, or, not ``strict``,
-    at its fewest repetitions) and its ``--plan`` listing. With ``probe``, what
-    the host's cached figures lack is measured first, in a child process
+    studies' and the serving tables' (``serving_s``) estimates among them; raising BudgetError
+    when it cannot be, or, not ``strict``, at its fewest repetitions) and its ``--plan``
+    listing. With ``probe``, what the host's cached figures lack is measured first, in a
+    child process
     (``harness.plan.estimate``); a run without a budget does not wait for that: its ETA
     learns from its first processes instead."""
     cache, fingerprint = load_cache(), host_fingerprint()
@@ -51,7 +52,8 @@ def plan_run(plans: dict[CellConfig, Plan], tables: dict[CellConfig, Table],
     resumed = out if out is not None and out.is_dir() else None
     studies_s = sum(study_seconds(s, host) for s in studies)
     run = (build_plan(plans, host, resumed, node_rank) if budget is None
-           else fit_budget(plans, tables, host, budget, resumed, node_rank, studies_s, strict))
+           else fit_budget(plans, tables, host, budget, resumed, node_rank, studies_s, strict,
+                           serving_s=serving_s))
     return run, plan_text(run, host, tables, studies, fingerprint)
 
 
@@ -92,7 +94,8 @@ def refitter(run: RunPlan, plans: dict[CellConfig, Plan], tables: dict[CellConfi
         left_min = max(budget - elapsed_s / 60, 1e-3)
         scale = rough_ratio(run, records)
         again = fit_budget(plans, tables, host, left_min, run_dir, node_rank, run.studies_s,
-                           strict=False, rough_scale=scale, servers_up=True)
+                           strict=False, rough_scale=scale, servers_up=True,
+                           serving_s=run.serving_s)
         restored = [d for d in run.dropped if d.table not in {x.table for x in again.dropped}]
         ran = sum(2 if (r.get("config") or {}).get("features", {}).get("resume_at") else 1
                   for r in records)

@@ -16,6 +16,7 @@ from harness.plan.plan import (
     BudgetError,
     Table,
     build_plan,
+    extension_reserve_s,
     fewest,
     fit_budget,
 )
@@ -192,7 +193,8 @@ def test_a_run_records_its_plan_in_the_manifest(tmp_path, fake_runs):
     assert manifest["plan"] == {"estimate_s": 60.0, "processes": 6, "skipped_done": 0,
                                 "budget_min": 100, "cuts": [], "rough": 0, "studies_s": 0.0,
                                 "short_of_budget_min": None, "dropped": [], "dropped_tables": [],
-                                "weakened": {}, "servers_s": 0.0}
+                                "weakened": {}, "servers_s": 0.0, "serving_s": 0.0,
+                                "reserve_s": 0.0}
     assert len(fake_runs) == 6
 
 
@@ -413,3 +415,20 @@ def test_the_fork_servers_start_ups_count_once_a_run(monkeypatch):
     tables = dict.fromkeys(mlp, Table())
     refit = fit_budget(plans, tables, host, 100, servers_up=True)
     assert refit.servers_s == 0.0
+
+
+def test_a_budget_holds_the_serving_tables_and_the_further_rounds_where_it_can():
+    """The reserve for further rounds (``Extension``) is one member and the plain loop for
+    every repetition up to the most; it is let go where the cells at their fewest need it."""
+    from harness.analyse.stopping import Extension
+
+    group = cells("mlp")
+    plans = {c: Plan(4, extension=Extension(10, 10)) for c in group}
+    host = host_of(group, seconds=10.0)
+    assert extension_reserve_s(plans, host) == pytest.approx(6 * 2 * 10.0)
+    roomy = fit_budget(plans, {}, host, budget_min=5, serving_s=30.0)
+    assert roomy.reserve_s == pytest.approx(120.0) and roomy.serving_s == 30.0
+    assert roomy.seconds + roomy.held_s <= 5 * 60
+    tight = fit_budget(plans, {}, host, budget_min=roomy.seconds / 60 + 0.6, strict=False,
+                       serving_s=30.0)
+    assert tight.reserve_s == 0.0 and tight.short_of_budget_min is None
