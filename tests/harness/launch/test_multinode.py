@@ -19,9 +19,10 @@ def _free_port() -> int:
 
 
 @pytest.mark.parametrize("paradigm", ["plain", "lightning"])
-def test_two_nodes_equal_one_node_with_two_processes(tmp_path, paradigm):
-    cell = tiny_cell("mlp", paradigm, world_size=2, batch_size=8, timeout_s=120)
-    single = run_cell(cell, tmp_path / "single", 0, {})
+def test_two_nodes_equal_one_node_with_two_processes(tmp_path, paradigm, shared_cells):
+    # one node's cell is test_distributed_and_amp's DDP cell: the session runs it once
+    cell = tiny_cell("cnn", paradigm, world_size=2, batch_size=8)
+    single = shared_cells.run(cell)
     assert single["status"] == "ok", single.get("message")
 
     multi = cell.replace(nnodes=2)
