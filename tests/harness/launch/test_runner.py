@@ -12,7 +12,7 @@ import pytest
 
 from harness.launch.runner import run_cell
 from harness.matrix.matrix import execute
-from harness.process_env import LAUNCH_ENV, LAUNCH_PATHS
+from harness.process_env import FORK, LAUNCH_ENV, LAUNCH_PATHS, SPAWN
 from harness.results import load_run
 from tests.conftest import FIXTURES, tiny_cell
 
@@ -58,14 +58,19 @@ def test_timeout_kills_the_whole_tree(tmp_path, monkeypatch, path):
     assert alive == [], "a worker or its grandchild survived the timeout"
 
 
-@pytest.mark.parametrize("cls, status, text", [
-    ("Oom", "oom", "OutOfMemoryError"),
-    ("Unsupported", "unsupported", "no optimizer for this case"),
-    ("Boom", "error", "synthetic data generator exploded"),
-])
-def test_exceptions_map_to_statuses(tmp_path, cls, status, text, path):
+EXCEPTIONS = [("Oom", "oom", "OutOfMemoryError"),
+              ("Unsupported", "unsupported", "no optimizer for this case"),
+              ("Boom", "error", "synthetic data generator exploded")]
+
+
+# Every exception forked (the default path); spawned, one: the worker maps an exception to
+# its status the same way whichever path started it, and the spawned record carries it
+@pytest.mark.parametrize("launch, cls, status, text",
+                         [(FORK, *e) for e in EXCEPTIONS] + [(SPAWN, *EXCEPTIONS[-1])])
+def test_exceptions_map_to_statuses(tmp_path, monkeypatch, launch, cls, status, text):
+    monkeypatch.setenv(LAUNCH_ENV, launch)
     record = _run(tmp_path, cls)
-    assert record["status"] == status and record["launch"] == path
+    assert record["status"] == status and record["launch"] == launch
     assert text in record["message"]
     assert "Traceback" in record["traceback_tail"] or status == "oom"
 
