@@ -51,7 +51,8 @@ def install_cpu(session: nox.Session, extras: str = "") -> None:
 def tests(session: nox.Session) -> None:
     """Run the test suite on CPU (GPU tests are skipped without CUDA)."""
     install_cpu(session, "[test,export,serve]")
-    session.run("pytest", *session.posargs)
+    # the slowest tests in every log: what to look at when the suite grows past 15 minutes
+    session.run("pytest", "--durations=25", *session.posargs)
 
 
 @nox.session

@@ -40,6 +40,28 @@ def _own_cost_cache(tmp_path_factory):
         os.environ[CACHE_ENV] = before
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_environment_for_the_fork_servers():
+    """A fork server serves only cells whose environment it was started with
+    (``harness.launch.process``), and pytest names the running test and its phase in
+    ``PYTEST_CURRENT_TEST``: left in, every test's set-up and call would start fork servers of
+    their own (torch's import, and a warm one's framework import, again and again). The
+    cells' environment leaves it out, so the session's servers serve every test as a run's
+    serve every cell; no framework reads it."""
+    from harness.launch import runner
+
+    own = runner.child_env
+
+    def child_env(cfg: CellConfig, cache: Path | None = None) -> dict[str, str]:
+        env = own(cfg, cache)
+        env.pop("PYTEST_CURRENT_TEST", None)
+        return env
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runner, "child_env", child_env)
+        yield
+
+
 def pytest_collection_modifyitems(config, items):
     if torch.cuda.is_available():
         return
@@ -54,18 +76,26 @@ def pytest_collection_modifyitems(config, items):
 class SharedCells:
     """Cell records run once per test session, whatever module asks: a test that only reads
     a cell's record (and the files it kept) need not pay for its own process. Each caller
-    gets its own copy of the record; the cell's work folder is kept and shared, read-only."""
+    gets its own copy of the record; the cell's work folder is kept and shared, read-only.
+
+    Cells start warm by default: forked from the server that has imported their paradigm,
+    as a run's steady-state repetitions are, so that each does not pay the framework's import
+    again (Lightning's: 5-20 s on a 2-core VM). They train and measure what a cold cell does
+    (tests/harness/launch/test_warm_start.py proves it); a test that reads the start-up
+    figures asks for ``warm=False``. A world size above one is always spawned (torchrun)."""
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
-        self._records: dict[CellConfig, dict[str, Any]] = {}
+        self._records: dict[tuple[CellConfig, bool], dict[str, Any]] = {}
 
-    def run(self, cfg: CellConfig) -> dict[str, Any]:
+    def run(self, cfg: CellConfig, warm: bool = True) -> dict[str, Any]:
         from harness.launch.runner import run_cell
 
-        if cfg not in self._records:
-            self._records[cfg] = run_cell(cfg, self.run_dir, 0, {}, keep_files=True)
-        return copy.deepcopy(self._records[cfg])
+        if (cfg, warm) not in self._records:
+            # the repetition number keeps a cold and a warm record of one cell apart
+            self._records[cfg, warm] = run_cell(cfg, self.run_dir, int(warm), {},
+                                                keep_files=True, warm=warm)
+        return copy.deepcopy(self._records[cfg, warm])
 
 
 @pytest.fixture(scope="session")

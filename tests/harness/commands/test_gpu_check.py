@@ -61,7 +61,19 @@ def test_the_check_runs_every_cell_once_and_writes_its_summary(tmp_path):
     assert shape_of(quick_cell(tiny_cell("linear", steps=200, window=10, warmup=20))) in measured
 
 
-def test_a_part_that_runs_out_of_time_is_interrupted_and_keeps_what_it_measured(tmp_path):
+@pytest.fixture
+def own_fork_servers(monkeypatch):
+    """The check's cells start their fork server, as a fresh ``gpu-check`` process's do,
+    within its deadline: not one the session's earlier tests left running."""
+    from harness.launch import process
+
+    monkeypatch.setattr(process, "_servers", {})
+    yield
+    process.close_servers()  # this test's, before the session's come back
+
+
+def test_a_part_that_runs_out_of_time_is_interrupted_and_keeps_what_it_measured(
+        tmp_path, own_fork_servers):
     suite = tmp_path / "suite.toml"
     suite.write_text(SUITE)
     out = tmp_path / "check"

@@ -33,8 +33,9 @@ FORMATS = [f.value for f in Format]
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("export")
+    # a cell process (forked warm: Lightning's import is not what these tests read)
     records = {"lightning": run_cell(tiny_cell("tabular", "lightning", **SETTINGS), run_dir, 0,
-                                     environment={})}
+                                     environment={}, warm=True)}
     for paradigm in ("plain", "ignite"):
         records[paradigm] = in_process(tiny_cell("tabular", paradigm, **SETTINGS), run_dir)
     return run_dir, records

@@ -14,10 +14,14 @@ import psutil
 from harness.results import load_run
 
 # one repetition of three cells: two finish, the Ctrl-C lands in the third (each takes
-# seconds: it sleeps before its framework import), and the resume runs what is left
+# seconds: it sleeps before its framework import), and the resume runs what is left. The
+# three are the plain loop's, in three precisions: the Ctrl-C lands before any framework
+# import, so a framework's cell would add its import and prove nothing more
+# (tests/harness/search/test_faults.py interrupts Lightning's fit itself)
 SLOW = str(Path(__file__).parents[2] / "fixtures" / "slow.py") + ":Slow"
 ARGS = ["-m", "harness", "run", "--workload", SLOW, "--size", "tiny", "--steps", "20",
-        "--warmup", "5", "--window", "5", "--repetitions", "1", "--no-progress"]
+        "--warmup", "5", "--window", "5", "--repetitions", "1", "--no-progress",
+        "--paradigm", "plain", "--precision", "fp32", "bf16-mixed", "fp16-mixed"]
 CELLS = 3
 
 

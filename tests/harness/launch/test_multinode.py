@@ -6,8 +6,6 @@ from __future__ import annotations
 import socket
 import threading
 
-import pytest
-
 from harness.launch.runner import Launch, run_cell
 from tests.conftest import tiny_cell
 
@@ -18,10 +16,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("paradigm", ["plain", "lightning"])
-def test_two_nodes_equal_one_node_with_two_processes(tmp_path, paradigm):
-    cell = tiny_cell("mlp", paradigm, world_size=2, batch_size=8, timeout_s=120)
-    single = run_cell(cell, tmp_path / "single", 0, {})
+def test_two_nodes_equal_one_node_with_two_processes(tmp_path, shared_cells):
+    """Lightning's cell: the rendezvous, the node ranks and a record per node are the
+    launch's, whatever the paradigm; Lightning adds its own reading of the cluster (its
+    torchelastic environment), which the plain loop does not have. The one-node cell is
+    test_distributed_and_amp's DDP cell: the session runs it once."""
+    cell = tiny_cell("cnn", "lightning", world_size=2, batch_size=8)
+    single = shared_cells.run(cell)
     assert single["status"] == "ok", single.get("message")
 
     multi = cell.replace(nnodes=2)

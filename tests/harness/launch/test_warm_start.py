@@ -40,7 +40,7 @@ def test_the_matrix_forks_repetitions_past_the_cold_ones_warm(tmp_path, fake_run
 
 
 def test_a_warm_child_has_its_framework_before_its_import_and_trains_the_same(
-        tmp_path, monkeypatch):
+        tmp_path, monkeypatch, shared_cells):
     monkeypatch.setenv(LAUNCH_ENV, "fork")
     out = tmp_path / "probe.json"
     monkeypatch.setenv("FORK_PROBE_OUT", str(out))
@@ -50,11 +50,12 @@ def test_a_warm_child_has_its_framework_before_its_import_and_trains_the_same(
     assert warm["start"] == "warm"
     assert "pytorch_lightning" in json.loads(out.read_text())["modules"]
 
-    cfg = tiny_cell("linear", Paradigm.LIGHTNING, steps=8)
-    cold = run_cell(cfg, tmp_path / "cold", 0, environment={})
-    warm = run_cell(cfg, tmp_path / "warm", 0, environment={}, warm=True)
+    # test_parity's cell, which the session runs cold and warm anyway (``shared_cells``)
+    cfg = tiny_cell("mlp", Paradigm.LIGHTNING, steps=24, warmup=2, window=4)
+    cold, warm = shared_cells.run(cfg, warm=False), shared_cells.run(cfg, warm=True)
     assert (cold["start"], warm["start"]) == ("cold", "warm")
     assert cold["measurements"]["weights_sha256"] == warm["measurements"]["weights_sha256"]
+    assert cold["measurements"]["losses"] == warm["measurements"]["losses"]
 
 
 def test_the_plan_counts_a_warm_repetition_without_its_framework_import(monkeypatch):

@@ -122,30 +122,36 @@ def test_no_steps_is_an_error_not_a_division():
 def calibrated(tmp_path_factory):
     """Each paradigm with a 200 us busy-wait in a hook after a random half of the steps, once
     timed (framework time: delayed steps against the others of the same process) and once
-    profiled (attribution; a profiler slows the process, so it is never the one timed)."""
+    profiled (attribution; a profiler slows the process, so it is never the one timed).
+    Forked warm: the framework's import is no part of what they check."""
     run_dir = tmp_path_factory.mktemp("calibration")
     features = {"hook_delay_us": 200, "hook_delay_every": 2}
     # the timed cell compares hundreds of steps with and without the delay; the profile
     # times each busy_wait call itself, so a couple of hundred calls are plenty
     return {(p.value, profiled): run_cell(
         tiny_cell("linear", p, steps=400 if profiled else 1600, warmup=20, window=20,
-                  profiler=profiled, features=features), run_dir, 0, {})
+                  profiler=profiled, features=features), run_dir, 0, {}, warm=True)
             for p in PARADIGMS for profiled in (False, True)}
 
 
 @pytest.mark.parametrize("paradigm", [p.value for p in PARADIGMS])
 def test_an_injected_delay_shows_in_framework_time(calibrated, paradigm):
-    """At least the delay (a wall-clock spin: a reading below it lost hook time), at most the
-    delay plus 5% and the slowdown the spin causes in the rest of the step. That slowdown is
-    real (colder caches after 200 us of spinning; 3-8% of the step on a 2-core VM): the four
-    phases of the same steps, which hold no delay, show it, and the framework code after a
-    delay is allowed the same relative slowdown."""
+    """At least the delay (a wall-clock spin: a reading below it lost hook time), and not a
+    phase more: at most half as much again as the busy-waits really took in that process
+    (``waited_s``: preemption at a wait's end included, which a loaded machine makes longer
+    than the 200 us asked), plus the slowdown the spin causes in the rest of the step. That
+    slowdown is real (colder caches after 200 us of spinning; 3-8% of the step on a 2-core
+    VM): the four phases of the same steps, which hold no delay, show it, and the framework
+    code after a delay is allowed the same relative slowdown. A reading that swallowed a
+    phase (the optimizer step, forward and backward: a millisecond or more here) or lost the
+    hook's time fails either way, whatever else the machine runs."""
     record = calibrated[paradigm, False]
     assert record["status"] == "ok", record.get("message")
     measured = record["measurements"]["calibration"]
-    injected = measured["injected_s"]
+    injected, waited = measured["injected_s"], measured["waited_s"]
+    assert waited >= injected
     slowdown = max(measured["compute_shift_s"], 0.0) / measured["compute_undelayed_s"]
-    allowed = 1.05 * injected + slowdown * measured["framework_undelayed_s"]
+    allowed = 1.5 * waited + slowdown * measured["framework_undelayed_s"]
     assert 0.95 * injected <= measured["framework_s"] <= allowed, (measured, slowdown)
 
 

@@ -159,8 +159,9 @@ def test_every_paradigm_fetches_a_steps_batch_inside_that_step(tmp_path, monkeyp
 @pytest.fixture(scope="module")
 def known(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("known")
+    # forked warm: what the phases hold, not the framework's import, is what these check
     return {p.value: run_cell(tiny_cell(KNOWN, p, steps=96, warmup=4, window=4), run_dir, 0, {},
-                              keep_files=True)
+                              keep_files=True, warm=True)
             for p in PARADIGMS}
 
 

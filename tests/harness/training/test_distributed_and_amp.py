@@ -6,14 +6,14 @@ import pytest
 import torch
 
 from harness.analyse.analysis import LOSS_TOLERANCE
-from harness.launch.runner import run_cell
 from tests.conftest import PARADIGMS, tiny_cell
 
 
 @pytest.fixture(scope="module")
-def ddp_records(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("ddp")
-    return {p.value: run_cell(tiny_cell("cnn", p, world_size=2, batch_size=8), run_dir, 0, {})
+def ddp_records(shared_cells):
+    """Spawned by torchrun (a world size above one is never forked); test_multinode.py's
+    one-node cells too."""
+    return {p.value: shared_cells.run(tiny_cell("cnn", p, world_size=2, batch_size=8))
             for p in PARADIGMS}
 
 
@@ -29,12 +29,12 @@ def test_ddp_world_two_is_bitwise_identical_across_paradigms(ddp_records):
 
 
 @pytest.mark.parametrize("workload", ["mlp", "rnn"])
-def test_bf16_is_bitwise_identical_in_all_three(tmp_path, workload):
+def test_bf16_is_bitwise_identical_in_all_three(shared_cells, workload):
     """One autocast policy in all three (Lightning's, weight-cast cache off): even a
     recurrent cell that reuses its weights every time step, fed dict batches, trains to the
     same bits. With the cache on in plain and Ignite only, rnn differed under Lightning."""
-    records = {p.value: run_cell(tiny_cell(workload, p, precision="bf16-mixed"), tmp_path, 0,
-                                 {}) for p in PARADIGMS}
+    records = {p.value: shared_cells.run(tiny_cell(workload, p, precision="bf16-mixed"))
+               for p in PARADIGMS}
     for paradigm, record in records.items():
         assert record["status"] == "ok", (paradigm, record.get("message"))
     assert len({r["measurements"]["weights_sha256"] for r in records.values()}) == 1
@@ -70,13 +70,13 @@ def test_the_shared_autocast_policy_is_lightnings_and_the_cache_matters():
     assert any(not torch.equal(a, b) for a, b in zip(train(True), train(False)))
 
 
-def test_lightning_fp16_on_cpu_is_unsupported_not_silently_bf16(tmp_path):
-    record = run_cell(tiny_cell("linear", "lightning", precision="fp16-mixed"), tmp_path, 0, {})
+def test_lightning_fp16_on_cpu_is_unsupported_not_silently_bf16(shared_cells):
+    record = shared_cells.run(tiny_cell("linear", "lightning", precision="fp16-mixed"))
     assert record["status"] == "unsupported" and "bf16" in record["message"]
 
 
-def test_fp16_with_loss_scaling_runs_on_cpu_for_plain_and_ignite(tmp_path):
-    records = {p: run_cell(tiny_cell("mlp", p, precision="fp16-mixed"), tmp_path, 0, {})
+def test_fp16_with_loss_scaling_runs_on_cpu_for_plain_and_ignite(shared_cells):
+    records = {p: shared_cells.run(tiny_cell("mlp", p, precision="fp16-mixed"))
                for p in ("plain", "ignite")}
     for paradigm, record in records.items():
         assert record["status"] == "ok", (paradigm, record.get("message"))

@@ -208,11 +208,11 @@ def test_accumulation_over_an_uneven_epoch_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("paradigm", NAMES)
-def test_a_workload_bug_is_an_error_with_its_own_type_and_what_was_measured(tmp_path,
+def test_a_workload_bug_is_an_error_with_its_own_type_and_what_was_measured(shared_cells,
                                                                           paradigm):
     cell = tiny_cell("linear", paradigm, steps=24, warmup=2, window=4,
                      features={"raise_at_step": 15})
-    record = run_cell(cell, tmp_path, 0, {})
+    record = shared_cells.run(cell)
     assert record["status"] == "error"
     assert record["error_type"] == "InjectedWorkloadBug"
     assert "injected workload bug at step 15" in record["message"]
