@@ -78,11 +78,12 @@ def test_a_suite_runs_its_studies_after_its_cells_into_its_hpo_folder(tmp_path, 
     import harness.commands.hpo as command
 
     calls = []
-    monkeypatch.setattr(cli, "_execute_and_report", lambda cells, run_dir, *a: calls.append(
+    monkeypatch.setattr(cli, "_execute_and_report", lambda cells, run_dir, *a, **kw: calls.append(
         ("cells", len(cells.plans), run_dir)) or 0)
     monkeypatch.setattr(command, "run_suite_studies", lambda specs, out, *a: calls.append(
         ("studies", len(specs), out)) or 0)
-    monkeypatch.setattr(cli, "_render", lambda run_dir, args: calls.append(("render",)) or True)
+    monkeypatch.setattr(cli, "_render",
+                        lambda run_dir, args, **kw: calls.append(("render",)) or True)
     out = tmp_path / "run"
     assert cli.main(["suite", str(_suite(tmp_path, SUITE)), "--out", str(out)]) == 0
     assert calls == [("cells", 3, out), ("studies", 6, out / "hpo"), ("render",)]

@@ -38,11 +38,12 @@ def test_a_suite_runs_its_serving_after_its_cells_into_its_serve_folder(tmp_path
     import harness.commands.serve as command
 
     calls = []
-    monkeypatch.setattr(cli, "_execute_and_report", lambda cells, run_dir, *a: calls.append(
+    monkeypatch.setattr(cli, "_execute_and_report", lambda cells, run_dir, *a, **kw: calls.append(
         ("cells", len(cells.plans), run_dir)) or 0)
     monkeypatch.setattr(command, "run_suite_serving", lambda specs, out, *a: calls.append(
         ("serve", len(specs), out)) or 0)
-    monkeypatch.setattr(cli, "_render", lambda run_dir, args: calls.append(("render",)) or True)
+    monkeypatch.setattr(cli, "_render",
+                        lambda run_dir, args, **kw: calls.append(("render",)) or True)
     suite = tmp_path / "s.toml"
     suite.write_text(SUITE)
     out = tmp_path / "run"
