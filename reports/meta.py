@@ -147,6 +147,7 @@ def header(manifest: dict[str, Any], records: list[dict[str, Any]], unreadable: 
     repetitions = f"{low}" if low == high else f"{low}–{high}"
     if planned and len(records) < planned:
         warnings.append(f"{planned - len(records)} of {planned} planned records are missing.")
+    further = _further_records(cells, records)
     if unreadable:
         warnings.append(f"{len(unreadable)} result file(s) could not be read; see Failures.")
     counts = Counter(text(r.get("status")) for r in records)
@@ -166,6 +167,7 @@ def header(manifest: dict[str, Any], records: list[dict[str, Any]], unreadable: 
         "processes": len(walls) if walls else len(records),
         "records": len(records),
         "planned": planned,
+        "further": further,
         "repetitions": repetitions,
         "statuses": statuses,
         "warnings": warnings,
@@ -244,6 +246,14 @@ def launch_text(records: list[dict[str, Any]], servers: Any = None) -> str:
     if counts["spawn"]:
         parts.append(f"{counts['spawn']} spawned, each importing torch itself")
     return "; ".join(parts) or "—"
+
+
+def _further_records(cells: list[dict[str, Any]], records: list[dict[str, Any]]) -> int:
+    """Records of the further rounds (``until_excess``): repetitions past their cell's plan."""
+    planned = {c.get("key"): c.get("repetitions") for c in cells if c.get("key")}
+    return sum(1 for r in records if isinstance(planned.get(r.get("key")), int)
+               and not (r.get("config") or {}).get("profiler")
+               and int(r.get("repetition", 0)) >= planned[r.get("key")])
 
 
 def _records_planned(cell: dict[str, Any], default_reps: int) -> int:

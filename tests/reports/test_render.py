@@ -346,3 +346,16 @@ def test_the_header_says_which_dropped_tables_the_refit_brought_back(tmp_path):
 def test_a_run_without_a_plan_shows_no_budget(tmp_path):
     _, page = read(render_run(write_run(tmp_path, standard_records(("mlp",), 2))))
     assert "Budget" not in page.all_text() and "Estimated before" not in page.all_text()
+
+
+def test_the_header_counts_the_further_rounds_apart_from_the_plan(tmp_path):
+    """Records past a cell's planned repetitions came from the further rounds (until_excess):
+    the header says so instead of reading "8 of 6 planned" alone."""
+    records = standard_records(("mlp",), 4)
+    cells = list({r["key"]: r["config"] for r in records}.values())
+    keys = {r["config"]["paradigm"]: r["key"] for r in records}
+    manifest = {"schema_version": 1, "suite": "cpu", "repetitions": 2, "state": "finished",
+                "cells": [{**c, "key": keys[c["paradigm"]], "repetitions": 2} for c in cells]}
+    _, page = read(render_run(write_run(tmp_path, records, manifest=manifest)))
+    further = sum(1 for r in records if r["repetition"] >= 2)
+    assert f"of {len(cells) * 2} planned, {further} of further rounds" in page.all_text()
