@@ -29,16 +29,15 @@ from typing import Any
 from tqdm import tqdm
 
 from harness.analyse.stopping import Plan, StepTimes, Stop, decide, group_of, member_of
-from harness.config import CellConfig, Paradigm, Scenario
+from harness.config import CellConfig, Scenario
 from harness.launch.process import server_starts
 from harness.launch.runner import SINGLE_NODE, Launch, run_cell
+from harness.matrix.extension import FurtherRounds, cell_record
 from harness.measure.environment import capture_host
 from harness.plan.eta import Eta
 from harness.results import (
     SCHEMA_VERSION,
-    SchemaError,
     Status,
-    read_record,
     record_path,
     write_json_atomic,
 )
@@ -71,18 +70,8 @@ def plan(cells: list[CellConfig], repetitions: Repetitions) -> list[tuple[CellCo
             if rep < plans[cell].repetitions]
 
 
-def _record(run_dir: Path, cell: CellConfig, rep: int, node_rank: int) -> dict[str, Any] | None:
-    path = record_path(run_dir, cell.key, rep, node_rank)
-    if not path.exists():
-        return None
-    try:
-        return read_record(path)
-    except SchemaError:
-        return None
-
-
 def is_done(run_dir: Path, cell: CellConfig, rep: int, node_rank: int = 0) -> bool:
-    record = _record(run_dir, cell, rep, node_rank)
+    record = cell_record(run_dir, cell, rep, node_rank)
     return record is not None and record["status"] in FINAL_STATUSES
 
 
@@ -93,7 +82,7 @@ def _step_times(run_dir: Path, members: list[CellConfig], rounds: int, node_rank
     out: StepTimes = {}
     for cell in members:
         for rep in range(rounds):
-            record = _record(run_dir, cell, rep, node_rank)
+            record = cell_record(run_dir, cell, rep, node_rank)
             step = ((record or {}).get("measurements") or {}).get("step_time_s")
             if record and record["status"] == Status.OK.value and step and math.isfinite(step):
                 key = (str(record.get("session") or ""), rep)
@@ -160,7 +149,6 @@ class _Matrix:
         self.walls: list[float] = []
         self.cell_walls: dict[CellConfig, list[float]] = {}
         self.extended: dict[str, dict[str, Any]] = {}
-        self.next_rep: dict[CellConfig, int] = {}  # a group's next repetition, extending
         self.skipped = 0
         self.counts = dict.fromkeys((s.value for s in Status), 0)
 
@@ -245,35 +233,18 @@ class _Matrix:
             self.round(rep, only=restored)
 
     def extend(self, started: float, budget_s: float | None) -> None:
-        """Lever 4: after the planned rounds, further rounds for the group members whose
-        plan has an ``Extension`` and whose framework-time excess still needs pairs, each
-        paired with its group's plain loop, while the budget (``budget_s`` seconds from
-        ``started``) holds the round's expected time. Why each member stopped goes to the
-        manifest (``extension``)."""
-        members = [c for c in self.cells if self.plans[c].extension is not None
-                   and member_of(c) != Paradigm.PLAIN.value and group_of(c) in self.plans]
-        self.next_rep = {group_of(c): self._rounds_run(group_of(c)) for c in members}
-        while members:
-            wanted = [c for c in members if self._needs_more(c)]
-            for cell in set(members) - set(wanted):
-                self._extended(cell, "target" if self._pairs(cell) < self._most(cell)
-                               else "most_repetitions")
-            members = wanted
-            if not wanted:
-                return
-            batch = sorted({group_of(c) for c in wanted}, key=lambda g: g.key)
-            cells = [c for g in batch for c in [g, *[w for w in wanted if group_of(w) == g]]]
-            if budget_s is not None and (time.perf_counter() - started
-                                         + sum(self._expected_wall(c) for c in cells)) > budget_s:
-                for cell in wanted:
-                    self._extended(cell, "budget")
-                return
-            self.bar.total += sum(processes(c) for c in cells)
-            for position, cell in enumerate(random.Random(
-                    f"{self.order_seed}:extend:{len(self.walls)}").sample(cells, len(cells))):
-                self.run(cell, self.next_rep[group_of(cell)], position)
-            for group in batch:
-                self.next_rep[group] += 1
+        """Lever 4's further rounds after the planned ones (``harness.matrix.extension``),
+        within ``budget_s`` seconds from ``started``."""
+        further = FurtherRounds(self.cells, self.plans, self.run_dir, self.launch.node_rank,
+                                {g: self._rounds_run(g) for g in self.groups}, self.run,
+                                self._expected_wall, str(self.order_seed))
+        try:
+            further.run(started, budget_s, self._count)
+        finally:
+            self.extended = further.stopped
+
+    def _count(self, cells: list[CellConfig]) -> None:
+        self.bar.total += sum(processes(c) for c in cells)
 
     def _rounds_run(self, group: CellConfig) -> int:
         """The next repetition index of a group: after its planned (or stopped) rounds."""
@@ -281,42 +252,9 @@ class _Matrix:
         planned = max(self.plans[m].repetitions for m in self.groups[group])
         return stop.repetitions if stop else planned
 
-    def _excess_times(self, cell: CellConfig) -> dict[tuple[str, int], tuple[float, float]]:
-        """(framework, compute) seconds per step of every successful repetition, keyed as the
-        statistics pair them."""
-        out = {}
-        for rep in range(self.next_rep.get(group_of(cell), self.plans[cell].repetitions)):
-            record = _record(self.run_dir, cell, rep, self.launch.node_rank)
-            phases = ((record or {}).get("measurements") or {}).get("phases") or {}
-            if not record or record["status"] != Status.OK.value or "framework_s" not in phases:
-                continue
-            compute = sum(phases.get(k) or 0.0 for k in ("forward", "backward", "optimizer"))
-            if compute > 0:
-                out[(str(record.get("session") or ""), rep)] = (phases["framework_s"], compute)
-        return out
-
-    def _pairs(self, cell: CellConfig) -> int:
-        return len(set(self._excess_times(cell)) & set(self._excess_times(group_of(cell))))
-
-    def _most(self, cell: CellConfig) -> int:
-        extension = self.plans[cell].extension
-        assert extension is not None
-        return extension.most
-
-    def _needs_more(self, cell: CellConfig) -> bool:
-        extension = self.plans[cell].extension
-        assert extension is not None
-        return extension.needs_more(self._excess_times(cell),
-                                    self._excess_times(group_of(cell)))
-
     def _expected_wall(self, cell: CellConfig) -> float:
         walls = self.cell_walls.get(cell) or self.walls or [0.0]
         return sum(walls) / len(walls)
-
-    def _extended(self, cell: CellConfig, reason: str) -> None:
-        planned = self.plans[cell].repetitions
-        self.extended[cell.key] = {"member": member_of(cell), "pairs": self._pairs(cell),
-                                   "planned": planned, "stopped_by": reason}
 
     def profile(self) -> None:
         for cell in self.cells:
