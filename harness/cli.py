@@ -82,7 +82,7 @@ def plan_run(plans: dict[CellConfig, Plan], tables: dict[CellConfig, Table],
              probe: bool = True, node_rank: int = 0, strict: bool = True,
              serving_s: float = 0.0) -> tuple[RunPlan, str]:
     """``harness.plan.preflight.plan_run``, a budget too small as bad input."""
-    from harness.plan.plan import BudgetError
+    from harness.plan.budget import BudgetError
     from harness.plan.preflight import plan_run as preflight
 
     try:

@@ -250,10 +250,11 @@ def launch_text(records: list[dict[str, Any]], servers: Any = None) -> str:
 
 def _further_records(cells: list[dict[str, Any]], records: list[dict[str, Any]]) -> int:
     """Records of the further rounds (``until_excess``): repetitions past their cell's plan."""
-    planned = {c.get("key"): c.get("repetitions") for c in cells if c.get("key")}
-    return sum(1 for r in records if isinstance(planned.get(r.get("key")), int)
+    planned = {c["key"]: c["repetitions"] for c in cells
+               if c.get("key") and isinstance(c.get("repetitions"), int)}
+    return sum(1 for r in records if r.get("key") in planned
                and not (r.get("config") or {}).get("profiler")
-               and int(r.get("repetition", 0)) >= planned[r.get("key")])
+               and int(r.get("repetition", 0)) >= planned[r["key"]])
 
 
 def _records_planned(cell: dict[str, Any], default_reps: int) -> int:

@@ -300,7 +300,7 @@ def execute(cells: list[CellConfig], run_dir: Path, repetitions: Repetitions,
     seconds run so far, every cell then measured once here; the plans it returns lower or
     raise the repetitions still to run, and its manifest entry replaces ``run_plan``.
     ``budget_s`` (the seconds the run's cells may take) bounds the further rounds of plans
-    with an ``Extension``, run after the planned ones (``_Matrix.extend``).
+    with an ``Extension``, run after the planned ones (``harness.matrix.extension``).
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     if order_seed is None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from harness.analyse.stopping import Plan
 from harness.config import CellConfig
+from harness.plan.budget import fit_budget
 from harness.plan.costs import (
     CostCache,
     host_fingerprint,
@@ -24,7 +25,7 @@ from harness.plan.costs import (
     with_changes,
 )
 from harness.plan.estimate import probe_missing, study_seconds
-from harness.plan.plan import RunPlan, Table, build_plan, fit_budget, rough
+from harness.plan.plan import RunPlan, Table, build_plan, rough
 from harness.plan.plan_text import one_line, plan_text, short_of_budget
 from harness.results import SchemaError, read_record
 

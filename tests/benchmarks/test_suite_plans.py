@@ -12,8 +12,8 @@ import pytest
 from harness.analyse.stopping import group_of
 from harness.config import CellConfig, CompileMode, Paradigm, Scenario
 from harness.matrix.suite import load_suite
+from harness.plan.budget import MIN_N_MEAN, fit_budget
 from harness.plan.costs import WARM_FORK, CellCost, HostCosts, cost_key, shape_of
-from harness.plan.plan import MIN_N_MEAN, fit_budget
 from harness.process_env import LAUNCH_ENV
 
 SUITES = Path(__file__).parents[2] / "benchmarks" / "suites"
